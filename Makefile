@@ -1,0 +1,101 @@
+# evograd — build, test, bench, demo, install.
+#
+#   make            build/evogradd (CUDA backend when nvcc is found)
+#   make CUDA=0     CPU-only build, works with no CUDA on the machine
+#   make SAN=1      ASan + UBSan build under build/san
+#   make test       install dependencies, build, run every test
+#   make bench      CPU benchmarks against PyTorch, printed as ratios
+#   make deps       install the Debian packages the project needs
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SAN     ?= 0
+NVCC    ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
+CUDA    ?= $(if $(NVCC),1,0)
+
+BUILD := build$(if $(filter 1,$(SAN)),/san,)
+
+CC      ?= gcc
+WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -fopenmp $(WARN) -MMD -MP -Idaemon \
+           $(shell pkg-config --cflags openblas 2>/dev/null)
+LDLIBS  := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lz -lm -lpthread
+LDFLAGS += -fopenmp
+
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+ifeq ($(CUDA),1)
+CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+NVCCFLAGS  ?= -O2 -g -std=c++17 -gencode arch=compute_90,code=sm_90 \
+              -gencode arch=compute_90,code=compute_90
+NVCCFLAGS  += -Idaemon -Xcompiler -Wall
+CFLAGS     += -DEG_HAVE_CUDA -I$(CUDA_HOME)/include
+LDLIBS     += -L$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart -lstdc++
+CU_SRC     := $(wildcard daemon/nn/cuda/*.cu)
+endif
+
+# The engine and everything the daemon runs, as one static library.
+LIB_DIRS := daemon/util daemon/nn daemon/nn/cpu daemon/data daemon/meta daemon/tasks
+LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CU_SRC:%.cu=$(BUILD)/obj/%.o)
+LIB      := $(BUILD)/libevograd.a
+
+DAEMON_SRC := daemon/main.c
+DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
+
+TEST_SRC  := $(wildcard tests/unit/test_*.c)
+TEST_BIN  := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TEST_UTIL := $(BUILD)/obj/tests/unit/testutil.o
+BENCH_BIN := $(BUILD)/bench_cpu
+
+.PHONY: all test unit bench deps install clean
+all: $(BUILD)/evogradd $(TEST_BIN) $(BENCH_BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/evogradd: $(DAEMON_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TEST_UTIL) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
+
+$(BENCH_BIN): $(BUILD)/obj/tests/bench/bench_cpu.o $(LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# Unit tests (fast ones) run twice: plain and under ASan + UBSan. The
+# slower parity and training tests run once, in the plain build.
+test: deps
+	$(MAKE) all
+	$(MAKE) SAN=1 all
+	tests/run.sh
+
+bench: deps all
+	tests/bench/run.sh $(BUILD)
+
+deps:
+	@tests/deps.sh
+
+install: $(BUILD)/evogradd
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BUILD)/evogradd $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,187 @@
+/* The backend interface: every operation the engine runs on a device.
+ *
+ * Layers and models are written once above this table; the CPU backend
+ * (nn/cpu) is the reference and the CUDA backend (nn/cuda) implements the
+ * same contracts. All tensor pointers are device pointers of the backend
+ * that owns them, dense, row-major, images in NCHW. Operations that produce
+ * a parameter gradient accumulate into it (+=); operations that produce an
+ * activation gradient overwrite it unless they take an `acc` flag, in which
+ * case acc != 0 means +=. Every operation returns 0 or -1 with eg_errorf(). */
+#ifndef EG_BACKEND_H
+#define EG_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Shape of one 2-D convolution (square stride and padding). */
+typedef struct eg_conv_shape {
+    int n, c, h, w;   /* input (N, C, H, W) */
+    int k, r, s;      /* filters (K, C, R, S) */
+    int stride, pad;
+    int p, q;         /* output (N, K, P, Q) */
+} eg_conv_shape;
+
+/* Fills p and q from the rest; returns -1 if the output would be empty. */
+int eg_conv_shape_finish(eg_conv_shape *cs);
+
+/* Shape of a max pooling window over (N, C, H, W); output (N, C, P, Q). */
+typedef struct eg_pool_shape {
+    int n, c, h, w;
+    int size, stride;
+    int p, q;
+} eg_pool_shape;
+
+typedef struct eg_backend eg_backend;
+
+struct eg_backend {
+    const char *name;  /* "cpu", "cuda:0", ... */
+    void *impl;        /* backend-private state */
+
+    /* Memory statistics of this backend's allocator, in bytes. */
+    size_t cur_bytes, peak_bytes;
+
+    /* ---- memory ---- */
+    /* Returns zeroed device memory or NULL (with eg_errorf) when out of memory. */
+    void *(*alloc)(eg_backend *be, size_t bytes);
+    void (*free)(eg_backend *be, void *ptr);
+    int (*upload)(eg_backend *be, void *dst, const void *host, size_t bytes);
+    int (*download)(eg_backend *be, void *host, const void *src, size_t bytes);
+    int (*copy)(eg_backend *be, void *dst, const void *src, size_t bytes);
+    /* Waits for queued work; a no-op on the CPU. */
+    int (*sync)(eg_backend *be);
+    void (*destroy)(eg_backend *be);
+
+    /* ---- dense algebra ---- */
+    /* C (M, N) = alpha * op(A) op(B) + beta * C, row-major; op(A) is (M, K). */
+    int (*gemm)(eg_backend *be, int trans_a, int trans_b, int m, int n, int k,
+                float alpha, const float *a, int lda, const float *b, int ldb,
+                float beta, float *c, int ldc);
+    /* y (rows, cols, inner) += b (cols) broadcast over rows and inner. */
+    int (*bias_add)(eg_backend *be, int rows, int cols, int inner, float *y,
+                    const float *b);
+    /* db (cols) += sum over rows and inner of dy (rows, cols, inner). */
+    int (*bias_grad)(eg_backend *be, int rows, int cols, int inner,
+                     const float *dy, float *db);
+
+    /* ---- convolution ---- */
+    /* y = conv(x, w); y (N, K, P, Q), x (N, C, H, W), w (K, C, R, S). */
+    int (*conv_fwd)(eg_backend *be, const eg_conv_shape *cs, const float *x,
+                    const float *w, float *y);
+    /* dx (N, C, H, W) (+)= conv_transpose(dy, w). */
+    int (*conv_bwd_data)(eg_backend *be, const eg_conv_shape *cs,
+                         const float *w, const float *dy, float *dx, int acc);
+    /* dw (K, C, R, S) += correlation of x with dy. */
+    int (*conv_bwd_filter)(eg_backend *be, const eg_conv_shape *cs,
+                           const float *x, const float *dy, float *dw);
+
+    /* ---- batch normalisation over (N, C, HW), per channel ---- */
+    /* Training mode: normalises with the batch statistics and stores the
+     * batch mean and 1/sqrt(var + eps) in save_mean, save_invstd (C). If
+     * run_mean is not NULL, running stats are updated with the unbiased
+     * variance: run = (1 - momentum) run + momentum batch. */
+    int (*bn_fwd_train)(eg_backend *be, int n, int c, int hw, const float *x,
+                        const float *gamma, const float *beta, float *y,
+                        float *run_mean, float *run_var, float momentum,
+                        float eps, float *save_mean, float *save_invstd);
+    /* Evaluation mode: normalises with the running statistics. */
+    int (*bn_fwd_eval)(eg_backend *be, int n, int c, int hw, const float *x,
+                       const float *gamma, const float *beta, float *y,
+                       const float *run_mean, const float *run_var, float eps);
+    /* Backward of the training-mode forward: dx is overwritten, dgamma and
+     * dbeta (C) accumulate. */
+    int (*bn_bwd)(eg_backend *be, int n, int c, int hw, const float *x,
+                  const float *dy, const float *gamma, const float *save_mean,
+                  const float *save_invstd, float *dx, float *dgamma,
+                  float *dbeta);
+
+    /* ---- elementwise activations (y may alias x, dx may alias dy) ---- */
+    int (*relu_fwd)(eg_backend *be, size_t n, const float *x, float *y);
+    /* dx = dy * (y > 0), from the forward's output y. */
+    int (*relu_bwd)(eg_backend *be, size_t n, const float *y, const float *dy,
+                    float *dx);
+    int (*sigmoid_fwd)(eg_backend *be, size_t n, const float *x, float *y);
+    /* dx = dy * y (1 - y), from the forward's output y. */
+    int (*sigmoid_bwd)(eg_backend *be, size_t n, const float *y,
+                       const float *dy, float *dx);
+
+    /* ---- pooling and shape ---- */
+    int (*maxpool_fwd)(eg_backend *be, const eg_pool_shape *ps, const float *x,
+                       float *y);
+    /* dx (N, C, H, W) = routing of dy to each window's first maximum. */
+    int (*maxpool_bwd)(eg_backend *be, const eg_pool_shape *ps, const float *x,
+                       const float *y, const float *dy, float *dx);
+    /* y (N, C) = mean over hw of x (N, C, hw). */
+    int (*avgpool_fwd)(eg_backend *be, int n, int c, int hw, const float *x,
+                       float *y);
+    /* dx (N, C, hw) (+)= dy (N, C) / hw. */
+    int (*avgpool_bwd)(eg_backend *be, int n, int c, int hw, const float *dy,
+                       float *dx, int acc);
+    /* ResNet option-A shortcut: y (N, co, H/stride, W/stride) += x
+     * subsampled by stride and zero-padded with (co - ci) / 2 channels on
+     * each side; x (N, ci, H, W). */
+    int (*shortcut_fwd)(eg_backend *be, int n, int ci, int h, int w, int co,
+                        int stride, const float *x, float *y);
+    /* dx (N, ci, H, W) (+)= the shortcut's transpose applied to dy. */
+    int (*shortcut_bwd)(eg_backend *be, int n, int ci, int h, int w, int co,
+                        int stride, const float *dy, float *dx, int acc);
+
+    /* ---- loss ---- */
+    /* Softmax cross-entropy per sample: loss (N) = -log softmax(logits)[y],
+     * probs (N, classes) = softmax(logits); labels (N) are int32 class
+     * indices in device memory. */
+    int (*xent_fwd)(eg_backend *be, int n, int classes, const float *logits,
+                    const int32_t *labels, float *loss, float *probs);
+    /* dlogits (N, classes) = scale * weight[i] * (probs - onehot(labels));
+     * weight (N) may be NULL for all ones. */
+    int (*xent_bwd)(eg_backend *be, int n, int classes, const float *probs,
+                    const int32_t *labels, const float *weight, float scale,
+                    float *dlogits);
+
+    /* ---- image rotation (affine_grid + grid_sample, bilinear, zeros
+     * padding, align_corners = false) ---- */
+    /* y (N, C, H, W) = x rotated by angle[0] radians, angle on the device. */
+    int (*rotate_fwd)(eg_backend *be, int n, int c, int h, int w,
+                      const float *angle, const float *x, float *y);
+    /* dx (may be NULL) = the transpose of the sampling applied to dy;
+     * dangle[0] += d(sum dy * y)/d angle. */
+    int (*rotate_bwd)(eg_backend *be, int n, int c, int h, int w,
+                      const float *angle, const float *x, const float *dy,
+                      float *dx, float *dangle);
+
+    /* ---- flat vectors (parameter arenas) ---- */
+    int (*fill)(eg_backend *be, size_t n, float value, float *x);
+    /* y += alpha * x */
+    int (*axpy)(eg_backend *be, size_t n, float alpha, const float *x, float *y);
+    int (*scale)(eg_backend *be, size_t n, float alpha, float *x);
+    /* *out = x . y, accumulated in double. */
+    int (*dot)(eg_backend *be, size_t n, const float *x, const float *y,
+               double *out);
+    /* y += alpha * r, r in {-1, +1}^n the Rademacher vector of
+     * (key, stream): r[i] = eg_rademacher(key, stream, i) (nn/philox.h). */
+    int (*rademacher_axpy)(eg_backend *be, size_t n, float alpha, uint64_t key,
+                           uint64_t stream, float *y);
+    /* *out = r . g, r as above, accumulated in double. */
+    int (*rademacher_dot)(eg_backend *be, size_t n, uint64_t key,
+                          uint64_t stream, const float *g, double *out);
+
+    /* ---- optimiser steps over flat arenas ---- */
+    /* PyTorch SGD: g = grad + wd theta; buf = momentum buf + g (buf = g on
+     * the first step, signalled by first != 0); step = nesterov ? g +
+     * momentum buf : buf; theta -= lr step. buf may be NULL if momentum = 0. */
+    int (*sgd_step)(eg_backend *be, size_t n, float *theta, const float *grad,
+                    float *buf, float lr, float momentum, float wd,
+                    int nesterov, int first);
+    /* PyTorch Adam (L2 weight decay folded into the gradient); t >= 1 is the
+     * step number after this update. */
+    int (*adam_step)(eg_backend *be, size_t n, float *theta, const float *grad,
+                     float *m, float *v, float lr, float beta1, float beta2,
+                     float eps, float wd, int t);
+};
+
+/* Creates the CPU backend (OpenBLAS); NULL with eg_errorf on failure. */
+eg_backend *eg_cpu_backend_create(void);
+
+/* Allocates n floats on be; NULL with eg_errorf when out of memory. */
+float *eg_alloc_floats(eg_backend *be, size_t n);
+
+#endif

@@ -1,0 +1,437 @@
+#include "net.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/err.h"
+
+#define NONE ((size_t)-1)
+#define BN_EPS 1e-5f
+#define BN_MOMENTUM 0.1f
+
+static size_t sample_size(const eg_layer *l) { return (size_t)l->c * l->h * l->w; }
+
+/* Appends a layer reading `in`; returns its index or -1. */
+static int push(eg_net *net, eg_layer_kind kind, int in)
+{
+    if (in < 0 || in >= net->n_layers)
+        return eg_errorf("net: layer %d reads missing layer %d", net->n_layers, in);
+    if (net->max_batch)
+        return eg_errorf("net: layers added after eg_net_finish");
+    if (net->n_layers == net->cap) {
+        int cap = net->cap ? 2 * net->cap : 32;
+        eg_layer *l = realloc(net->layers, (size_t)cap * sizeof *l);
+        if (!l) return eg_errorf("net: out of memory");
+        net->layers = l;
+        net->cap = cap;
+    }
+    const eg_layer *src = &net->layers[in];
+    net->layers[net->n_layers] = (eg_layer){
+        .kind = kind, .in = in, .skip = -1, .c = src->c, .h = src->h, .w = src->w,
+        .weight = NONE, .bias = NONE, .state = NONE,
+    };
+    net->layers[in].consumers++;
+    return net->n_layers++;
+}
+
+/* Removes layer i, just pushed, so a refused layer leaves the net as it
+ * was (builders validate before adding parameter slices); returns -1. */
+static int undo(eg_net *net, int i)
+{
+    net->layers[net->layers[i].in].consumers--;
+    net->n_layers = i;
+    return -1;
+}
+
+/* Adds a parameter slice "name.suffix"; returns its offset or NONE. */
+static size_t param(eg_layout *l, const char *name, const char *suffix,
+                    size_t count, eg_init init, int fan_in)
+{
+    char full[40];
+    snprintf(full, sizeof full, "%s.%s", name, suffix);
+    return eg_layout_add(l, full, count, init, fan_in);
+}
+
+int eg_net_init(eg_net *net, eg_backend *be, int c, int h, int w)
+{
+    *net = (eg_net){.be = be};
+    if (c < 1 || h < 1 || w < 1)
+        return eg_errorf("net: bad input shape (%d, %d, %d)", c, h, w);
+    net->layers = calloc(32, sizeof *net->layers);
+    if (!net->layers) return eg_errorf("net: out of memory");
+    net->cap = 32;
+    net->layers[0] = (eg_layer){.kind = EG_L_INPUT, .in = -1, .skip = -1, .c = c,
+                                .h = h, .w = w, .weight = NONE, .bias = NONE,
+                                .state = NONE};
+    net->n_layers = 1;
+    return 0;
+}
+
+int eg_net_conv(eg_net *net, int in, const char *name, int k, int size,
+                int stride, int pad, int bias, eg_init weight_init)
+{
+    int i = push(net, EG_L_CONV, in);
+    if (i < 0) return -1;
+    eg_layer *l = &net->layers[i];
+    eg_conv_shape cs = {.n = 1, .c = l->c, .h = l->h, .w = l->w, .k = k,
+                        .r = size, .s = size, .stride = stride, .pad = pad};
+    if (k < 1 || eg_conv_shape_finish(&cs) != 0) {
+        eg_errorf("net: conv %s: %s", name, k < 1 ? "no filters" : eg_last_error());
+        return undo(net, i);
+    }
+    int fan_in = l->c * size * size;
+    l->weight = param(&net->params, name, "weight", (size_t)k * fan_in, weight_init, fan_in);
+    if (bias)
+        l->bias = param(&net->params, name, "bias", k, EG_INIT_UNIFORM_FAN_IN, fan_in);
+    if (l->weight == NONE || (bias && l->bias == NONE)) return -1;
+    l->k = size;
+    l->stride = stride;
+    l->pad = pad;
+    l->c = k;
+    l->h = cs.p;
+    l->w = cs.q;
+    return i;
+}
+
+int eg_net_linear(eg_net *net, int in, const char *name, int out, int bias,
+                  eg_init weight_init)
+{
+    int i = push(net, EG_L_LINEAR, in);
+    if (i < 0) return -1;
+    eg_layer *l = &net->layers[i];
+    int fan_in = (int)sample_size(l);
+    if (out < 1) {
+        eg_errorf("net: linear %s: no outputs", name);
+        return undo(net, i);
+    }
+    l->weight = param(&net->params, name, "weight", (size_t)out * fan_in, weight_init, fan_in);
+    if (bias)
+        l->bias = param(&net->params, name, "bias", out, EG_INIT_UNIFORM_FAN_IN, fan_in);
+    if (l->weight == NONE || (bias && l->bias == NONE)) return -1;
+    l->c = out;
+    l->h = l->w = 1;
+    return i;
+}
+
+int eg_net_bn(eg_net *net, int in, const char *name)
+{
+    int i = push(net, EG_L_BN, in);
+    if (i < 0) return -1;
+    eg_layer *l = &net->layers[i];
+    l->weight = param(&net->params, name, "weight", l->c, EG_INIT_ONES, 0);
+    l->bias = param(&net->params, name, "bias", l->c, EG_INIT_ZEROS, 0);
+    size_t mean = param(&net->state, name, "running_mean", l->c, EG_INIT_ZEROS, 0);
+    size_t var = param(&net->state, name, "running_var", l->c, EG_INIT_ONES, 0);
+    if (l->weight == NONE || l->bias == NONE || mean == NONE || var == NONE) return -1;
+    l->state = mean;
+    return i;
+}
+
+int eg_net_relu(eg_net *net, int in) { return push(net, EG_L_RELU, in); }
+
+int eg_net_sigmoid(eg_net *net, int in) { return push(net, EG_L_SIGMOID, in); }
+
+int eg_net_maxpool(eg_net *net, int in, int size, int stride)
+{
+    int i = push(net, EG_L_MAXPOOL, in);
+    if (i < 0) return -1;
+    eg_layer *l = &net->layers[i];
+    if (size < 1 || stride < 1 || size > l->h || size > l->w) {
+        eg_errorf("net: maxpool %d/%d does not fit %dx%d", size, stride, l->h, l->w);
+        return undo(net, i);
+    }
+    l->k = size;
+    l->stride = stride;
+    l->h = (l->h - size) / stride + 1;
+    l->w = (l->w - size) / stride + 1;
+    return i;
+}
+
+int eg_net_avgpool(eg_net *net, int in)
+{
+    int i = push(net, EG_L_AVGPOOL, in);
+    if (i < 0) return -1;
+    net->layers[i].h = net->layers[i].w = 1;
+    return i;
+}
+
+int eg_net_shortcut(eg_net *net, int in, int skip, int stride)
+{
+    if (skip < 0 || skip >= net->n_layers)
+        return eg_errorf("net: shortcut reads missing layer %d", skip);
+    int i = push(net, EG_L_SHORTCUT, in);
+    if (i < 0) return -1;
+    eg_layer *l = &net->layers[i], *s = &net->layers[skip];
+    int ho = stride > 0 ? (s->h + stride - 1) / stride : 0;
+    int wo = stride > 0 ? (s->w + stride - 1) / stride : 0;
+    if (stride < 1 || ho != l->h || wo != l->w || s->c > l->c || (l->c - s->c) % 2) {
+        eg_errorf("net: shortcut from (%d, %d, %d) stride %d cannot add to (%d, %d, %d)",
+                  s->c, s->h, s->w, stride, l->c, l->h, l->w);
+        return undo(net, i);
+    }
+    l->skip = skip;
+    l->stride = stride;
+    s->consumers++;
+    return i;
+}
+
+/* Whether the backward of layer kind `k` needs its own output. */
+static int needs_own_output(eg_layer_kind k)
+{
+    return k == EG_L_RELU || k == EG_L_SIGMOID || k == EG_L_MAXPOOL ||
+           k == EG_L_INPUT;
+}
+
+/* Whether the backward of kind `k` can accumulate into its input's
+ * gradient; the others overwrite it, so their input needs one consumer. */
+static int accumulates(eg_layer_kind k)
+{
+    return k == EG_L_CONV || k == EG_L_LINEAR || k == EG_L_AVGPOOL;
+}
+
+int eg_net_finish(eg_net *net, int max_batch, int need_dx)
+{
+    if (max_batch < 1) return eg_errorf("net: batch capacity %d", max_batch);
+    net->max_batch = max_batch;
+    net->need_dx = need_dx;
+    eg_backend *be = net->be;
+    for (int i = 0; i < net->n_layers; i++) {
+        eg_layer *l = &net->layers[i];
+        size_t n = (size_t)max_batch * sample_size(l);
+        if (l->kind == EG_L_INPUT) {
+            if (need_dx && !(l->dy = eg_alloc_floats(be, n))) return -1;
+            continue;
+        }
+        eg_layer *src = &net->layers[l->in];
+        if (!accumulates(l->kind) && src->consumers > 1)
+            return eg_errorf("net: layer %d overwrites the gradient of layer %d, "
+                             "which has %d consumers", i, l->in, src->consumers);
+        /* ReLU, sigmoid and the shortcut add run in place when their input
+         * has no other reader and does not need its own output later. */
+        l->in_place = (l->kind == EG_L_RELU || l->kind == EG_L_SIGMOID ||
+                       l->kind == EG_L_SHORTCUT) &&
+                      src->consumers == 1 && !needs_own_output(src->kind);
+        if (l->kind == EG_L_SHORTCUT && !l->in_place)
+            return eg_errorf("net: shortcut %d needs its input to itself", i);
+        if (l->in_place) {
+            l->y = src->y;
+            l->dy = src->dy;
+        } else if (!(l->y = eg_alloc_floats(be, n)) || !(l->dy = eg_alloc_floats(be, n))) {
+            return -1;
+        }
+        if (l->kind == EG_L_BN && !(l->aux = eg_alloc_floats(be, 2 * (size_t)l->c)))
+            return -1;
+    }
+    return 0;
+}
+
+const float *eg_net_output(const eg_net *net) { return net->layers[net->n_layers - 1].y; }
+
+int eg_net_out_dim(const eg_net *net)
+{
+    return (int)sample_size(&net->layers[net->n_layers - 1]);
+}
+
+static eg_conv_shape conv_shape(const eg_net *net, const eg_layer *l)
+{
+    const eg_layer *src = &net->layers[l->in];
+    eg_conv_shape cs = {.n = net->batch, .c = src->c, .h = src->h, .w = src->w,
+                        .k = l->c, .r = l->k, .s = l->k, .stride = l->stride,
+                        .pad = l->pad, .p = l->h, .q = l->w};
+    return cs;
+}
+
+static eg_pool_shape pool_shape(const eg_net *net, const eg_layer *l)
+{
+    const eg_layer *src = &net->layers[l->in];
+    eg_pool_shape ps = {.n = net->batch, .c = src->c, .h = src->h, .w = src->w,
+                        .size = l->k, .stride = l->stride, .p = l->h, .q = l->w};
+    return ps;
+}
+
+static int layer_forward(eg_net *net, eg_layer *l, const float *theta,
+                         float *state, eg_mode mode)
+{
+    eg_backend *be = net->be;
+    int b = net->batch;
+    const eg_layer *src = &net->layers[l->in];
+    size_t n = (size_t)b * sample_size(l);
+    switch (l->kind) {
+    case EG_L_INPUT: return 0;
+    case EG_L_CONV: {
+        eg_conv_shape cs = conv_shape(net, l);
+        EG_TRY(be->conv_fwd(be, &cs, src->y, theta + l->weight, l->y));
+        if (l->bias != NONE) EG_TRY(be->bias_add(be, b, l->c, l->h * l->w, l->y, theta + l->bias));
+        return 0;
+    }
+    case EG_L_LINEAR: {
+        int in = (int)sample_size(src);
+        // y (B, out) = x (B, in) W^T, W (out, in)
+        EG_TRY(be->gemm(be, 0, 1, b, l->c, in, 1.0f, src->y, in, theta + l->weight, in,
+                        0.0f, l->y, l->c));
+        if (l->bias != NONE) EG_TRY(be->bias_add(be, b, l->c, 1, l->y, theta + l->bias));
+        return 0;
+    }
+    case EG_L_BN: {
+        const float *gamma = theta + l->weight, *beta = theta + l->bias;
+        float *mean = state + l->state, *var = mean + l->c;
+        int hw = l->h * l->w;
+        if (mode == EG_EVAL)
+            return be->bn_fwd_eval(be, b, l->c, hw, src->y, gamma, beta, l->y, mean, var, BN_EPS);
+        return be->bn_fwd_train(be, b, l->c, hw, src->y, gamma, beta, l->y,
+                                mode == EG_TRAIN ? mean : NULL, mode == EG_TRAIN ? var : NULL,
+                                BN_MOMENTUM, BN_EPS, l->aux, l->aux + l->c);
+    }
+    case EG_L_RELU: return be->relu_fwd(be, n, src->y, l->y);
+    case EG_L_SIGMOID: return be->sigmoid_fwd(be, n, src->y, l->y);
+    case EG_L_MAXPOOL: {
+        eg_pool_shape ps = pool_shape(net, l);
+        return be->maxpool_fwd(be, &ps, src->y, l->y);
+    }
+    case EG_L_AVGPOOL: return be->avgpool_fwd(be, b, l->c, src->h * src->w, src->y, l->y);
+    case EG_L_SHORTCUT: {
+        const eg_layer *s = &net->layers[l->skip];
+        return be->shortcut_fwd(be, b, s->c, s->h, s->w, l->c, l->stride, s->y, l->y);
+    }
+    }
+    return eg_errorf("net: unknown layer kind %d", (int)l->kind);
+}
+
+int eg_net_forward(eg_net *net, const float *theta, float *state,
+                   const float *x, int batch, eg_mode mode)
+{
+    if (!net->max_batch) return eg_errorf("net: forward before eg_net_finish");
+    if (batch < 1 || batch > net->max_batch)
+        return eg_errorf("net: batch %d outside 1..%d", batch, net->max_batch);
+    net->batch = batch;
+    net->last_mode = mode;
+    net->layers[0].y = (float *)x; /* read only: nothing writes the input */
+    for (int i = 1; i < net->n_layers; i++) {
+        eg_layer *l = &net->layers[i];
+        if (l->in_place) l->y = net->layers[l->in].y;
+        EG_TRY(layer_forward(net, l, theta, state, mode));
+    }
+    return 0;
+}
+
+/* Whether layer i's gradient is wanted at all. */
+static int wants_grad(const eg_net *net, int i)
+{
+    return net->layers[i].kind != EG_L_INPUT || net->need_dx;
+}
+
+static int layer_backward(eg_net *net, eg_layer *l, const float *theta,
+                          float *dtheta)
+{
+    eg_backend *be = net->be;
+    int b = net->batch, in = l->in;
+    eg_layer *src = &net->layers[in];
+    int want = wants_grad(net, in);
+    size_t n = (size_t)b * sample_size(l);
+    int acc = src->written;
+    switch (l->kind) {
+    case EG_L_INPUT: return 0;
+    case EG_L_CONV: {
+        eg_conv_shape cs = conv_shape(net, l);
+        EG_TRY(be->conv_bwd_filter(be, &cs, src->y, l->dy, dtheta + l->weight));
+        if (l->bias != NONE)
+            EG_TRY(be->bias_grad(be, b, l->c, l->h * l->w, l->dy, dtheta + l->bias));
+        if (want) EG_TRY(be->conv_bwd_data(be, &cs, theta + l->weight, l->dy, src->dy, acc));
+        break;
+    }
+    case EG_L_LINEAR: {
+        int k = (int)sample_size(src);
+        // dW (out, in) += dy^T (out, B) x (B, in)
+        EG_TRY(be->gemm(be, 1, 0, l->c, k, b, 1.0f, l->dy, l->c, src->y, k, 1.0f,
+                        dtheta + l->weight, k));
+        if (l->bias != NONE) EG_TRY(be->bias_grad(be, b, l->c, 1, l->dy, dtheta + l->bias));
+        // dx (B, in) (+)= dy (B, out) W (out, in)
+        if (want)
+            EG_TRY(be->gemm(be, 0, 0, b, k, l->c, 1.0f, l->dy, l->c, theta + l->weight, k,
+                            acc ? 1.0f : 0.0f, src->dy, k));
+        break;
+    }
+    case EG_L_BN:
+        EG_TRY(be->bn_bwd(be, b, l->c, l->h * l->w, src->y, l->dy, theta + l->weight,
+                          l->aux, l->aux + l->c, src->dy, dtheta + l->weight,
+                          dtheta + l->bias));
+        break;
+    case EG_L_RELU: EG_TRY(be->relu_bwd(be, n, l->y, l->dy, src->dy)); break;
+    case EG_L_SIGMOID: EG_TRY(be->sigmoid_bwd(be, n, l->y, l->dy, src->dy)); break;
+    case EG_L_MAXPOOL: {
+        eg_pool_shape ps = pool_shape(net, l);
+        EG_TRY(be->maxpool_bwd(be, &ps, src->y, l->y, l->dy, src->dy));
+        break;
+    }
+    case EG_L_AVGPOOL:
+        EG_TRY(be->avgpool_bwd(be, b, l->c, src->h * src->w, l->dy, src->dy, acc));
+        break;
+    case EG_L_SHORTCUT: {
+        /* The input's gradient is this layer's (same buffer); the skip
+         * branch receives the shortcut's transpose. */
+        eg_layer *s = &net->layers[l->skip];
+        if (wants_grad(net, l->skip)) {
+            EG_TRY(be->shortcut_bwd(be, b, s->c, s->h, s->w, l->c, l->stride, l->dy,
+                                    s->dy, s->written));
+            s->written = 1;
+        }
+        break;
+    }
+    }
+    src->written = 1;
+    return 0;
+}
+
+int eg_net_backward(eg_net *net, const float *theta, const float *dout,
+                    float *dtheta, float *dx)
+{
+    if (!net->batch) return eg_errorf("net: backward before forward");
+    if (net->last_mode == EG_EVAL)
+        return eg_errorf("net: backward after an evaluation-mode forward");
+    if (dx && !net->need_dx)
+        return eg_errorf("net: input gradient asked of a net built without it");
+    eg_backend *be = net->be;
+    for (int i = 0; i < net->n_layers; i++) net->layers[i].written = 0;
+    eg_layer *last = &net->layers[net->n_layers - 1];
+    EG_TRY(be->copy(be, last->dy, dout, (size_t)net->batch * sample_size(last) * sizeof(float)));
+    last->written = 1;
+    for (int i = net->n_layers - 1; i > 0; i--) {
+        eg_layer *l = &net->layers[i];
+        if (!l->written) continue; /* no path from the output */
+        EG_TRY(layer_backward(net, l, theta, dtheta));
+    }
+    if (dx) {
+        const eg_layer *in = &net->layers[0];
+        size_t bytes = (size_t)net->batch * sample_size(in) * sizeof(float);
+        if (in->written) return be->copy(be, dx, in->dy, bytes);
+        return be->fill(be, bytes / sizeof(float), 0.0f, dx);
+    }
+    return 0;
+}
+
+void eg_net_init_params(const eg_net *net, float *theta, float *state,
+                        uint64_t seed)
+{
+    eg_layout_init(&net->params, theta, seed);
+    eg_layout_init(&net->state, state, seed);
+}
+
+void eg_net_free(eg_net *net)
+{
+    if (!net->layers) return;
+    for (int i = 0; i < net->n_layers; i++) {
+        eg_layer *l = &net->layers[i];
+        if (l->in_place || l->kind == EG_L_INPUT) {
+            if (l->kind == EG_L_INPUT) net->be->free(net->be, l->dy);
+            continue;
+        }
+        net->be->free(net->be, l->y);
+        net->be->free(net->be, l->dy);
+        net->be->free(net->be, l->aux);
+    }
+    free(net->layers);
+    eg_layout_free(&net->params);
+    eg_layout_free(&net->state);
+    *net = (eg_net){0};
+}

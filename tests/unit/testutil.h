@@ -1,0 +1,52 @@
+/* Helpers shared by the unit tests: the CPU backend, seeded fills, error
+ * metrics, finite-difference gradient checks, scratch folders, running the
+ * PyTorch reference scripts. */
+#ifndef EG_TESTUTIL_H
+#define EG_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "nn/backend.h"
+#include "util/err.h"
+
+/* A CPU backend for one test; fails the test if it cannot be made. */
+eg_backend *tu_cpu(void);
+
+/* x[i] uniform in [lo, hi), deterministic in seed. */
+void tu_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi);
+
+/* max_i |a_i - b_i| / (max_i |b_i| + 1e-12): the relative error of a
+ * against the reference b, measured against the reference's scale. */
+double tu_rel_err(const float *a, const float *b, size_t n);
+
+/* sum_i w_i y_i in double: a scalar loss that sees every output. */
+double tu_project(const float *y, const float *w, size_t n);
+
+/* Recomputes the scalar loss at the current inputs. */
+typedef double (*tu_loss_fn)(void *ctx);
+
+/* Compares the analytic gradient g (n) of loss(x) with central differences,
+ * perturbing x in place by +-eps at up to max_probe indices spread over the
+ * vector. An index fails when |fd - g| > tol * max(|fd|, |g|) + atol.
+ * Prints each failure with `what`; returns the number of failures. */
+int tu_check_grad(const char *what, float *x, const float *g, size_t n,
+                  tu_loss_fn loss, void *ctx, float eps, double tol,
+                  double atol, size_t max_probe);
+
+/* A fresh scratch folder under $TMPDIR (or /tmp); the path is static. */
+const char *tu_tmpdir(void);
+
+/* Runs `/usr/bin/python3 tests/parity/SCRIPT ARGS...` from the repository
+ * root; returns the exit status (0 = ok). Output goes to stderr. */
+int tu_python(const char *script, const char *args);
+
+/* Writes/reads a raw float32 file; 0 on success. */
+int tu_write_f32(const char *path, const float *x, size_t n);
+int tu_read_f32(const char *path, float *x, size_t n);
+
+#endif
