@@ -230,6 +230,21 @@ static void test_shortcut_values(void **s)
     be->destroy(be);
 }
 
+/* BatchNorm feeding an in-place ReLU feeding a convolution: the pattern
+ * of every ResNet block. */
+static void test_conv_bn_relu_chain(void **s)
+{
+    fd_net f;
+    fd_start(&f, 2, 5, 5);
+    int x = eg_net_conv(&f.net, 0, "c1", 3, 3, 1, 1, 0, EG_INIT_KAIMING_NORMAL);
+    x = eg_net_bn(&f.net, x, "bn");
+    x = eg_net_relu(&f.net, x);
+    assert_true(eg_net_conv(&f.net, x, "c2", 3, 3, 1, 1, 0, EG_INIT_KAIMING_NORMAL) > 0);
+    check(&f, 2, 1e-3f, 1e-2, 1e-3);
+    assert_true(f.net.layers[3].in_place);
+    fd_end(&f);
+}
+
 /* Running statistics: momentum 0.1, unbiased variance; eval uses them. */
 static void test_batchnorm_running_stats(void **s)
 {
@@ -352,6 +367,7 @@ int main(void)
         cmocka_unit_test(test_conv_no_pad),
         cmocka_unit_test(test_batchnorm),
         cmocka_unit_test(test_batchnorm_running_stats),
+        cmocka_unit_test(test_conv_bn_relu_chain),
         cmocka_unit_test(test_relu),
         cmocka_unit_test(test_sigmoid),
         cmocka_unit_test(test_maxpool),

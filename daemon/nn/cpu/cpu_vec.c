@@ -1,0 +1,225 @@
+/* Flat-vector operations of the CPU backend: fills, axpy, dot products,
+ * Philox Rademacher noise and the SGD / Adam steps over parameter arenas.
+ *
+ * Elementwise loops run as SIMD loops, on several threads for large n;
+ * each element's result depends on neither. Reductions split the vector
+ * into chunks whose boundaries depend only on n, sum each chunk in double
+ * in a fixed order and combine the chunk sums in index order, so a dot
+ * product gives the same bits with any number of threads. */
+#include <math.h>
+
+#include "cpu.h"
+#include "nn/philox.h"
+#include "util/err.h"
+
+/* Vectors shorter than this run on one thread. */
+#define PAR_MIN ((size_t)1 << 15)
+
+/* Reductions use at most MAX_CHUNKS chunks of at least MIN_CHUNK elements;
+ * both are multiples of the Rademacher block (128). */
+#define MAX_CHUNKS 256
+#define MIN_CHUNK ((size_t)1 << 14)
+#define BLOCK 128
+
+/* Chunk length for a reduction over n elements: a multiple of BLOCK, at
+ * least MIN_CHUNK, and small enough that ceil(n / chunk) <= MAX_CHUNKS. */
+static size_t reduce_chunk(size_t n)
+{
+    size_t chunk = (n + MAX_CHUNKS - 1) / MAX_CHUNKS;
+    chunk = (chunk + BLOCK - 1) / BLOCK * BLOCK;
+    return chunk < MIN_CHUNK ? MIN_CHUNK : chunk;
+}
+
+int cpu_fill(eg_backend *be, size_t n, float value, float *x)
+{
+#pragma omp parallel for simd schedule(static) if (parallel : n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) x[i] = value;
+    return 0;
+}
+
+int cpu_axpy(eg_backend *be, size_t n, float alpha, const float *x, float *y)
+{
+#pragma omp parallel for simd schedule(static) if (parallel : n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) y[i] += alpha * x[i];
+    return 0;
+}
+
+int cpu_scale(eg_backend *be, size_t n, float alpha, float *x)
+{
+#pragma omp parallel for simd schedule(static) if (parallel : n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) x[i] *= alpha;
+    return 0;
+}
+
+/* x . y over n elements in double: eight interleaved partial sums (lane j
+ * takes the elements i with i mod 8 = j), then the lanes in order, then
+ * the tail. */
+static double dot_run(size_t n, const float *x, const float *y)
+{
+    double lane[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) lane[j] += (double)x[i + j] * (double)y[i + j];
+    double s = 0;
+    for (int j = 0; j < 8; j++) s += lane[j];
+    for (; i < n; i++) s += (double)x[i] * (double)y[i];
+    return s;
+}
+
+int cpu_dot(eg_backend *be, size_t n, const float *x, const float *y,
+            double *out)
+{
+    size_t chunk = reduce_chunk(n);
+    long nchunks = (long)((n + chunk - 1) / chunk);
+    double part[MAX_CHUNKS];
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (long c = 0; c < nchunks; c++) {
+        size_t lo = (size_t)c * chunk;
+        size_t len = n - lo < chunk ? n - lo : chunk;
+        part[c] = dot_run(len, x + lo, y + lo);
+    }
+    double s = 0;
+    for (long c = 0; c < nchunks; c++) s += part[c];
+    *out = s;
+    return 0;
+}
+
+/* Expands block b of the Rademacher vector (key, stream) into its 128
+ * signs, r[j] = element 128 b + j. */
+static void rademacher_signs(uint64_t key, uint64_t stream, uint64_t b,
+                             float r[BLOCK])
+{
+    eg_philox_ctr bits = eg_rademacher_block(key, stream, b);
+    for (unsigned j = 0; j < BLOCK; j++)
+        r[j] = eg_rademacher_from_block(bits, (uint64_t)b * BLOCK + j);
+}
+
+int cpu_rademacher_axpy(eg_backend *be, size_t n, float alpha, uint64_t key,
+                        uint64_t stream, float *y)
+{
+    long nblocks = (long)((n + BLOCK - 1) / BLOCK);
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (long b = 0; b < nblocks; b++) {
+        float r[BLOCK];
+        rademacher_signs(key, stream, (uint64_t)b, r);
+        size_t lo = (size_t)b * BLOCK;
+        size_t len = n - lo < BLOCK ? n - lo : BLOCK;
+        float *yb = y + lo; // (len)
+#pragma omp simd
+        for (size_t j = 0; j < len; j++) yb[j] += alpha * r[j];
+    }
+    return 0;
+}
+
+/* r . g over elements [lo, lo + len) of the Rademacher vector, lo a
+ * multiple of BLOCK; the sum runs in index order, in double. */
+static double rademacher_dot_run(uint64_t key, uint64_t stream, size_t lo,
+                                 size_t len, const float *g)
+{
+    double s = 0;
+    float r[BLOCK];
+    for (size_t off = 0; off < len; off += BLOCK) {
+        rademacher_signs(key, stream, (lo + off) / BLOCK, r);
+        size_t m = len - off < BLOCK ? len - off : BLOCK;
+        const float *gb = g + lo + off; // (m)
+        double bs = 0;
+        for (size_t j = 0; j < m; j++) bs += (double)r[j] * (double)gb[j];
+        s += bs;
+    }
+    return s;
+}
+
+int cpu_rademacher_dot(eg_backend *be, size_t n, uint64_t key, uint64_t stream,
+                       const float *g, double *out)
+{
+    size_t chunk = reduce_chunk(n);
+    long nchunks = (long)((n + chunk - 1) / chunk);
+    double part[MAX_CHUNKS];
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (long c = 0; c < nchunks; c++) {
+        size_t lo = (size_t)c * chunk;
+        size_t len = n - lo < chunk ? n - lo : chunk;
+        part[c] = rademacher_dot_run(key, stream, lo, len, g);
+    }
+    double s = 0;
+    for (long c = 0; c < nchunks; c++) s += part[c];
+    *out = s;
+    return 0;
+}
+
+/* Follows torch.optim.SGD (dampening 0) operation by operation in float:
+ * g = grad + wd theta (only when wd != 0), buf = momentum buf + g or
+ * buf = g when first, step = g + momentum buf (nesterov) or buf,
+ * theta = theta + (-lr) step. Both sides of each choice are computed and
+ * then selected, leaving a branch-free body for the vectoriser. */
+int cpu_sgd_step(eg_backend *be, size_t n, float *theta, const float *grad,
+                 float *buf, float lr, float momentum, float wd, int nesterov,
+                 int first)
+{
+    if (momentum != 0.0f && !buf)
+        return eg_errorf("sgd step: momentum %g needs a momentum buffer",
+                         (double)momentum);
+    const float neg_lr = -lr;
+    const int use_wd = wd != 0.0f;
+    if (momentum == 0.0f) {
+#pragma omp parallel for simd schedule(static) if (parallel : n >= PAR_MIN)
+        for (size_t i = 0; i < n; i++) {
+            float th = theta[i], gr = grad[i];
+            float gw = gr + wd * th;
+            float g = use_wd ? gw : gr;
+            theta[i] = th + neg_lr * g;
+        }
+        return 0;
+    }
+#pragma omp parallel for simd schedule(static) if (parallel : n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float th = theta[i], gr = grad[i], prev = buf[i];
+        float gw = gr + wd * th;
+        float g = use_wd ? gw : gr;
+        float bm = prev * momentum + g;
+        float b = first ? g : bm;
+        buf[i] = b;
+        float sn = g + momentum * b;
+        float s = nesterov ? sn : b;
+        theta[i] = th + neg_lr * s;
+    }
+    return 0;
+}
+
+/* Follows torch.optim.Adam (amsgrad off) operation by operation: the
+ * scalars lr / (1 - beta1^t) and sqrt(1 - beta2^t) are computed in double
+ * and rounded to float, then in float
+ *   g = grad + wd theta (only when wd != 0)
+ *   m = beta1 m + (1 - beta1) g,  v = beta2 v + (1 - beta2) g g
+ *   theta = theta - step_size * m / (sqrt(v) / sqrt(1 - beta2^t) + eps),
+ * which is theta - lr mhat / (sqrt(vhat) + eps) up to rounding. */
+int cpu_adam_step(eg_backend *be, size_t n, float *theta, const float *grad,
+                  float *m, float *v, float lr, float beta1, float beta2,
+                  float eps, float wd, int t)
+{
+    if (t < 1) return eg_errorf("adam step: step number %d must be >= 1", t);
+    if (!m || !v) return eg_errorf("adam step: moment buffers missing");
+    const double bc1 = 1.0 - pow((double)beta1, (double)t);
+    const double bc2 = 1.0 - pow((double)beta2, (double)t);
+    if (!(bc1 > 0.0) || !(bc2 > 0.0))
+        return eg_errorf("adam step: betas %g, %g give no bias correction",
+                         (double)beta1, (double)beta2);
+    const float neg_step = (float)(-((double)lr / bc1));
+    const float bc2_sqrt = (float)sqrt(bc2);
+    const float c1 = (float)(1.0 - (double)beta1);
+    const float c2 = (float)(1.0 - (double)beta2);
+    const int use_wd = wd != 0.0f;
+#pragma omp parallel for simd schedule(static) if (parallel : n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float th = theta[i], gr = grad[i];
+        float gw = gr + wd * th;
+        float g = use_wd ? gw : gr;
+        float mi = m[i] * beta1 + c1 * g;
+        float vi = v[i] * beta2 + c2 * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        float denom = sqrtf(vi) / bc2_sqrt + eps;
+        theta[i] = th + neg_step * (mi / denom);
+    }
+    return 0;
+}
