@@ -19,9 +19,9 @@ BUILD := build$(if $(filter 1,$(SAN)),/san,)
 CC      ?= gcc
 WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -fopenmp $(WARN) -MMD -MP -Idaemon \
+CFLAGS  += -std=c11 -D_GNU_SOURCE -fopenmp -fno-math-errno $(WARN) -MMD -MP -Idaemon \
            $(shell pkg-config --cflags openblas 2>/dev/null)
-LDLIBS  := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lz -lm -lpthread
+LDLIBS  := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -ljansson -lz -lm -lpthread
 LDFLAGS += -fopenmp
 
 ifeq ($(SAN),1)
@@ -45,7 +45,7 @@ LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CU_SRC:%.cu=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/libevograd.a
 
-DAEMON_SRC := daemon/main.c
+DAEMON_SRC := $(wildcard daemon/*.c)
 DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
 
 TEST_SRC  := $(wildcard tests/unit/test_*.c)

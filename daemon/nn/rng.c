@@ -7,7 +7,9 @@
 void eg_rng_seed(eg_rng *r, uint64_t seed, uint64_t stream)
 {
     r->key = seed;
-    r->stream = stream;
+    /* The top stream bit keeps host draws apart from the Rademacher
+     * vectors, which share the counter layout and use streams below 2^63. */
+    r->stream = stream | (1ull << 63);
     r->counter = 0;
     r->avail = 0;
 }

@@ -14,7 +14,7 @@ typedef struct eg_rng {
 } eg_rng;
 
 /* Seeds the generator; distinct (seed, stream) pairs give independent
- * sequences. */
+ * sequences, streams below 2^63, never equal to a Rademacher vector's. */
 void eg_rng_seed(eg_rng *r, uint64_t seed, uint64_t stream);
 
 uint32_t eg_rng_u32(eg_rng *r);

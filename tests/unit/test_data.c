@@ -5,7 +5,6 @@
  * batcher, MWN label noise rates and structure, and, where the Debian
  * dataset-fashion-mnist package is installed, the real Fashion-MNIST checked
  * against an independent numpy reader (tests/parity/data_idx_ref.py). */
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,17 +29,7 @@ static void scratch_open(scratch *s)
     snprintf(s->dir, sizeof s->dir, "%s", tu_tmpdir());
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    (void)st; (void)flag; (void)ftw;
-    return remove(path);
-}
-
-static void scratch_close(scratch *s)
-{
-    nftw(s->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+static void scratch_close(scratch *s) { tu_rmtree(s->dir); }
 
 /* Returns dir/name in a rotating set of static buffers. */
 static const char *in(const scratch *s, const char *name)

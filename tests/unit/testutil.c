@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <unistd.h>
 
 #include "nn/rng.h"
@@ -67,12 +68,34 @@ int tu_check_grad(const char *what, float *x, const float *g, size_t n,
     return failures;
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag,
+                        struct FTW *ftw)
+{
+    return remove(path);
+}
+
+void tu_rmtree(const char *path)
+{
+    nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Folders made by tu_tmpdir, removed when the test binary exits. */
+static char made[64][512];
+static int n_made;
+
+static void remove_made(void)
+{
+    for (int i = 0; i < n_made; i++) tu_rmtree(made[i]);
+}
+
 const char *tu_tmpdir(void)
 {
     static char path[512];
     const char *base = getenv("TMPDIR");
     snprintf(path, sizeof path, "%s/evograd-test-XXXXXX", base ? base : "/tmp");
     if (!mkdtemp(path)) fail_msg("mkdtemp %s failed", path);
+    if (n_made == 0) atexit(remove_made);
+    if (n_made < 64) snprintf(made[n_made++], sizeof made[0], "%s", path);
     return path;
 }
 

@@ -38,8 +38,12 @@ int tu_check_grad(const char *what, float *x, const float *g, size_t n,
                   tu_loss_fn loss, void *ctx, float eps, double tol,
                   double atol, size_t max_probe);
 
-/* A fresh scratch folder under $TMPDIR (or /tmp); the path is static. */
+/* A fresh scratch folder under $TMPDIR (or /tmp), removed with its
+ * contents when the test binary exits; the returned path is static. */
 const char *tu_tmpdir(void);
+
+/* Removes a folder and everything under it. */
+void tu_rmtree(const char *path);
 
 /* Runs `/usr/bin/python3 tests/parity/SCRIPT ARGS...` from the repository
  * root; returns the exit status (0 = ok). Output goes to stderr. */

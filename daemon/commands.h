@@ -1,0 +1,8 @@
+/* The evogradd subcommands; each takes its own argv (argv[0] is the
+ * command name) and returns the process exit status. */
+#ifndef EG_COMMANDS_H
+#define EG_COMMANDS_H
+
+int eg_cmd_train(int argc, char **argv);
+
+#endif
