@@ -144,7 +144,7 @@ static int train(const train_opts *o)
     int rc = -1;
     if (!be) goto out;
     if (eg_classifier_init(&m, be, o->model, o->width, tr.c, tr.h, tr.w, tr.classes, o->batch,
-                           &cfg, (uint64_t)o->seed) != 0 ||
+                           &cfg, (uint64_t)o->seed, 0) != 0 ||
         eg_batcher_init(&b, tr.n, o->batch, (uint64_t)o->seed, 1, 0) != 0)
         goto out;
     int per_epoch = eg_batcher_batches_per_epoch(&b), tty = isatty(STDERR_FILENO);
@@ -157,7 +157,7 @@ static int train(const train_opts *o)
             double t0 = now_ms();
             if (eg_batcher_next(&b, &idx, &count) != 0 ||
                 eg_classifier_load(&m, &tr, idx, count) != 0 ||
-                eg_classifier_step(&m, count, &loss) != 0)
+                eg_classifier_step(&m, m.batch.x, m.batch.y, count, &loss) != 0)
                 goto out;
             if (!isfinite(loss)) {
                 eg_errorf("training loss is %g at step %ld", loss, steps);

@@ -163,6 +163,12 @@ struct eg_backend {
     /* *out = r . g, r as above, accumulated in double. */
     int (*rademacher_dot)(eg_backend *be, size_t n, uint64_t key,
                           uint64_t stream, const float *g, double *out);
+    /* The same two with the standard normal vector e[i] =
+     * eg_gaussian(key, stream, i) in place of r. */
+    int (*gaussian_axpy)(eg_backend *be, size_t n, float alpha, uint64_t key,
+                         uint64_t stream, float *y);
+    int (*gaussian_dot)(eg_backend *be, size_t n, uint64_t key,
+                        uint64_t stream, const float *g, double *out);
 
     /* ---- optimiser steps over flat arenas ---- */
     /* PyTorch SGD: g = grad + wd theta; buf = momentum buf + g (buf = g on

@@ -8,7 +8,7 @@
 int eg_classifier_init(eg_classifier *m, eg_backend *be, const char *name,
                        int width, int c, int h, int w, int classes,
                        int max_batch, const eg_optim_config *opt,
-                       uint64_t seed)
+                       uint64_t seed, int need_dx)
 {
     *m = (eg_classifier){.be = be, .max_batch = max_batch};
     if (eg_model_build(&m->net, be, name, width, c, h, w, classes) != 0) goto fail;
@@ -18,18 +18,16 @@ int eg_classifier_init(eg_classifier *m, eg_backend *be, const char *name,
                   "classes", name, in->c, in->h, in->w, eg_net_out_dim(&m->net), c, h, w, classes);
         goto fail;
     }
-    if (eg_net_finish(&m->net, max_batch, 0) != 0) goto fail;
+    if (eg_net_finish(&m->net, max_batch, need_dx) != 0) goto fail;
     size_t P = m->net.params.total, S = m->net.state.total;
-    size_t nx = (size_t)max_batch * c * h * w;
+    eg_dataset shape = {.c = c, .h = h, .w = w};
+    if (eg_dev_batch_init(&m->batch, be, max_batch, &shape) != 0) goto fail;
     float *host_theta = malloc(P * sizeof(float));
     float *host_state = malloc((S + 1) * sizeof(float));
-    m->host_x = malloc(nx * sizeof(float));
-    m->host_y = malloc((size_t)max_batch * sizeof(int32_t));
-    int ok = host_theta && host_state && m->host_x && m->host_y;
+    int ok = host_theta && host_state;
     if (ok) eg_net_init_params(&m->net, host_theta, host_state, seed);
     ok = ok && (m->theta = eg_alloc_floats(be, P)) && (m->dtheta = eg_alloc_floats(be, P)) &&
-         (m->state = eg_alloc_floats(be, S + 1)) && (m->x = eg_alloc_floats(be, nx)) &&
-         (m->y = be->alloc(be, (size_t)max_batch * sizeof(int32_t))) &&
+         (m->state = eg_alloc_floats(be, S + 1)) &&
          be->upload(be, m->theta, host_theta, P * sizeof(float)) == 0 &&
          be->upload(be, m->state, host_state, S * sizeof(float)) == 0;
     free(host_theta);
@@ -50,23 +48,18 @@ fail:
 int eg_classifier_load(eg_classifier *m, const eg_dataset *d,
                        const uint32_t *idx, int count)
 {
-    eg_backend *be = m->be;
-    if (count < 1 || count > m->max_batch)
-        return eg_errorf("classifier: batch %d outside 1..%d", count, m->max_batch);
-    size_t sample = (size_t)d->c * d->h * d->w;
-    eg_dataset_gather(d, idx, count, m->host_x, m->host_y);
-    EG_TRY(be->upload(be, m->x, m->host_x, count * sample * sizeof(float)));
-    return be->upload(be, m->y, m->host_y, (size_t)count * sizeof(int32_t));
+    return eg_dev_batch_load(&m->batch, d, idx, count);
 }
 
-int eg_classifier_step(eg_classifier *m, int count, double *loss)
+int eg_classifier_step(eg_classifier *m, const float *x, const int32_t *y, int count,
+                       double *loss)
 {
     eg_backend *be = m->be;
     size_t P = m->net.params.total;
     EG_TRY(be->fill(be, P, 0.0f, m->dtheta));
-    EG_TRY(eg_net_forward(&m->net, m->theta, m->state, m->x, count, EG_TRAIN));
-    EG_TRY(eg_xent_forward(&m->xe, eg_net_output(&m->net), m->y, count, loss));
-    EG_TRY(eg_xent_backward(&m->xe, m->y, NULL, 1.0f / count, count));
+    EG_TRY(eg_net_forward(&m->net, m->theta, m->state, x, count, EG_TRAIN));
+    EG_TRY(eg_xent_forward(&m->xe, eg_net_output(&m->net), y, count, loss));
+    EG_TRY(eg_xent_backward(&m->xe, y, NULL, 1.0f / count, count));
     EG_TRY(eg_net_backward(&m->net, m->theta, m->xe.dlogits, m->dtheta, NULL));
     return eg_optim_step(&m->opt, m->theta, m->dtheta);
 }
@@ -84,9 +77,10 @@ int eg_classifier_evaluate(eg_classifier *m, const eg_dataset *d,
         for (int i = 0; i < count; i++) idx[i] = (uint32_t)(b0 + i);
         double mean = 0;
         rc = eg_classifier_load(m, d, idx, count);
-        if (rc == 0) rc = eg_net_forward(&m->net, m->theta, m->state, m->x, count, EG_EVAL);
-        if (rc == 0) rc = eg_xent_forward(&m->xe, eg_net_output(&m->net), m->y, count, &mean);
-        int ok = rc == 0 ? eg_xent_correct(&m->xe, m->host_y, count) : -1;
+        if (rc == 0) rc = eg_net_forward(&m->net, m->theta, m->state, m->batch.x, count, EG_EVAL);
+        if (rc == 0)
+            rc = eg_xent_forward(&m->xe, eg_net_output(&m->net), m->batch.y, count, &mean);
+        int ok = rc == 0 ? eg_xent_correct(&m->xe, m->batch.host_y, count) : -1;
         if (ok < 0) rc = -1;
         correct += ok;
         total += mean * count;
@@ -107,10 +101,7 @@ void eg_classifier_free(eg_classifier *m)
     be->free(be, m->theta);
     be->free(be, m->dtheta);
     be->free(be, m->state);
-    be->free(be, m->x);
-    be->free(be, m->y);
-    free(m->host_x);
-    free(m->host_y);
+    eg_dev_batch_free(&m->batch);
     eg_net_free(&m->net);
     *m = (eg_classifier){0};
 }

@@ -220,7 +220,7 @@ int eg_net_finish(eg_net *net, int max_batch, int need_dx)
         } else if (!(l->y = eg_alloc_floats(be, n)) || !(l->dy = eg_alloc_floats(be, n))) {
             return -1;
         }
-        if (l->kind == EG_L_BN && !(l->aux = eg_alloc_floats(be, 2 * (size_t)l->c)))
+        if (l->kind == EG_L_BN && !(l->aux = eg_alloc_floats(be, 4 * (size_t)l->c)))
             return -1;
     }
     return 0;
@@ -334,29 +334,37 @@ static int layer_backward(eg_net *net, eg_layer *l, const float *theta,
     case EG_L_INPUT: return 0;
     case EG_L_CONV: {
         eg_conv_shape cs = conv_shape(net, l);
-        EG_TRY(be->conv_bwd_filter(be, &cs, src->y, l->dy, dtheta + l->weight));
-        if (l->bias != NONE)
-            EG_TRY(be->bias_grad(be, b, l->c, l->h * l->w, l->dy, dtheta + l->bias));
+        if (dtheta) {
+            EG_TRY(be->conv_bwd_filter(be, &cs, src->y, l->dy, dtheta + l->weight));
+            if (l->bias != NONE)
+                EG_TRY(be->bias_grad(be, b, l->c, l->h * l->w, l->dy, dtheta + l->bias));
+        }
         if (want) EG_TRY(be->conv_bwd_data(be, &cs, theta + l->weight, l->dy, src->dy, acc));
         break;
     }
     case EG_L_LINEAR: {
         int k = (int)sample_size(src);
         // dW (out, in) += dy^T (out, B) x (B, in)
-        EG_TRY(be->gemm(be, 1, 0, l->c, k, b, 1.0f, l->dy, l->c, src->y, k, 1.0f,
-                        dtheta + l->weight, k));
-        if (l->bias != NONE) EG_TRY(be->bias_grad(be, b, l->c, 1, l->dy, dtheta + l->bias));
+        if (dtheta) {
+            EG_TRY(be->gemm(be, 1, 0, l->c, k, b, 1.0f, l->dy, l->c, src->y, k, 1.0f,
+                            dtheta + l->weight, k));
+            if (l->bias != NONE) EG_TRY(be->bias_grad(be, b, l->c, 1, l->dy, dtheta + l->bias));
+        }
         // dx (B, in) (+)= dy (B, out) W (out, in)
         if (want)
             EG_TRY(be->gemm(be, 0, 0, b, k, l->c, 1.0f, l->dy, l->c, theta + l->weight, k,
                             acc ? 1.0f : 0.0f, src->dy, k));
         break;
     }
-    case EG_L_BN:
+    case EG_L_BN: {
+        /* Without dtheta the scale and shift gradients land in aux's
+         * second half, which nothing reads. */
+        float *dg = dtheta ? dtheta + l->weight : l->aux + 2 * l->c;
+        float *db = dtheta ? dtheta + l->bias : l->aux + 3 * l->c;
         EG_TRY(be->bn_bwd(be, b, l->c, l->h * l->w, src->y, l->dy, theta + l->weight,
-                          l->aux, l->aux + l->c, src->dy, dtheta + l->weight,
-                          dtheta + l->bias));
+                          l->aux, l->aux + l->c, src->dy, dg, db));
         break;
+    }
     case EG_L_RELU: EG_TRY(be->relu_bwd(be, n, l->y, l->dy, src->dy)); break;
     case EG_L_SIGMOID: EG_TRY(be->sigmoid_bwd(be, n, l->y, l->dy, src->dy)); break;
     case EG_L_MAXPOOL: {
@@ -387,6 +395,8 @@ int eg_net_backward(eg_net *net, const float *theta, const float *dout,
                     float *dtheta, float *dx)
 {
     if (!net->batch) return eg_errorf("net: backward before forward");
+    if (!dtheta && !dx)
+        return eg_errorf("net: backward asked for neither parameter nor input gradients");
     if (net->last_mode == EG_EVAL)
         return eg_errorf("net: backward after an evaluation-mode forward");
     if (dx && !net->need_dx)

@@ -43,7 +43,7 @@ typedef struct eg_layer {
     int written;          /* backward: dy holds a value (else overwrite) */
     float *y;             /* (max_batch, c, h, w) */
     float *dy;            /* (max_batch, c, h, w) */
-    float *aux;           /* BN: batch mean (c), 1/std (c) */
+    float *aux;           /* BN: batch mean (c), 1/std (c), scratch (2c) */
 } eg_layer;
 
 typedef struct eg_net {
@@ -82,8 +82,9 @@ int eg_net_forward(eg_net *net, const float *theta, float *state,
                    const float *x, int batch, eg_mode mode);
 
 /* Backward of the last forward (which must not be EG_EVAL): dout is the
- * gradient of the output (batch, out); dtheta (P) accumulates (+=);
- * dx (batch, c, h, w) is overwritten when not NULL (needs need_dx). */
+ * gradient of the output (batch, out); dtheta (P) accumulates (+=), or is
+ * NULL to skip parameter gradients (only dx wanted); dx (batch, c, h, w) is
+ * overwritten when not NULL (needs need_dx). */
 int eg_net_backward(eg_net *net, const float *theta, const float *dout,
                     float *dtheta, float *dx);
 

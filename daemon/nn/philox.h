@@ -7,6 +7,7 @@
 #ifndef EG_PHILOX_H
 #define EG_PHILOX_H
 
+#include <math.h>
 #include <stdint.h>
 
 #ifdef __CUDACC__
@@ -69,6 +70,20 @@ EG_HD float eg_rademacher(uint64_t key, uint64_t stream, uint64_t i)
 {
     return eg_rademacher_from_block(eg_rademacher_block(key, stream, i >> 7),
                                     i);
+}
+
+/* Element i of the standard normal vector (key, stream): Box-Muller on
+ * two words of block i / 2 (counter layout as above; words 0, 1 for even i,
+ * 2, 3 for odd i), in double. The paper's one-dimensional toy perturbs with
+ * Gaussian noise; the CUDA backend's libm may round its last bit
+ * differently, unlike the Rademacher signs. */
+EG_HD double eg_gaussian(uint64_t key, uint64_t stream, uint64_t i)
+{
+    eg_philox_ctr b = eg_rademacher_block(key, stream, i >> 1);
+    unsigned w = (unsigned)(i & 1u) * 2u;
+    double u1 = ((double)b.v[w] + 1.0) / 4294967296.0; /* (0, 1] */
+    double u2 = (double)b.v[w + 1] / 4294967296.0;     /* [0, 1) */
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
 #endif

@@ -61,6 +61,11 @@ static void check(fd_net *f, int batch, float eps, double tol, double atol)
 
     net_loss(f);
     assert_int_equal(eg_net_backward(net, f->theta, f->w, f->dtheta, f->dx), 0);
+    /* Skipping the parameter gradients leaves the input gradient as is. */
+    float *dx_only = malloc(nx * sizeof(float));
+    assert_int_equal(eg_net_backward(net, f->theta, f->w, NULL, dx_only), 0);
+    assert_memory_equal(dx_only, f->dx, nx * sizeof(float));
+    free(dx_only);
     int bad = tu_check_grad("dtheta", f->theta, f->dtheta, P, net_loss, f, eps, tol, atol, 400);
     bad += tu_check_grad("dx", f->x, f->dx, nx, net_loss, f, eps, tol, atol, 400);
     assert_int_equal(bad, 0);

@@ -23,7 +23,7 @@ static void test_lenet_fashion_mnist(void **s)
     eg_backend *be = tu_cpu();
     eg_classifier m;
     eg_optim_config adam = eg_optim_adam_defaults();
-    assert_int_equal(eg_classifier_init(&m, be, "lenet", 1, 1, 28, 28, 10, 128, &adam, 1), 0);
+    assert_int_equal(eg_classifier_init(&m, be, "lenet", 1, 1, 28, 28, 10, 128, &adam, 1, 0), 0);
     eg_batcher b;
     assert_int_equal(eg_batcher_init(&b, train.n, 128, 1, 1, 0), 0);
     int steps = eg_batcher_batches_per_epoch(&b);
@@ -38,7 +38,7 @@ static void test_lenet_fashion_mnist(void **s)
             int count;
             assert_int_equal(eg_batcher_next(&b, &idx, &count), 0);
             assert_int_equal(eg_classifier_load(&m, &train, idx, count), 0);
-            assert_int_equal(eg_classifier_step(&m, count, &loss), 0);
+            assert_int_equal(eg_classifier_step(&m, m.batch.x, m.batch.y, count, &loss), 0);
             if (i == 0) first = loss;
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -79,6 +79,10 @@ int cpu_rademacher_axpy(eg_backend *be, size_t n, float alpha, uint64_t key,
                         uint64_t stream, float *y);
 int cpu_rademacher_dot(eg_backend *be, size_t n, uint64_t key, uint64_t stream,
                        const float *g, double *out);
+int cpu_gaussian_axpy(eg_backend *be, size_t n, float alpha, uint64_t key,
+                      uint64_t stream, float *y);
+int cpu_gaussian_dot(eg_backend *be, size_t n, uint64_t key, uint64_t stream,
+                     const float *g, double *out);
 int cpu_sgd_step(eg_backend *be, size_t n, float *theta, const float *grad,
                  float *buf, float lr, float momentum, float wd, int nesterov,
                  int first);

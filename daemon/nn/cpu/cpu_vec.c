@@ -152,6 +152,22 @@ int cpu_rademacher_dot(eg_backend *be, size_t n, uint64_t key, uint64_t stream,
  * buf = g when first, step = g + momentum buf (nesterov) or buf,
  * theta = theta + (-lr) step. Both sides of each choice are computed and
  * then selected, leaving a branch-free body for the vectoriser. */
+int cpu_gaussian_axpy(eg_backend *be, size_t n, float alpha, uint64_t key,
+                      uint64_t stream, float *y)
+{
+    for (size_t i = 0; i < n; i++) y[i] += alpha * (float)eg_gaussian(key, stream, i);
+    return 0;
+}
+
+int cpu_gaussian_dot(eg_backend *be, size_t n, uint64_t key, uint64_t stream,
+                     const float *g, double *out)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)(float)eg_gaussian(key, stream, i) * g[i];
+    *out = s;
+    return 0;
+}
+
 int cpu_sgd_step(eg_backend *be, size_t n, float *theta, const float *grad,
                  float *buf, float lr, float momentum, float wd, int nesterov,
                  int first)

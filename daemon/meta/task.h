@@ -1,0 +1,78 @@
+/* The task interface: what a meta-learning problem gives the generic
+ * methods (meta/evograd.c, meta/t1t2.c) and the training loop
+ * (meta/loop.c).
+ *
+ * A task owns a base model with parameters θ (P floats) and meta-parameters
+ * λ (H floats), both flat arenas in device memory, and the data of the
+ * current step: a training batch and a validation batch. θ-arguments below
+ * are device vectors in θ's layout, λ-gradients device vectors of H. */
+#ifndef EG_TASK_H
+#define EG_TASK_H
+
+#include <stddef.h>
+
+#include "nn/backend.h"
+
+struct json_t; /* jansson's, for the report hook */
+
+/* What an evaluation measured; fields that do not apply are NaN. */
+typedef struct eg_eval {
+    double test_acc;        /* percent */
+    double test_loss;
+    double angle_deg;       /* rotation: the learned angle */
+    double w_corrupted;     /* mwn: mean VNet weight of corrupted samples */
+    double w_clean;         /* mwn: ... and of the samples left clean */
+} eg_eval;
+
+typedef struct eg_task eg_task;
+
+typedef struct eg_task_ops {
+    /* Draws the next step's training and validation batches. */
+    int (*next_batch)(eg_task *t);
+
+    /* ℓ_T(θ, λ) on the training batch, forward only, BatchNorm running
+     * statistics untouched. When dlambda is not NULL it is overwritten
+     * with ∂ℓ_T/∂λ at this θ. */
+    int (*train_loss)(eg_task *t, const float *theta, double *loss,
+                      float *dlambda);
+
+    /* ∇_θ ℓ_T(θ, λ) on the training batch into dtheta (overwritten). */
+    int (*train_grad)(eg_task *t, const float *theta, double *loss,
+                      float *dtheta);
+
+    /* ℓ_V(θ) on the validation batch and its gradient into dtheta
+     * (overwritten); the direct term ∂ℓ_V/∂λ, where the task has one, is
+     * added to dlambda. */
+    int (*val_grad)(eg_task *t, const float *theta, double *loss,
+                    float *dtheta, float *dlambda);
+
+    /* The base model's ordinary training step at the current λ, on the
+     * training batch; *loss is its training loss. */
+    int (*base_step)(eg_task *t, double *loss);
+
+    /* The base model's current learning rate (T1−T2's lookahead step). */
+    float (*base_lr)(const eg_task *t);
+
+    /* Evaluates the current model; fields that do not apply stay NaN. */
+    int (*evaluate)(eg_task *t, eg_eval *ev);
+
+    /* Adds the task's own results to the run's final summary object (a
+     * jansson json_t); NULL when the task has none beyond eg_eval. */
+    int (*report)(eg_task *t, struct json_t *summary);
+
+    void (*destroy)(eg_task *t);
+} eg_task_ops;
+
+struct eg_task {
+    const eg_task_ops *ops;
+    eg_backend *be;
+    size_t P, H;        /* sizes of θ and λ */
+    float *theta;       /* (P) base model parameters, device */
+    float *lambda;      /* (H) meta-parameters, device */
+    float *grad;        /* (P) the base model's gradient buffer; the
+                           methods use it as scratch between base steps */
+    long steps_per_epoch;
+    void *impl;
+};
+
+#endif

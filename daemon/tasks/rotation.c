@@ -1,0 +1,262 @@
+/* The paper's rotation experiment (Table 3): the base model trains on
+ * images rotated by a meta-learned angle λ (radians, starting at 0); the
+ * validation images are rotated by the true angle, so the hypergradient
+ * pulls λ towards it. Training: samples 0-39999 of the training split;
+ * validation: samples 50000-59999 rotated by the true angle; test: the test
+ * split rotated by the true angle.
+ *
+ * Images are rotated in pixel space (background 0) and then normalised
+ * with the training split's statistics, so λ's gradient passes through the
+ * normalisation's scale. */
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "nn/classifier.h"
+#include "tasks/task_data.h"
+#include "tasks/tasks.h"
+#include "util/err.h"
+
+#define TRAIN_END 40000
+#define VAL_BEGIN 50000
+#define VAL_END 60000
+
+typedef struct rotation {
+    eg_task base;
+    eg_job job;
+    eg_dataset train_all, test_all;  /* pixels in [0, 1] */
+    eg_dataset train, val, test;     /* train: view, raw; val, test: rotated, normalised */
+    float mean, std;
+    eg_classifier m;                 /* the base model; m.batch holds raw training images */
+    eg_dev_batch valb;               /* the validation batch */
+    eg_batcher train_order, val_order;
+    float *input;                    /* (B, C, H, W) the training batch, rotated, normalised */
+    float *dx;                       /* (B, C, H, W) ∂ℓ/∂input */
+    float *shift;                    /* (1) -mean/std, device */
+} rotation;
+
+/* input = (rotate(raw, λ) - mean) / std, for the current training batch. */
+static int prepare_input(rotation *r)
+{
+    eg_backend *be = r->base.be;
+    eg_dev_batch *b = &r->m.batch;
+    size_t n = (size_t)b->count * b->sample;
+    EG_TRY(be->rotate_fwd(be, b->count, r->train.c, r->train.h, r->train.w, r->base.lambda, b->x,
+                          r->input));
+    EG_TRY(be->scale(be, n, 1.0f / r->std, r->input));
+    return be->bias_add(be, 1, 1, (int)n, r->input, r->shift);
+}
+
+/* Forward of net at theta on x (count) in probe mode and mean loss. */
+static int probe_loss(rotation *r, const float *theta, const float *x, const int32_t *y,
+                      int count, double *loss)
+{
+    EG_TRY(eg_net_forward(&r->m.net, theta, r->m.state, x, count, EG_PROBE));
+    return eg_xent_forward(&r->m.xe, eg_net_output(&r->m.net), y, count, loss);
+}
+
+static int next_batch(eg_task *t)
+{
+    rotation *r = (rotation *)t;
+    const uint32_t *idx;
+    int count;
+    EG_TRY(eg_batcher_next(&r->train_order, &idx, &count));
+    EG_TRY(eg_dev_batch_load(&r->m.batch, &r->train, idx, count));
+    EG_TRY(eg_batcher_next(&r->val_order, &idx, &count));
+    return eg_dev_batch_load(&r->valb, &r->val, idx, count);
+}
+
+static int train_loss(eg_task *t, const float *theta, double *loss, float *dlambda)
+{
+    rotation *r = (rotation *)t;
+    eg_backend *be = t->be;
+    eg_dev_batch *b = &r->m.batch;
+    EG_TRY(prepare_input(r));
+    EG_TRY(probe_loss(r, theta, r->input, b->y, b->count, loss));
+    if (!dlambda) return 0;
+    EG_TRY(eg_xent_backward(&r->m.xe, b->y, NULL, 1.0f / b->count, b->count));
+    EG_TRY(eg_net_backward(&r->m.net, theta, r->m.xe.dlogits, NULL, r->dx));
+    EG_TRY(be->fill(be, 1, 0.0f, dlambda));
+    EG_TRY(be->rotate_bwd(be, b->count, r->train.c, r->train.h, r->train.w, t->lambda, b->x,
+                          r->dx, NULL, dlambda));
+    return be->scale(be, 1, 1.0f / r->std, dlambda);
+}
+
+/* Gradient in θ of the mean loss on x at theta, into dtheta. */
+static int loss_grad(rotation *r, const float *theta, const float *x, const int32_t *y,
+                     int count, double *loss, float *dtheta)
+{
+    eg_backend *be = r->base.be;
+    EG_TRY(probe_loss(r, theta, x, y, count, loss));
+    EG_TRY(eg_xent_backward(&r->m.xe, y, NULL, 1.0f / count, count));
+    EG_TRY(be->fill(be, r->base.P, 0.0f, dtheta));
+    return eg_net_backward(&r->m.net, theta, r->m.xe.dlogits, dtheta, NULL);
+}
+
+static int train_grad(eg_task *t, const float *theta, double *loss, float *dtheta)
+{
+    rotation *r = (rotation *)t;
+    EG_TRY(prepare_input(r));
+    return loss_grad(r, theta, r->input, r->m.batch.y, r->m.batch.count, loss, dtheta);
+}
+
+static int val_grad(eg_task *t, const float *theta, double *loss, float *dtheta,
+                    float *dlambda)
+{
+    rotation *r = (rotation *)t;
+    return loss_grad(r, theta, r->valb.x, r->valb.y, r->valb.count, loss, dtheta);
+}
+
+static int base_step(eg_task *t, double *loss)
+{
+    rotation *r = (rotation *)t;
+    EG_TRY(prepare_input(r));
+    return eg_classifier_step(&r->m, r->input, r->m.batch.y, r->m.batch.count, loss);
+}
+
+static float base_lr(const eg_task *t) { return eg_optim_lr(&((const rotation *)t)->m.opt); }
+
+static int angle_deg(eg_task *t, double *deg)
+{
+    float a;
+    EG_TRY(t->be->download(t->be, &a, t->lambda, sizeof a));
+    *deg = a * 180.0 / M_PI;
+    return 0;
+}
+
+static int evaluate(eg_task *t, eg_eval *ev)
+{
+    rotation *r = (rotation *)t;
+    eg_dataset test = r->test;
+    if (r->job.eval_limit > 0 && r->job.eval_limit < test.n) test.n = r->job.eval_limit;
+    double acc;
+    EG_TRY(eg_classifier_evaluate(&r->m, &test, &acc, &ev->test_loss));
+    ev->test_acc = 100 * acc;
+    return angle_deg(t, &ev->angle_deg);
+}
+
+static int report(eg_task *t, json_t *summary)
+{
+    rotation *r = (rotation *)t;
+    double deg;
+    EG_TRY(angle_deg(t, &deg));
+    json_object_set_new(summary, "angle_deg", json_real(deg));
+    json_object_set_new(summary, "true_angle_deg", json_real(r->job.rotation.true_angle_deg));
+    return 0;
+}
+
+static void destroy(eg_task *t)
+{
+    rotation *r = (rotation *)t;
+    eg_backend *be = t->be;
+    eg_classifier_free(&r->m);
+    eg_dev_batch_free(&r->valb);
+    eg_batcher_free(&r->train_order);
+    eg_batcher_free(&r->val_order);
+    if (be) {
+        be->free(be, r->input);
+        be->free(be, r->dx);
+        be->free(be, r->shift);
+        be->free(be, t->lambda);
+    }
+    eg_dataset_free(&r->val);
+    eg_dataset_free(&r->test);
+    eg_dataset_free(&r->train_all);
+    eg_dataset_free(&r->test_all);
+    free(r);
+}
+
+static const eg_task_ops rotation_ops = {
+    .next_batch = next_batch,
+    .train_loss = train_loss,
+    .train_grad = train_grad,
+    .val_grad = val_grad,
+    .base_step = base_step,
+    .base_lr = base_lr,
+    .evaluate = evaluate,
+    .report = report,
+    .destroy = destroy,
+};
+
+/* *out = a new owning copy of src rotated by `degrees` and normalised. */
+static int rotated_copy(eg_backend *be, const eg_dataset *src, double degrees, float mean,
+                        float std, eg_dataset *out)
+{
+    size_t n = (size_t)src->n * src->c * src->h * src->w;
+    *out = *src;
+    out->owns = 1;
+    out->x = malloc(n * sizeof(float));
+    out->y = malloc((size_t)src->n * sizeof(int32_t));
+    float *dev_x = eg_alloc_floats(be, n), *dev_y = eg_alloc_floats(be, n);
+    float *angle = eg_alloc_floats(be, 1);
+    float a = (float)(degrees * M_PI / 180.0);
+    int rc = -1;
+    if (out->x && out->y && dev_x && dev_y && angle &&
+        be->upload(be, dev_x, src->x, n * sizeof(float)) == 0 &&
+        be->upload(be, angle, &a, sizeof a) == 0 &&
+        be->rotate_fwd(be, src->n, src->c, src->h, src->w, angle, dev_x, dev_y) == 0 &&
+        be->download(be, out->x, dev_y, n * sizeof(float)) == 0) {
+        for (size_t i = 0; i < (size_t)src->n; i++) out->y[i] = src->y[i];
+        eg_dataset_normalize(out, &mean, &std);
+        rc = 0;
+    } else if (!eg_last_error()[0]) {
+        eg_errorf("rotation: out of memory rotating %d images", src->n);
+    }
+    be->free(be, dev_x);
+    be->free(be, dev_y);
+    be->free(be, angle);
+    if (rc) eg_dataset_free(out);
+    return rc;
+}
+
+int eg_rotation_create(const eg_job *job, eg_backend *be, eg_task **out)
+{
+    rotation *r = calloc(1, sizeof *r);
+    if (!r) return eg_errorf("rotation: out of memory");
+    eg_task *t = &r->base;
+    *t = (eg_task){.ops = &rotation_ops, .be = be, .H = 1};
+    r->job = *job;
+    float mean[EG_MAX_CHANNELS], std[EG_MAX_CHANNELS];
+    eg_clear_error();
+    if (eg_task_open_data(job, &r->train_all, &r->test_all, mean, std) != 0) goto fail;
+    if (r->train_all.c != 1 || r->train_all.n < VAL_END) {
+        eg_errorf("dataset.name: rotation needs a one-channel set of at least %d training "
+                  "images (fashion-mnist, mnist), not %s", VAL_END, job->dataset.name);
+        goto fail;
+    }
+    r->mean = mean[0];
+    r->std = std[0] > 0 ? std[0] : 1.0f;
+    eg_dataset val_raw;
+    double deg = job->rotation.true_angle_deg;
+    int B = job->batch_size;
+    if (eg_dataset_slice(&r->train_all, 0, TRAIN_END, &r->train) != 0 ||
+        eg_dataset_slice(&r->train_all, VAL_BEGIN, VAL_END, &val_raw) != 0 ||
+        rotated_copy(be, &val_raw, deg, r->mean, r->std, &r->val) != 0 ||
+        rotated_copy(be, &r->test_all, deg, r->mean, r->std, &r->test) != 0)
+        goto fail;
+    if (eg_classifier_init(&r->m, be, job->model.name, job->model.width, 1, r->train.h,
+                           r->train.w, r->train.classes, B, &job->optimizer, job->seed, 1) != 0 ||
+        eg_dev_batch_init(&r->valb, be, B, &r->val) != 0 ||
+        eg_batcher_init(&r->train_order, r->train.n, B, job->seed, 1, 0) != 0 ||
+        eg_batcher_init(&r->val_order, r->val.n, B, job->seed + 1, 1, 0) != 0)
+        goto fail;
+    size_t nx = (size_t)B * r->train.h * r->train.w;
+    float shift = -r->mean / r->std;
+    r->input = eg_alloc_floats(be, nx);
+    r->dx = eg_alloc_floats(be, nx);
+    r->shift = eg_alloc_floats(be, 1);
+    t->lambda = eg_alloc_floats(be, 1); /* the angle starts at 0 */
+    if (!r->input || !r->dx || !r->shift || !t->lambda ||
+        be->upload(be, r->shift, &shift, sizeof shift) != 0)
+        goto fail;
+    t->P = r->m.net.params.total;
+    t->theta = r->m.theta;
+    t->grad = r->m.dtheta;
+    t->steps_per_epoch = eg_batcher_batches_per_epoch(&r->train_order);
+    *out = t;
+    return 0;
+fail:
+    if (!eg_last_error()[0]) eg_errorf("rotation: out of memory");
+    destroy(t);
+    return -1;
+}
