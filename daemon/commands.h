@@ -4,5 +4,6 @@
 #define EG_COMMANDS_H
 
 int eg_cmd_train(int argc, char **argv);
+int eg_cmd_run(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@ static const struct {
     int (*run)(int argc, char **argv);
 } commands[] = {
     {"train", "train a model on a dataset in the foreground", eg_cmd_train},
+    {"run", "run a meta-learning job (a JSON job spec) in the foreground", eg_cmd_run},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,113 @@
+/* A job: one meta-learning run, as described by a JSON job spec
+ * (schema/job.schema.json). The foreground runner (`evogradd run`) and the
+ * daemon parse specs into this struct, with every default filled in and
+ * every field validated. */
+#ifndef EG_JOB_H
+#define EG_JOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "meta/method.h"
+#include "nn/optim.h"
+
+typedef enum eg_task_kind { EG_TASK_TOY1D, EG_TASK_ROTATION, EG_TASK_MWN } eg_task_kind;
+
+typedef struct eg_job {
+    eg_task_kind task;
+    eg_method method;
+    struct {
+        char name[32];      /* lenet, mlp, resnet20/32/44/56 */
+        int width;          /* ResNet width multiplier */
+    } model;
+    struct {
+        char name[32];      /* fashion-mnist, mnist, cifar10, cifar100 */
+        char path[512];     /* "" = the dataset's default folder */
+        char noise[16];     /* none, uniform, flip (mwn) */
+        double noise_rate;  /* in [0, 1] */
+    } dataset;
+    eg_optim_config optimizer;       /* the base model's */
+    int auto_milestones;             /* 1: the task sets optimizer's
+                                        milestones at 2/3 and 5/6 of the
+                                        total steps (mwn's default; spec
+                                        "milestones": "auto"), see
+                                        eg_job_auto_milestones */
+    eg_optim_config meta_optimizer;  /* λ's */
+    eg_evograd_opts evograd;
+    int epochs;
+    long steps;             /* > 0 overrides epochs */
+    int batch_size;
+    uint64_t seed;
+    char device[16];        /* cpu, cuda, cuda:N, auto */
+    long eval_every;        /* steps between evaluations; 0 = each epoch */
+    int eval_limit;         /* test samples per evaluation; 0 = all */
+    struct {
+        double true_angle_deg;  /* rotation of the validation and test sets */
+    } rotation;
+    struct {
+        int meta_samples;       /* clean samples held out as validation */
+        int vnet_hidden;
+    } mwn;
+    struct {
+        double x0, lambda0;     /* the start of this run's trajectory */
+        int trials;             /* x draws per λ for the hypergradient curve */
+        int points;             /* λ values over [0.1, 2] */
+        double lr;              /* trajectory SGD step */
+        int trajectory_steps;
+    } toy1d;
+} eg_job;
+
+/* Task names as in job specs: "toy1d", "rotation", "mwn". */
+const char *eg_task_name(eg_task_kind k);
+
+/* Parses a task name; -1 (no message) for anything else. */
+int eg_task_parse(const char *name, eg_task_kind *out);
+
+struct json_t;
+
+/* The job with every default of `task` filled in: what a spec holding only
+ * {"task": ...} gives. */
+void eg_job_defaults(eg_task_kind task, eg_job *out);
+
+/* Fills *out from a parsed JSON job spec: the task's defaults, then every
+ * field the spec gives, each checked for its JSON type, range and
+ * consistency with the rest. Unknown fields are errors. On error returns -1
+ * after eg_errorf() with a message that starts with the field's dotted path
+ * ("evograd.sigma: ..."), which eg_job_error_field() then returns. *out is
+ * always overwritten, and meaningless after an error. */
+int eg_job_from_json(const struct json_t *spec, eg_job *out);
+
+/* The dotted path of the field the last failed eg_job_* call of this thread
+ * refused ("optimizer.milestones[1]"), or "" when the error was not about one
+ * field (malformed JSON, a spec that is not an object). */
+const char *eg_job_error_field(void);
+
+/* Parses JSON text (len bytes, no NUL needed, duplicate keys refused) into a
+ * new reference to any JSON value (eg_job_from_json refuses what is not a
+ * spec); NULL after eg_errorf() naming the line and column of the first
+ * syntax error. */
+struct json_t *eg_job_json_load(const char *text, size_t len);
+
+/* eg_job_json_load followed by eg_job_from_json. */
+int eg_job_parse(const char *text, size_t len, eg_job *out);
+
+/* The fully defaulted spec of a valid job (a new reference, NULL when out
+ * of memory): eg_job_from_json of it gives back the same job. */
+struct json_t *eg_job_to_json(const eg_job *job);
+
+/* Applies a command-line override "a.b.c=VALUE" to a spec object: VALUE is
+ * taken as JSON when it parses as JSON (numbers, true/false, "quoted
+ * strings", objects, arrays), else as a plain string; intermediate objects
+ * are created as needed. VALUE null removes the field, so that its default
+ * applies. Returns -1 with eg_errorf() (and the field recorded for
+ * eg_job_error_field) when the assignment is malformed or a path component
+ * exists but is not an object. */
+int eg_job_set(struct json_t *spec, const char *assignment);
+
+/* The milestones job->auto_milestones stands for, for a run of total_steps
+ * steps: 2/3 and 5/6 of it (those that are >= 1 and distinct), written into
+ * cfg (the job's optimizer config, whose gamma applies). Leaves cfg alone
+ * when job->auto_milestones is 0. */
+void eg_job_auto_milestones(const eg_job *job, long total_steps, eg_optim_config *cfg);
+
+#endif
