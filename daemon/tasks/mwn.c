@@ -138,11 +138,13 @@ static int base_step(eg_task *t, double *loss)
 static float base_lr(const eg_task *t) { return eg_optim_lr(&((const mwn *)t)->m.opt); }
 
 /* Mean VNet weight of corrupted and of clean training samples, over the
- * first PROBE_SAMPLES training samples, in evaluation mode. */
+ * first PROBE_SAMPLES training samples (at most eval_limit when it is set),
+ * in evaluation mode. */
 static int weight_diagnostic(mwn *w, double *w_corrupted, double *w_clean)
 {
     eg_classifier *m = &w->m;
     int n = w->train.n < PROBE_SAMPLES ? w->train.n : PROBE_SAMPLES, B = m->max_batch;
+    if (w->job.eval_limit > 0 && w->job.eval_limit < n) n = w->job.eval_limit;
     double sum[2] = {0, 0};
     long cnt[2] = {0, 0};
     uint32_t *idx = malloc((size_t)B * sizeof(uint32_t));
