@@ -83,3 +83,9 @@ int eg_batcher_next(eg_batcher *b, const uint32_t **idx, int *count)
     }
     return 0;
 }
+
+int eg_batcher_checkpoint_items(eg_batcher *b, const char *prefix, eg_ckpt_list *l)
+{
+    if (eg_ckpt_add(l, prefix, "epoch", &b->epoch, sizeof b->epoch, 0) != 0) return -1;
+    return eg_ckpt_add(l, prefix, "offset", &b->offset, sizeof b->offset, 0);
+}

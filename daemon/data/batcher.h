@@ -12,6 +12,8 @@
 
 #include <stdint.h>
 
+#include "util/ckpt.h"
+
 typedef struct eg_batcher {
     uint32_t n, batch;
     uint64_t seed;
@@ -41,6 +43,9 @@ void eg_batcher_free(eg_batcher *b);
  * of an epoch the position becomes (epoch + 1, 0). Fails only for a restored
  * offset beyond n. */
 int eg_batcher_next(eg_batcher *b, const uint32_t **idx, int *count);
+
+/* Appends the position (epoch, offset) as "prefix.epoch", "prefix.offset". */
+int eg_batcher_checkpoint_items(eg_batcher *b, const char *prefix, eg_ckpt_list *l);
 
 /* Number of batches per epoch. */
 int eg_batcher_batches_per_epoch(const eg_batcher *b);

@@ -54,6 +54,42 @@ typedef struct eg_loop_result {
     int canceled;
 } eg_loop_result;
 
+/* A run in progress: the loop's state between steps, so that a worker can
+ * step it, checkpoint it and resume it. */
+typedef struct eg_run {
+    eg_task *t;
+    eg_loop_config cfg;
+    eg_meta meta;
+    eg_optim meta_opt;
+    long step;          /* the next step to run */
+    float *host_lambda; /* (H) */
+    double sum_step_ms, sum_meta_ms;
+    long timed_steps;   /* steps run by this process (for the means) */
+} eg_run;
+
+int eg_run_init(eg_run *run, eg_task *t, const eg_loop_config *cfg);
+
+/* Runs step run->step into *r and advances; -1 with eg_errorf when the step
+ * failed (a non-finite loss or hypergradient included). */
+int eg_run_step(eg_run *run, eg_step_record *r);
+
+/* Evaluates the task now; fields that do not apply are NaN. */
+int eg_run_evaluate(eg_run *run, eg_eval *ev);
+
+/* Whether an evaluation is due after the step just run. */
+int eg_run_eval_due(const eg_run *run);
+
+/* Writes everything needed to resume — the step, λ's optimiser, and the
+ * task's state (θ, λ, BatchNorm state, base optimiser, data positions) — to
+ * path by writing path.tmp and renaming it over path. */
+int eg_run_save(eg_run *run, const char *path);
+
+/* Restores a checkpoint written by eg_run_save for the same job; refuses a
+ * file whose items do not match this run's in name and size. */
+int eg_run_load(eg_run *run, const char *path);
+
+void eg_run_free(eg_run *run);
+
 /* Runs cfg->steps steps of task t. Returns 0 when every step ran (or the
  * run was canceled, res->canceled set), -1 with eg_errorf when a step
  * failed (for example a non-finite loss). */

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "nn/backend.h"
+#include "util/ckpt.h"
 
 struct json_t; /* jansson's, for the report hook */
 
@@ -25,6 +26,7 @@ typedef struct eg_eval {
 } eg_eval;
 
 typedef struct eg_task eg_task;
+
 
 typedef struct eg_task_ops {
     /* Draws the next step's training and validation batches. */
@@ -59,6 +61,10 @@ typedef struct eg_task_ops {
     /* Adds the task's own results to the run's final summary object (a
      * jansson json_t); NULL when the task has none beyond eg_eval. */
     int (*report)(eg_task *t, struct json_t *summary);
+
+    /* Appends the state a checkpoint must hold to resume the task exactly:
+     * θ, λ, BatchNorm state, the base optimiser, data positions. */
+    int (*checkpoint_items)(eg_task *t, eg_ckpt_list *list);
 
     void (*destroy)(eg_task *t);
 } eg_task_ops;

@@ -92,6 +92,14 @@ int eg_classifier_evaluate(eg_classifier *m, const eg_dataset *d,
     return 0;
 }
 
+int eg_classifier_checkpoint_items(eg_classifier *m, const char *prefix, eg_ckpt_list *l)
+{
+    EG_TRY(eg_ckpt_add(l, prefix, "theta", m->theta, m->net.params.total * sizeof(float), 1));
+    if (m->net.state.total)
+        EG_TRY(eg_ckpt_add(l, prefix, "state", m->state, m->net.state.total * sizeof(float), 1));
+    return eg_optim_checkpoint_items(&m->opt, prefix, l);
+}
+
 void eg_classifier_free(eg_classifier *m)
 {
     eg_backend *be = m->be;

@@ -47,6 +47,10 @@ int eg_classifier_step(eg_classifier *m, const float *x, const int32_t *y, int c
 int eg_classifier_evaluate(eg_classifier *m, const eg_dataset *d,
                            double *acc, double *loss);
 
+/* Appends θ, the BatchNorm state and the optimiser's state as
+ * "prefix.theta" etc. */
+int eg_classifier_checkpoint_items(eg_classifier *m, const char *prefix, eg_ckpt_list *l);
+
 void eg_classifier_free(eg_classifier *m);
 
 #endif

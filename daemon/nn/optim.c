@@ -118,6 +118,14 @@ int eg_optim_step(eg_optim *o, float *theta, const float *grad)
     return 0;
 }
 
+int eg_optim_checkpoint_items(eg_optim *o, const char *prefix, eg_ckpt_list *l)
+{
+    size_t bytes = o->n * sizeof(float);
+    EG_TRY(eg_ckpt_add(l, prefix, "step", &o->step, sizeof o->step, 0));
+    EG_TRY(eg_ckpt_add(l, prefix, "m", o->m, bytes, 1));
+    return eg_ckpt_add(l, prefix, "v", o->v, bytes, 1);
+}
+
 void eg_optim_free(eg_optim *o)
 {
     if (!o) return;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "nn/backend.h"
+#include "util/ckpt.h"
 
 typedef enum { EG_OPT_SGD, EG_OPT_ADAM } eg_opt_kind;
 
@@ -68,6 +69,9 @@ float eg_optim_lr(const eg_optim *o);
 int eg_optim_step(eg_optim *o, float *theta, const float *grad);
 
 /* Frees the moments; o may be zeroed, freed already or failed in init. */
+/* Appends the optimiser's state (step, m, v) as "prefix.step" etc. */
+int eg_optim_checkpoint_items(eg_optim *o, const char *prefix, eg_ckpt_list *l);
+
 void eg_optim_free(eg_optim *o);
 
 #endif

@@ -197,6 +197,15 @@ static int report(eg_task *t, json_t *summary)
     return 0;
 }
 
+static int checkpoint_items(eg_task *t, eg_ckpt_list *l)
+{
+    mwn *w = (mwn *)t;
+    EG_TRY(eg_ckpt_add(l, "task", "lambda", t->lambda, t->H * sizeof(float), 1));
+    EG_TRY(eg_classifier_checkpoint_items(&w->m, "model", l));
+    EG_TRY(eg_batcher_checkpoint_items(&w->train_order, "train_order", l));
+    return eg_batcher_checkpoint_items(&w->meta_order, "meta_order", l);
+}
+
 static void destroy(eg_task *t)
 {
     mwn *w = (mwn *)t;
@@ -231,6 +240,7 @@ static const eg_task_ops mwn_ops = {
     .base_lr = base_lr,
     .evaluate = evaluate,
     .report = report,
+    .checkpoint_items = checkpoint_items,
     .destroy = destroy,
 };
 

@@ -145,6 +145,15 @@ static int report(eg_task *t, json_t *summary)
     return 0;
 }
 
+static int checkpoint_items(eg_task *t, eg_ckpt_list *l)
+{
+    rotation *r = (rotation *)t;
+    EG_TRY(eg_ckpt_add(l, "task", "lambda", t->lambda, t->H * sizeof(float), 1));
+    EG_TRY(eg_classifier_checkpoint_items(&r->m, "model", l));
+    EG_TRY(eg_batcher_checkpoint_items(&r->train_order, "train_order", l));
+    return eg_batcher_checkpoint_items(&r->val_order, "val_order", l);
+}
+
 static void destroy(eg_task *t)
 {
     rotation *r = (rotation *)t;
@@ -175,6 +184,7 @@ static const eg_task_ops rotation_ops = {
     .base_lr = base_lr,
     .evaluate = evaluate,
     .report = report,
+    .checkpoint_items = checkpoint_items,
     .destroy = destroy,
 };
 

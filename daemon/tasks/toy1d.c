@@ -224,6 +224,14 @@ static int report(eg_task *t, json_t *summary)
     return rc;
 }
 
+static int checkpoint_items(eg_task *t, eg_ckpt_list *l)
+{
+    toy *ty = (toy *)t;
+    EG_TRY(eg_ckpt_add(l, "task", "theta", t->theta, sizeof(float), 1));
+    EG_TRY(eg_ckpt_add(l, "task", "lambda", t->lambda, sizeof(float), 1));
+    return eg_optim_checkpoint_items(&ty->opt, "optimizer", l);
+}
+
 static void destroy(eg_task *t)
 {
     toy *ty = (toy *)t;
@@ -244,6 +252,7 @@ static const eg_task_ops toy_ops = {
     .base_lr = base_lr,
     .evaluate = evaluate,
     .report = report,
+    .checkpoint_items = checkpoint_items,
     .destroy = destroy,
 };
 
