@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "meta/job.h"
 #include "meta/loop.h"
+#include "meta/summary.h"
 #include "tasks/tasks.h"
 #include "util/log.h"
 
@@ -221,54 +222,18 @@ static void on_signal(int sig)
     cancel_requested = 1;
 }
 
-/* A number, or null where it does not apply (NaN). */
-static json_t *num_or_null(double x)
-{
-    return isfinite(x) ? json_real(x) : json_null();
-}
-
-static json_t *summary_json(const eg_job *job, const eg_task *t, const progress *p,
-                            const eg_loop_result *res, double wall_ms)
-{
-    const eg_eval *ev = &res->last_eval;
-    json_t *lambda = NULL;
-    if (p->have_last && p->last.n_lambda <= EG_RECORD_MAX_LAMBDA) {
-        lambda = json_array();
-        for (int i = 0; lambda && i < p->last.n_lambda; i++)
-            json_array_append_new(lambda, json_real(p->last.lambda[i]));
-    } else {
-        lambda = json_null(); /* λ too large to list, or no step ran */
-    }
-    return json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-        "s:o, s:I, s:o, s:f, s:f, s:I, s:f}",
-        "task", eg_task_name(job->task), "method", eg_method_name(job->method), "model",
-        job->model.name, "dataset", job->dataset.name, "device", job->device, "seed",
-        (json_int_t)job->seed, "steps", (json_int_t)res->steps, "steps_per_epoch",
-        (json_int_t)t->steps_per_epoch, "canceled", res->canceled, "train_loss",
-        num_or_null(p->have_last ? p->last.train_loss : NAN), "meta_loss",
-        num_or_null(p->have_last ? p->last.meta_loss : NAN), "test_acc",
-        num_or_null(ev->test_acc), "test_loss", num_or_null(ev->test_loss), "angle_deg",
-        num_or_null(ev->angle_deg), "w_corrupted", num_or_null(ev->w_corrupted), "w_clean",
-        num_or_null(ev->w_clean), "lambda", lambda, "n_lambda", (json_int_t)t->H,
-        "lambda_norm", num_or_null(p->have_last ? p->last.lambda_norm : NAN), "mean_step_ms",
-        res->mean_step_ms, "mean_meta_ms", res->mean_meta_ms, "peak_mem_bytes",
-        (json_int_t)res->peak_bytes, "wall_s", wall_ms / 1e3);
-}
-
 /* Prints the summary line; -1 when it cannot be built or the task's report
  * fails. */
 static int print_summary(const eg_job *job, eg_task *t, const progress *p,
                          const eg_loop_result *res, double wall_ms)
 {
-    json_t *s = summary_json(job, t, p, res, wall_ms);
-    if (!s) return eg_errorf("summary: out of memory");
-    if (t->ops->report && t->ops->report(t, s) != 0) {
-        char why[512];
-        snprintf(why, sizeof why, "%s", eg_last_error());
-        json_decref(s);
-        return eg_errorf("summary: the task's report failed: %s", why);
-    }
+    eg_summary_input in = {
+        .job = job, .t = t, .last = p->have_last ? &p->last : NULL, .ev = &res->last_eval,
+        .steps = res->steps, .canceled = res->canceled, .mean_step_ms = res->mean_step_ms,
+        .mean_meta_ms = res->mean_meta_ms, .peak_bytes = res->peak_bytes, .wall_ms = wall_ms,
+    };
+    json_t *s = eg_summary(&in);
+    if (!s) return -1;
     char *text = json_dumps(s, JSON_COMPACT | JSON_REAL_PRECISION(9));
     json_decref(s);
     if (!text) return eg_errorf("summary: out of memory");

@@ -1,0 +1,54 @@
+#include "meta/summary.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+
+#include "util/err.h"
+
+/* A number, or null where it does not apply (NaN). */
+static json_t *num_or_null(double x)
+{
+    return isfinite(x) ? json_real(x) : json_null();
+}
+
+json_t *eg_summary(const eg_summary_input *in)
+{
+    const eg_job *job = in->job;
+    const eg_step_record *last = in->last;
+    const eg_eval *ev = in->ev;
+    json_t *lambda = json_null(); /* λ too large to list, or no step ran */
+    if (last && last->n_lambda <= EG_RECORD_MAX_LAMBDA) {
+        json_decref(lambda);
+        lambda = json_array();
+        for (int i = 0; lambda && i < last->n_lambda; i++)
+            json_array_append_new(lambda, json_real(last->lambda[i]));
+    }
+    json_t *s = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
+        "s:o, s:I, s:o, s:f, s:f, s:I, s:f}",
+        "task", eg_task_name(job->task), "method", eg_method_name(job->method), "model",
+        job->model.name, "dataset", job->dataset.name, "device", job->device, "seed",
+        (json_int_t)job->seed, "steps", (json_int_t)in->steps, "steps_per_epoch",
+        (json_int_t)in->t->steps_per_epoch, "canceled", in->canceled, "train_loss",
+        num_or_null(last ? last->train_loss : NAN), "meta_loss",
+        num_or_null(last ? last->meta_loss : NAN), "test_acc", num_or_null(ev->test_acc),
+        "test_loss", num_or_null(ev->test_loss), "angle_deg", num_or_null(ev->angle_deg),
+        "w_corrupted", num_or_null(ev->w_corrupted), "w_clean", num_or_null(ev->w_clean),
+        "lambda", lambda, "n_lambda", (json_int_t)in->t->H, "lambda_norm",
+        num_or_null(last ? last->lambda_norm : NAN), "mean_step_ms", in->mean_step_ms,
+        "mean_meta_ms", in->mean_meta_ms, "peak_mem_bytes", (json_int_t)in->peak_bytes,
+        "wall_s", in->wall_ms / 1e3);
+    if (!s) {
+        eg_errorf("summary: out of memory");
+        return NULL;
+    }
+    if (in->t->ops->report && in->t->ops->report(in->t, s) != 0) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", eg_last_error());
+        json_decref(s);
+        eg_errorf("summary: the task's report failed: %s", why);
+        return NULL;
+    }
+    return s;
+}

@@ -1,0 +1,44 @@
+/* The scheduler: one worker thread per device claims queued jobs from the
+ * store and runs them (meta/loop.h's eg_run), logging every step and
+ * evaluation, checking for cancellation every step and checkpointing every
+ * checkpoint_every steps and at epoch ends (atomic rename). A job found
+ * with a checkpoint resumes from it. A job that fails — bad data, a
+ * non-finite loss, out of memory — fails alone with its error recorded.
+ *
+ * Shutdown (eg_sched_stop): workers stop taking jobs, each running job
+ * takes a checkpoint after its current step and goes back to "queued", and
+ * the threads are joined. */
+#ifndef EG_SCHED_H
+#define EG_SCHED_H
+
+#include "store/store.h"
+
+typedef struct eg_sched eg_sched;
+
+/* Notified (from worker threads) when a job changes state or logs steps;
+ * the API's event stream listens here. kind: "state" or "step". */
+typedef void (*eg_sched_listener)(void *ctx, int64_t job, const char *kind);
+
+typedef struct eg_sched_config {
+    const char *const *devices;  /* NULL-terminated: "cpu", "cuda:0", ... */
+    const char *checkpoint_dir;  /* checkpoint files: DIR/job-ID.ckpt */
+    long checkpoint_every;       /* steps (default 200) */
+    eg_sched_listener listener;
+    void *listener_ctx;
+} eg_sched_config;
+
+int eg_sched_start(eg_store *store, const eg_sched_config *cfg, eg_sched **out);
+
+/* Wakes the workers (a job was queued). */
+void eg_sched_poke(eg_sched *s);
+
+/* Jobs running now (for status lines and metrics). */
+int eg_sched_running(eg_sched *s);
+
+/* Stops as described above and frees the scheduler. */
+void eg_sched_stop(eg_sched *s);
+
+/* Path of a job's checkpoint file under dir (malloc'd). */
+char *eg_sched_checkpoint_path(const char *dir, int64_t job);
+
+#endif

@@ -1,0 +1,120 @@
+/* The daemon's SQLite store: jobs, their step log, evaluations and
+ * checkpoints (DESIGN.md §4).
+ *
+ * One writer thread owns the write connection and commits queued writes in
+ * batches (WAL mode, busy timeout, synchronous=NORMAL); readers (the API's
+ * threads) use read-only connections, one per thread, opened on first use.
+ * Every statement is prepared; no SQL is built from input. Migrations in
+ * sql/NNN_*.sql are embedded into the binary and applied at open, the
+ * schema version kept in PRAGMA user_version.
+ *
+ * Job states: "queued", "running", "succeeded", "failed", "canceled".
+ * Functions return 0 or -1 with eg_errorf(); a lookup of a missing job
+ * returns 1 (not found) so the API can answer 404. */
+#ifndef EG_STORE_H
+#define EG_STORE_H
+
+#include <stdint.h>
+
+#include "meta/loop.h"
+
+struct json_t;
+typedef struct eg_store eg_store;
+
+/* Opens (creating it and its folder if needed) and migrates the database
+ * at path, and starts the writer thread. */
+int eg_store_open(const char *path, eg_store **out);
+
+/* Commits everything queued, stops the writer and closes all connections. */
+void eg_store_close(eg_store *s);
+
+/* Blocks until every write queued before the call is committed. */
+int eg_store_flush(eg_store *s);
+
+/* ---- jobs ---- */
+
+/* Inserts a queued job with its normalised spec (JSON text), its task and
+ * method names, device and total steps; *id gets the new id. Synchronous:
+ * the row is committed when this returns. */
+int eg_store_job_insert(eg_store *s, const char *spec_json, const char *task,
+                        const char *method, const char *device, long total_steps,
+                        int64_t *id);
+
+/* The job as a JSON object (id, state, task, method, device, spec (object),
+ * created_at, started_at, finished_at (ISO 8601 UTC or null), steps_done,
+ * total_steps, error (or null), summary (object or null), last step's
+ * train_loss / meta_loss / lambda where any). Returns 1 when there is no
+ * such job. */
+int eg_store_job_get(eg_store *s, int64_t id, struct json_t **out);
+
+/* Jobs ordered by id, after id `after`, at most limit, optionally only
+ * those in `state` (NULL: all): {"jobs": [...], "next_after": id|null}. */
+int eg_store_jobs_list(eg_store *s, const char *state, int64_t after, int limit,
+                       struct json_t **out);
+
+/* Number of jobs in each state, for /metrics and the systemd status. */
+int eg_store_job_counts(eg_store *s, long counts[5]);
+
+/* Claims the oldest queued job whose device is one of `devices` (a
+ * NULL-terminated list of names like "cpu"; jobs asking "auto" fit any):
+ * marks it running with this device and returns its id and spec (malloc'd
+ * JSON text) and 0, or 1 when none is queued. */
+int eg_store_job_claim(eg_store *s, const char *const *devices, int64_t *id,
+                       char **spec_json, char *device, size_t device_len);
+
+/* Moves a job to a final state ("succeeded", "failed", "canceled") with an
+ * optional error message and summary (JSON text); or back to "queued"
+ * (state "queued": for a job interrupted by shutdown). Synchronous. */
+int eg_store_job_finish(eg_store *s, int64_t id, const char *state, const char *error,
+                        const char *summary_json);
+
+/* Requests cancellation: a queued job becomes canceled at once (returns
+ * 0); a running one is flagged (its worker sees it within a step) and 0;
+ * a finished one returns 2 (conflict); a missing one 1. */
+int eg_store_job_cancel(eg_store *s, int64_t id);
+
+/* Whether a running job has been asked to cancel. */
+int eg_store_job_cancel_requested(eg_store *s, int64_t id);
+
+/* Deletes a job that is not running, with its steps, evals and checkpoint
+ * rows (returns 2 when it is running, 1 when missing). The caller removes
+ * checkpoint files. */
+int eg_store_job_delete(eg_store *s, int64_t id);
+
+/* At start: every job found "running" goes back to "queued"; returns how
+ * many did. */
+int eg_store_requeue_running(eg_store *s);
+
+/* ---- the step log ---- */
+
+/* Queues one step row for the writer (primary key (job, step): a step
+ * logged again after a resume replaces the earlier row). Never blocks on
+ * the database. */
+int eg_store_step_append(eg_store *s, int64_t job, const eg_step_record *r);
+
+/* Steps of a job with step > after, ascending, at most limit rows; when
+ * max_points > 0 the selected range is downsampled server-side to at most
+ * max_points rows (evenly spaced, always keeping the last). Returns
+ * {"steps": [{step, epoch, train_loss, meta_loss, hyper_norm, lambda
+ * (array or null), lambda_norm, w (array), step_ms, meta_ms, cur_bytes,
+ * peak_bytes}], "next_after": step|null}; 1 when the job is missing. */
+int eg_store_steps_page(eg_store *s, int64_t job, long after, int limit, int max_points,
+                        struct json_t **out);
+
+/* ---- evaluations and checkpoints ---- */
+
+int eg_store_eval_append(eg_store *s, int64_t job, long step, const eg_eval *ev);
+
+/* {"evals": [{step, test_acc, test_loss, angle_deg, w_corrupted, w_clean}]}
+ * (NaN fields as null); 1 when the job is missing. */
+int eg_store_evals(eg_store *s, int64_t job, struct json_t **out);
+
+/* Records that a checkpoint of `job` after `step` steps was written at
+ * path (after the file's atomic rename; synchronous). */
+int eg_store_checkpoint_record(eg_store *s, int64_t job, long step, const char *path);
+
+/* The latest checkpoint of a job: 0 with its path (malloc'd) and step, or
+ * 1 when it has none. */
+int eg_store_checkpoint_latest(eg_store *s, int64_t job, char **path, long *step);
+
+#endif
