@@ -1,0 +1,143 @@
+/* Opening and closing the store: the database file and its folder, the
+ * schema migrations, the writer thread. */
+#include "store/store_impl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store/migrations.h"
+#include "util/err.h"
+
+/* Creates the folder that will hold path, and its parents (mkdir -p). */
+static int make_parent_dirs(const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return eg_errorf("store: path too long: %s", path);
+    char *slash = strrchr(buf, '/');
+    if (!slash || slash == buf) return 0;
+    *slash = '\0';
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0') continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return eg_errorf("store: cannot create %s: %s", buf, strerror(errno));
+        if (c == '\0') break;
+        *p = c;
+    }
+    return 0;
+}
+
+static const char SQL_USER_VERSION[] = "PRAGMA user_version";
+
+static int user_version(eg_conn *c, int *v)
+{
+    sqlite3_stmt *st = eg_conn_stmt(c, SQL_USER_VERSION);
+    if (!st) return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *v = sqlite3_column_int(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : eg_conn_fail(c, "reading user_version");
+}
+
+/* Applies migration m in its own transaction, the new user_version
+ * included; another process that migrated first is noticed inside the
+ * transaction and left alone. */
+static int apply(eg_conn *c, const eg_migration *m)
+{
+    EG_TRY(eg_conn_exec(c, "BEGIN IMMEDIATE"));
+    int v, rc = user_version(c, &v);
+    if (rc == 0 && v < m->version) {
+        char *msg = NULL;
+        if (sqlite3_exec(c->db, m->sql, NULL, NULL, &msg) != SQLITE_OK) {
+            rc = eg_errorf("store: migration %s: %s", m->name,
+                           msg ? msg : sqlite3_errmsg(c->db));
+            sqlite3_free(msg);
+        } else {
+            char sql[64];
+            snprintf(sql, sizeof sql, "PRAGMA user_version = %d", m->version);
+            if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+                rc = eg_conn_fail(c, "setting user_version");
+        }
+    }
+    if (rc == 0 && eg_conn_exec(c, "COMMIT") == 0) return 0;
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", eg_last_error());
+    if (!sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    return eg_errorf("%s", msg);
+}
+
+/* Brings the schema of the database at `path` to the newest version this
+ * binary knows; refuses a database written by a newer one. */
+static int migrate(eg_conn *c, const char *path)
+{
+    for (int i = 0; i < eg_n_migrations; i++)
+        if (eg_migrations[i].version != i + 1)
+            return eg_errorf("store: embedded migration %s is out of order",
+                             eg_migrations[i].name);
+    int v;
+    EG_TRY(user_version(c, &v));
+    if (v > eg_n_migrations)
+        return eg_errorf("store: %s has schema version %d, newer than this evogradd "
+                         "knows (%d): it was written by a newer release; use that one",
+                         path, v, eg_n_migrations);
+    for (int i = v; i < eg_n_migrations; i++) EG_TRY(apply(c, &eg_migrations[i]));
+    return 0;
+}
+
+int eg_store_open(const char *path, eg_store **out)
+{
+    *out = NULL;
+    if (!path || !*path || strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0)
+        return eg_errorf("store: needs the path of a database file");
+    if (!sqlite3_threadsafe()) return eg_errorf("store: SQLite was built without threads");
+    EG_TRY(make_parent_dirs(path));
+    eg_store *s = calloc(1, sizeof *s);
+    if (!s) return eg_errorf("store: out of memory");
+    pthread_mutex_init(&s->wlock, NULL);
+    pthread_mutex_init(&s->qlock, NULL);
+    pthread_mutex_init(&s->rlock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->qwake, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_cond_init(&s->qdone, NULL);
+    if (!(s->path = strdup(path))) {
+        eg_errorf("store: out of memory");
+        goto fail;
+    }
+    if (eg_conn_open(path, 0, &s->w) != 0 || migrate(s->w, path) != 0) goto fail;
+    if (eg_writer_start(s) != 0) goto fail;
+    *out = s;
+    return 0;
+fail:
+    eg_store_close(s);
+    return -1;
+}
+
+void eg_store_close(eg_store *s)
+{
+    if (!s) return;
+    eg_writer_stop(s);
+    /* Readers first: the last connection to close checkpoints the WAL. */
+    while (s->idle) {
+        eg_conn *c = s->idle;
+        s->idle = c->next;
+        eg_conn_close(c);
+    }
+    eg_conn_close(s->w);
+    free(s->q);
+    free(s->batch);
+    free(s->path);
+    pthread_cond_destroy(&s->qdone);
+    pthread_cond_destroy(&s->qwake);
+    pthread_mutex_destroy(&s->rlock);
+    pthread_mutex_destroy(&s->qlock);
+    pthread_mutex_destroy(&s->wlock);
+    free(s);
+}

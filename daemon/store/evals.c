@@ -1,0 +1,73 @@
+/* Evaluations: a row per (job, step), written by the writer thread; the
+ * fields a task does not measure are NaN, kept as NULL. */
+#include "store/store_impl.h"
+
+#include "util/err.h"
+
+const char *const eg_sql_eval_insert =
+    "INSERT OR REPLACE INTO evals (job, step, test_acc, test_loss, angle_deg, "
+    "w_corrupted, w_clean) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 "
+    "WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?1)";
+
+int eg_bind_eval(sqlite3_stmt *st, int64_t job, long step, const eg_eval *ev)
+{
+    int rc = sqlite3_bind_int64(st, 1, job);
+    rc = rc ? rc : sqlite3_bind_int64(st, 2, step);
+    rc = rc ? rc : eg_bind_real(st, 3, ev->test_acc);
+    rc = rc ? rc : eg_bind_real(st, 4, ev->test_loss);
+    rc = rc ? rc : eg_bind_real(st, 5, ev->angle_deg);
+    rc = rc ? rc : eg_bind_real(st, 6, ev->w_corrupted);
+    rc = rc ? rc : eg_bind_real(st, 7, ev->w_clean);
+    return rc;
+}
+
+static const char SQL_JOB_EXISTS[] = "SELECT 1 FROM jobs WHERE id = ?1";
+static const char SQL_EVALS[] =
+    "SELECT step, test_acc, test_loss, angle_deg, w_corrupted, w_clean FROM evals "
+    "WHERE job = ?1 ORDER BY step";
+
+static int read_evals(eg_conn *c, int64_t job, json_t *arr)
+{
+    sqlite3_stmt *st = eg_conn_stmt(c, SQL_JOB_EXISTS);
+    if (!st) return -1;
+    sqlite3_bind_int64(st, 1, job);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) return 1;
+    if (rc != SQLITE_ROW) return eg_conn_fail(c, "reading a job");
+
+    if (!(st = eg_conn_stmt(c, SQL_EVALS))) return -1;
+    sqlite3_bind_int64(st, 1, job);
+    int out = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "step", eg_col_int(st, 0),
+                              "test_acc", eg_col_real(st, 1), "test_loss", eg_col_real(st, 2),
+                              "angle_deg", eg_col_real(st, 3), "w_corrupted",
+                              eg_col_real(st, 4), "w_clean", eg_col_real(st, 5));
+        if (json_array_append_new(arr, o) != 0) {
+            out = eg_errorf("store: out of memory");
+            break;
+        }
+    }
+    if (out == 0 && rc != SQLITE_DONE) out = eg_conn_fail(c, "reading evaluations");
+    sqlite3_reset(st);
+    return out;
+}
+
+int eg_store_evals(eg_store *s, int64_t job, json_t **out)
+{
+    *out = NULL;
+    eg_conn *c = eg_reader_get(s);
+    if (!c) return -1;
+    json_t *arr = json_array();
+    int rc = arr ? eg_conn_exec(c, "BEGIN") : eg_errorf("store: out of memory");
+    if (rc == 0) rc = read_evals(c, job, arr);
+    eg_reader_put(s, c);
+    if (rc == 0) {
+        *out = json_pack("{s:o}", "evals", arr);
+        arr = NULL;
+        if (!*out) rc = eg_errorf("store: out of memory");
+    }
+    json_decref(arr);
+    return rc;
+}

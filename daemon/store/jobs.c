@@ -1,0 +1,380 @@
+/* Jobs: insertion, lookups and listings for the API, and the lifecycle
+ * moves of the scheduler (claim, finish, cancel, delete, requeue). Every
+ * move is one immediate transaction on the write connection. */
+#include "store/store_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/err.h"
+
+#define NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+/* In the order of eg_store_job_counts. */
+static const char *const STATES[5] = {"queued", "running", "succeeded", "failed", "canceled"};
+
+static int state_index(const char *state)
+{
+    for (int i = 0; i < 5; i++)
+        if (strcmp(state, STATES[i]) == 0) return i;
+    return -1;
+}
+
+/* Whether text is valid JSON (of any kind). */
+static int is_json(const char *text)
+{
+    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    int ok = v != NULL;
+    json_decref(v);
+    return ok;
+}
+
+static const char SQL_JOB_INSERT[] =
+    "INSERT INTO jobs (state, task, method, device, spec, total_steps) "
+    "VALUES ('queued', ?1, ?2, ?3, ?4, ?5)";
+
+int eg_store_job_insert(eg_store *s, const char *spec_json, const char *task,
+                        const char *method, const char *device, long total_steps, int64_t *id)
+{
+    if (!is_json(spec_json)) return eg_errorf("store: the job spec is not JSON");
+    EG_TRY(eg_write_begin(s));
+    sqlite3_stmt *st = eg_conn_stmt(s->w, SQL_JOB_INSERT);
+    int rc = st ? 0 : -1;
+    if (rc == 0) {
+        sqlite3_bind_text(st, 1, task, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, method, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, device, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, spec_json, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, total_steps);
+        if (sqlite3_step(st) != SQLITE_DONE) rc = eg_conn_fail(s->w, "inserting a job");
+        else *id = sqlite3_last_insert_rowid(s->w->db);
+        sqlite3_reset(st);
+    }
+    return eg_write_end(s, rc);
+}
+
+/* A job with its last step, which is the row at steps_done - 1 since the
+ * writer keeps steps_done at the largest logged step + 1. */
+#define JOB_SELECT                                                                      \
+    "SELECT j.id, j.state, j.task, j.method, COALESCE(j.run_device, j.device), j.device, " \
+    "j.spec, j.created_at, j.started_at, j.finished_at, j.steps_done, j.total_steps, "    \
+    "j.error, j.summary, j.cancel_requested, s.step, s.train_loss, s.meta_loss, s.lambda " \
+    "FROM jobs j LEFT JOIN steps s ON s.job = j.id AND s.step = j.steps_done - 1 "
+
+static const char SQL_JOB_GET[] = JOB_SELECT "WHERE j.id = ?1";
+static const char SQL_JOBS_ALL[] = JOB_SELECT "WHERE j.id > ?1 ORDER BY j.id LIMIT ?2";
+static const char SQL_JOBS_IN_STATE[] =
+    JOB_SELECT "WHERE j.state = ?3 AND j.id > ?1 ORDER BY j.id LIMIT ?2";
+
+static json_t *job_json(sqlite3_stmt *st)
+{
+    json_t *o = json_object();
+    if (!o) return NULL;
+    static const struct {
+        const char *key;
+        json_t *(*get)(sqlite3_stmt *, int);
+    } cols[] = {
+        {"id", eg_col_int},           {"state", eg_col_text},
+        {"task", eg_col_text},        {"method", eg_col_text},
+        {"device", eg_col_text},      {"requested_device", eg_col_text},
+        {"spec", eg_col_json},        {"created_at", eg_col_text},
+        {"started_at", eg_col_text},  {"finished_at", eg_col_text},
+        {"steps_done", eg_col_int},   {"total_steps", eg_col_int},
+        {"error", eg_col_text},       {"summary", eg_col_json},
+    };
+    int n = (int)(sizeof cols / sizeof cols[0]), bad = 0;
+    for (int i = 0; i < n; i++) bad |= json_object_set_new(o, cols[i].key, cols[i].get(st, i));
+    bad |= json_object_set_new(o, "cancel_requested",
+                               json_boolean(sqlite3_column_int(st, n)));
+    if (sqlite3_column_type(st, n + 1) != SQLITE_NULL) {
+        bad |= json_object_set_new(o, "train_loss", eg_col_real(st, n + 2));
+        bad |= json_object_set_new(o, "meta_loss", eg_col_real(st, n + 3));
+        bad |= json_object_set_new(o, "lambda", eg_col_json(st, n + 4));
+    }
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+int eg_store_job_get(eg_store *s, int64_t id, json_t **out)
+{
+    *out = NULL;
+    eg_conn *c = eg_reader_get(s);
+    if (!c) return -1;
+    sqlite3_stmt *st = eg_conn_stmt(c, SQL_JOB_GET);
+    int rc = st ? 0 : -1;
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, id);
+        int src = sqlite3_step(st);
+        if (src == SQLITE_ROW) {
+            if (!(*out = job_json(st))) rc = eg_errorf("store: out of memory");
+        } else {
+            rc = src == SQLITE_DONE ? 1 : eg_conn_fail(c, "reading a job");
+        }
+        sqlite3_reset(st);
+    }
+    eg_reader_put(s, c);
+    return rc;
+}
+
+int eg_store_jobs_list(eg_store *s, const char *state, int64_t after, int limit, json_t **out)
+{
+    *out = NULL;
+    if (limit <= 0) return eg_errorf("store: jobs page limit must be positive");
+    if (state && state_index(state) < 0) return eg_errorf("store: no job state '%s'", state);
+    eg_conn *c = eg_reader_get(s);
+    if (!c) return -1;
+    json_t *arr = json_array();
+    sqlite3_stmt *st = arr ? eg_conn_stmt(c, state ? SQL_JOBS_IN_STATE : SQL_JOBS_ALL) : NULL;
+    int rc = st ? 0 : arr ? -1 : eg_errorf("store: out of memory");
+    int64_t last = 0;
+    int more = 0;
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, after);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)limit + 1); /* one more: is there a next page? */
+        if (state) sqlite3_bind_text(st, 3, state, -1, SQLITE_STATIC);
+        int src, n = 0;
+        while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+            if (n++ == limit) {
+                more = 1;
+                break;
+            }
+            last = sqlite3_column_int64(st, 0);
+            if (json_array_append_new(arr, job_json(st)) != 0) {
+                rc = eg_errorf("store: out of memory");
+                break;
+            }
+        }
+        if (rc == 0 && !more && src != SQLITE_DONE) rc = eg_conn_fail(c, "listing jobs");
+        sqlite3_reset(st);
+    }
+    eg_reader_put(s, c);
+    if (rc == 0) {
+        *out = json_pack("{s:o, s:o}", "jobs", arr, "next_after",
+                         more ? json_integer(last) : json_null());
+        arr = NULL;
+        if (!*out) rc = eg_errorf("store: out of memory");
+    }
+    json_decref(arr);
+    return rc;
+}
+
+static const char SQL_JOB_COUNTS[] = "SELECT state, COUNT(*) FROM jobs GROUP BY state";
+
+/* counts[] in the order queued, running, succeeded, failed, canceled. */
+int eg_store_job_counts(eg_store *s, long counts[5])
+{
+    for (int i = 0; i < 5; i++) counts[i] = 0;
+    eg_conn *c = eg_reader_get(s);
+    if (!c) return -1;
+    sqlite3_stmt *st = eg_conn_stmt(c, SQL_JOB_COUNTS);
+    int rc = st ? 0 : -1;
+    if (rc == 0) {
+        int src;
+        while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+            int i = state_index((const char *)sqlite3_column_text(st, 0));
+            if (i >= 0) counts[i] = (long)sqlite3_column_int64(st, 1);
+        }
+        if (src != SQLITE_DONE) rc = eg_conn_fail(c, "counting jobs");
+        sqlite3_reset(st);
+    }
+    eg_reader_put(s, c);
+    return rc;
+}
+
+/* Whether a job asking for device `want` may run on device `dev`: the
+ * same name, "auto", or "cuda" on any "cuda:N". */
+static int device_fits(const char *want, const char *dev)
+{
+    if (strcmp(want, "auto") == 0 || strcmp(want, dev) == 0) return 1;
+    return strcmp(want, "cuda") == 0 && strncmp(dev, "cuda:", 5) == 0;
+}
+
+static const char SQL_QUEUED[] =
+    "SELECT id, device FROM jobs WHERE state = 'queued' ORDER BY id";
+static const char SQL_CLAIM[] =
+    "UPDATE jobs SET state = 'running', run_device = ?2, started_at = COALESCE(started_at, " NOW
+    "), finished_at = NULL, error = NULL WHERE id = ?1 RETURNING spec";
+
+/* In the claim's transaction: the first queued job that fits, marked
+ * running on that device. */
+static int claim(eg_conn *c, const char *const *devices, int64_t *id, char **spec,
+                 char *device, size_t device_len)
+{
+    sqlite3_stmt *st = eg_conn_stmt(c, SQL_QUEUED);
+    if (!st) return -1;
+    const char *dev = NULL;
+    int64_t found = 0;
+    int rc = SQLITE_DONE;
+    while (!dev && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *want = (const char *)sqlite3_column_text(st, 1);
+        for (int i = 0; devices[i] && !dev; i++)
+            if (device_fits(want, devices[i])) dev = devices[i];
+        found = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_reset(st);
+    if (!dev) return rc == SQLITE_DONE ? 1 : eg_conn_fail(c, "finding a queued job");
+    *id = found;
+    if (snprintf(device, device_len, "%s", dev) >= (int)device_len)
+        return eg_errorf("store: device name '%s' too long", dev);
+
+    if (!(st = eg_conn_stmt(c, SQL_CLAIM))) return -1;
+    sqlite3_bind_int64(st, 1, *id);
+    sqlite3_bind_text(st, 2, dev, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_ROW ? 0 : eg_conn_fail(c, "claiming a job");
+    if (rc == 0 && !(*spec = strdup((const char *)sqlite3_column_text(st, 0))))
+        rc = eg_errorf("store: out of memory");
+    sqlite3_reset(st);
+    return rc;
+}
+
+int eg_store_job_claim(eg_store *s, const char *const *devices, int64_t *id,
+                       char **spec_json, char *device, size_t device_len)
+{
+    *spec_json = NULL;
+    EG_TRY(eg_write_begin(s));
+    int rc = claim(s->w, devices, id, spec_json, device, device_len);
+    rc = eg_write_end(s, rc);
+    if (rc != 0) {
+        free(*spec_json);
+        *spec_json = NULL;
+    }
+    return rc;
+}
+
+static const char SQL_JOB_STATE[] = "SELECT state, cancel_requested FROM jobs WHERE id = ?1";
+
+/* In a write transaction: the job's state index and cancel flag; 1 when
+ * there is no such job. */
+static int job_state(eg_conn *c, int64_t id, int *state, int *cancel_requested)
+{
+    sqlite3_stmt *st = eg_conn_stmt(c, SQL_JOB_STATE);
+    if (!st) return -1;
+    sqlite3_bind_int64(st, 1, id);
+    int src = sqlite3_step(st), rc = 0;
+    if (src == SQLITE_ROW) {
+        *state = state_index((const char *)sqlite3_column_text(st, 0));
+        *cancel_requested = sqlite3_column_int(st, 1);
+    } else {
+        rc = src == SQLITE_DONE ? 1 : eg_conn_fail(c, "reading a job");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* Runs a cached one-job update: ?1 the id, then up to three texts. */
+static int update_job(eg_conn *c, const char *sql, int64_t id, const char *a, const char *b,
+                      const char *d)
+{
+    sqlite3_stmt *st = eg_conn_stmt(c, sql);
+    if (!st) return -1;
+    sqlite3_bind_int64(st, 1, id);
+    const char *texts[3] = {a, b, d};
+    for (int i = 0; i < 3 && i + 2 <= sqlite3_bind_parameter_count(st); i++)
+        sqlite3_bind_text(st, i + 2, texts[i], -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : eg_conn_fail(c, "updating a job");
+    sqlite3_reset(st);
+    return rc;
+}
+
+static const char SQL_FINISH[] =
+    "UPDATE jobs SET state = ?2, error = ?3, summary = ?4, finished_at = " NOW " WHERE id = ?1";
+static const char SQL_REQUEUE[] =
+    "UPDATE jobs SET state = 'queued', run_device = NULL, finished_at = NULL, error = ?2 "
+    "WHERE id = ?1";
+
+/* The queued steps are committed first, so a job never shows as ended
+ * while its last rows are still on their way. A job sent back to "queued"
+ * after a cancel was requested is canceled instead. */
+int eg_store_job_finish(eg_store *s, int64_t id, const char *state, const char *error,
+                        const char *summary_json)
+{
+    int want = state_index(state);
+    if (want < 0 || want == 1) return eg_errorf("store: cannot finish a job as '%s'", state);
+    if (summary_json && !is_json(summary_json))
+        return eg_errorf("store: the job summary is not JSON");
+    EG_TRY(eg_store_flush(s));
+    EG_TRY(eg_write_begin(s));
+    int now, cancel_requested;
+    int rc = job_state(s->w, id, &now, &cancel_requested);
+    if (rc == 0) {
+        if (want == 0 && cancel_requested) want = 4;
+        if (want == 0) rc = update_job(s->w, SQL_REQUEUE, id, error, NULL, NULL);
+        else rc = update_job(s->w, SQL_FINISH, id, STATES[want], error, summary_json);
+    }
+    return eg_write_end(s, rc);
+}
+
+static const char SQL_CANCEL_QUEUED[] =
+    "UPDATE jobs SET state = 'canceled', cancel_requested = 1, finished_at = " NOW
+    " WHERE id = ?1";
+static const char SQL_CANCEL_RUNNING[] = "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1";
+
+int eg_store_job_cancel(eg_store *s, int64_t id)
+{
+    EG_TRY(eg_write_begin(s));
+    int now, cancel_requested;
+    int rc = job_state(s->w, id, &now, &cancel_requested);
+    if (rc == 0) {
+        if (now == 0) rc = update_job(s->w, SQL_CANCEL_QUEUED, id, NULL, NULL, NULL);
+        else if (now == 1) rc = update_job(s->w, SQL_CANCEL_RUNNING, id, NULL, NULL, NULL);
+        else rc = 2;
+    }
+    return eg_write_end(s, rc);
+}
+
+static const char SQL_CANCEL_REQUESTED[] =
+    "SELECT cancel_requested FROM jobs WHERE id = ?1 AND state = 'running'";
+
+/* 1 when the running job has been asked to cancel, 0 when not (or when it
+ * is not running), -1 on error. */
+int eg_store_job_cancel_requested(eg_store *s, int64_t id)
+{
+    eg_conn *c = eg_reader_get(s);
+    if (!c) return -1;
+    sqlite3_stmt *st = eg_conn_stmt(c, SQL_CANCEL_REQUESTED);
+    int rc = st ? 0 : -1;
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, id);
+        int src = sqlite3_step(st);
+        if (src == SQLITE_ROW) rc = sqlite3_column_int(st, 0) != 0;
+        else if (src != SQLITE_DONE) rc = eg_conn_fail(c, "reading a job");
+        sqlite3_reset(st);
+    }
+    eg_reader_put(s, c);
+    return rc;
+}
+
+/* Steps, evaluations and checkpoint rows go with the job (ON DELETE
+ * CASCADE). */
+static const char SQL_DELETE[] = "DELETE FROM jobs WHERE id = ?1";
+
+int eg_store_job_delete(eg_store *s, int64_t id)
+{
+    EG_TRY(eg_write_begin(s));
+    int now, cancel_requested;
+    int rc = job_state(s->w, id, &now, &cancel_requested);
+    if (rc == 0) rc = now == 1 ? 2 : update_job(s->w, SQL_DELETE, id, NULL, NULL, NULL);
+    return eg_write_end(s, rc);
+}
+
+static const char SQL_REQUEUE_CANCELED[] =
+    "UPDATE jobs SET state = 'canceled', finished_at = " NOW
+    " WHERE state = 'running' AND cancel_requested";
+static const char SQL_REQUEUE_RUNNING[] =
+    "UPDATE jobs SET state = 'queued', run_device = NULL WHERE state = 'running'";
+
+/* Jobs that were asked to cancel before the daemon stopped are canceled
+ * instead; the count is of the jobs queued again. */
+int eg_store_requeue_running(eg_store *s)
+{
+    EG_TRY(eg_write_begin(s));
+    int n = 0, rc = eg_conn_exec(s->w, SQL_REQUEUE_CANCELED);
+    if (rc == 0 && (rc = eg_conn_exec(s->w, SQL_REQUEUE_RUNNING)) == 0)
+        n = sqlite3_changes(s->w->db);
+    rc = eg_write_end(s, rc);
+    return rc == 0 ? n : -1;
+}

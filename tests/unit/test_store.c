@@ -1,0 +1,797 @@
+/* The SQLite store: migrations, the job lifecycle, the step log with its
+ * pages and downsampling, evaluations, checkpoints, and readers running
+ * while the writer thread commits. */
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "store/migrations.h"
+#include "store/store.h"
+#include "testutil.h"
+
+static const char SPEC[] = "{\"task\": \"toy1d\", \"method\": \"evograd\", \"seed\": 7}";
+
+/* A fresh database path in a new scratch folder, under a folder that does
+ * not exist yet (the store creates it). */
+static const char *fresh_path(void)
+{
+    static char path[600];
+    snprintf(path, sizeof path, "%s/a/b/evograd.db", tu_tmpdir());
+    return path;
+}
+
+static eg_store *open_ok(const char *path)
+{
+    eg_store *s = NULL;
+    int rc = eg_store_open(path, &s);
+    if (rc != 0) fail_msg("eg_store_open: %s", eg_last_error());
+    return s;
+}
+
+static int64_t insert_job(eg_store *s, const char *device, long total)
+{
+    int64_t id = 0;
+    assert_int_equal(eg_store_job_insert(s, SPEC, "toy1d", "evograd", device, total, &id), 0);
+    assert_true(id > 0);
+    return id;
+}
+
+/* An integer pragma read on a separate connection. */
+static long raw_pragma_int(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    long v = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void raw_exec(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static json_t *get_job(eg_store *s, int64_t id)
+{
+    json_t *j = NULL;
+    assert_int_equal(eg_store_job_get(s, id, &j), 0);
+    return j;
+}
+
+static const char *job_str(json_t *j, const char *key)
+{
+    json_t *v = json_object_get(j, key);
+    assert_non_null(v);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static const char *job_state(eg_store *s, int64_t id)
+{
+    static char state[32];
+    json_t *j = get_job(s, id);
+    snprintf(state, sizeof state, "%s", job_str(j, "state"));
+    json_decref(j);
+    return state;
+}
+
+/* YYYY-MM-DDTHH:MM:SS.sssZ */
+static void assert_iso_utc(const char *t)
+{
+    assert_non_null(t);
+    assert_int_equal(strlen(t), 24);
+    const char *shape = "dddd-dd-ddTdd:dd:dd.dddZ";
+    for (int i = 0; i < 24; i++) {
+        if (shape[i] == 'd') assert_true(t[i] >= '0' && t[i] <= '9');
+        else assert_int_equal(t[i], shape[i]);
+    }
+}
+
+static void test_open_migrate_reopen(void **state)
+{
+    const char *path = fresh_path();
+    eg_store *s = open_ok(path);
+    assert_int_equal(raw_pragma_int(path, "PRAGMA user_version"), eg_n_migrations);
+    assert_true(eg_n_migrations >= 1);
+    int64_t id = insert_job(s, "cpu", 10);
+    eg_store_close(s);
+
+    /* WAL is a property of the file. */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+
+    /* Reopening applies nothing again (a second CREATE TABLE would fail)
+     * and keeps the data and the version. */
+    s = open_ok(path);
+    assert_int_equal(raw_pragma_int(path, "PRAGMA user_version"), eg_n_migrations);
+    assert_string_equal(job_state(s, id), "queued");
+    int64_t id2 = insert_job(s, "cpu", 10);
+    assert_true(id2 > id);
+    eg_store_close(s);
+}
+
+static void test_refuses_newer_schema(void **state)
+{
+    const char *path = fresh_path();
+    eg_store_close(open_ok(path));
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", eg_n_migrations + 1);
+    raw_exec(path, sql);
+    eg_store *s = NULL;
+    eg_clear_error();
+    assert_int_equal(eg_store_open(path, &s), -1);
+    assert_null(s);
+    assert_non_null(strstr(eg_last_error(), "newer"));
+    /* The file is left as it was. */
+    assert_int_equal(raw_pragma_int(path, "PRAGMA user_version"), eg_n_migrations + 1);
+    assert_int_equal(eg_store_open(":memory:", &s), -1);
+}
+
+static void test_insert_get_list(void **state)
+{
+    eg_store *s = open_ok(fresh_path());
+    int64_t ids[7];
+    for (int i = 0; i < 7; i++) ids[i] = insert_job(s, "cpu", 100 + i);
+    int64_t bad;
+    assert_int_equal(eg_store_job_insert(s, "{not json", "toy1d", "evograd", "cpu", 1, &bad), -1);
+
+    json_t *j = get_job(s, ids[3]);
+    assert_int_equal(json_integer_value(json_object_get(j, "id")), ids[3]);
+    assert_string_equal(job_str(j, "state"), "queued");
+    assert_string_equal(job_str(j, "task"), "toy1d");
+    assert_string_equal(job_str(j, "method"), "evograd");
+    assert_string_equal(job_str(j, "device"), "cpu");
+    json_t *spec = json_loads(SPEC, 0, NULL);
+    assert_true(json_equal(json_object_get(j, "spec"), spec));
+    json_decref(spec);
+    assert_iso_utc(job_str(j, "created_at"));
+    assert_true(json_is_null(json_object_get(j, "started_at")));
+    assert_true(json_is_null(json_object_get(j, "finished_at")));
+    assert_true(json_is_null(json_object_get(j, "error")));
+    assert_true(json_is_null(json_object_get(j, "summary")));
+    assert_int_equal(json_integer_value(json_object_get(j, "steps_done")), 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "total_steps")), 103);
+    assert_null(json_object_get(j, "train_loss")); /* no step logged yet */
+    json_decref(j);
+    assert_int_equal(eg_store_job_get(s, ids[6] + 100, &j), 1);
+
+    /* Pages of 3 walk every job once, in order. */
+    int64_t after = 0, seen = 0;
+    for (int page = 0;; page++) {
+        assert_true(page < 5);
+        json_t *l = NULL;
+        assert_int_equal(eg_store_jobs_list(s, NULL, after, 3, &l), 0);
+        json_t *arr = json_object_get(l, "jobs");
+        for (size_t i = 0; i < json_array_size(arr); i++) {
+            int64_t id = json_integer_value(json_object_get(json_array_get(arr, i), "id"));
+            assert_int_equal(id, ids[seen]);
+            seen++;
+        }
+        json_t *next = json_object_get(l, "next_after");
+        int last_page = json_is_null(next);
+        if (!last_page) after = json_integer_value(next);
+        if (!last_page) assert_int_equal(after, ids[seen - 1]);
+        json_decref(l);
+        if (last_page) break;
+    }
+    assert_int_equal(seen, 7);
+
+    /* Exactly one page: no next page announced. */
+    json_t *l = NULL;
+    assert_int_equal(eg_store_jobs_list(s, NULL, 0, 7, &l), 0);
+    assert_int_equal(json_array_size(json_object_get(l, "jobs")), 7);
+    assert_true(json_is_null(json_object_get(l, "next_after")));
+    json_decref(l);
+
+    /* The state filter. */
+    assert_int_equal(eg_store_job_cancel(s, ids[1]), 0);
+    assert_int_equal(eg_store_job_cancel(s, ids[4]), 0);
+    assert_int_equal(eg_store_jobs_list(s, "canceled", 0, 10, &l), 0);
+    json_t *arr = json_object_get(l, "jobs");
+    assert_int_equal(json_array_size(arr), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 0), "id")), ids[1]);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 1), "id")), ids[4]);
+    json_decref(l);
+    assert_int_equal(eg_store_jobs_list(s, "queued", ids[4], 10, &l), 0);
+    assert_int_equal(json_array_size(json_object_get(l, "jobs")), 2);
+    json_decref(l);
+    assert_int_equal(eg_store_jobs_list(s, "bogus", 0, 10, &l), -1);
+
+    long counts[5];
+    assert_int_equal(eg_store_job_counts(s, counts), 0);
+    assert_int_equal(counts[0], 5);
+    assert_int_equal(counts[1], 0);
+    assert_int_equal(counts[4], 2);
+    eg_store_close(s);
+}
+
+static void test_claim_order_and_devices(void **state)
+{
+    eg_store *s = open_ok(fresh_path());
+    int64_t on_gpu0 = insert_job(s, "cuda:0", 5);
+    int64_t on_cpu = insert_job(s, "cpu", 5);
+    int64_t any = insert_job(s, "auto", 5);
+    int64_t any_gpu = insert_job(s, "cuda", 5);
+    const char *cpu[] = {"cpu", NULL}, *gpu1[] = {"cuda:1", NULL}, *gpu0[] = {"cuda:0", NULL};
+    int64_t id;
+    char *spec, device[16];
+
+    assert_int_equal(eg_store_job_claim(s, cpu, &id, &spec, device, sizeof device), 0);
+    assert_int_equal(id, on_cpu);
+    assert_string_equal(device, "cpu");
+    assert_string_equal(spec, SPEC);
+    free(spec);
+    assert_int_equal(eg_store_job_claim(s, cpu, &id, &spec, device, sizeof device), 0);
+    assert_int_equal(id, any);
+    free(spec);
+    assert_int_equal(eg_store_job_claim(s, cpu, &id, &spec, device, sizeof device), 1);
+    assert_null(spec);
+
+    assert_int_equal(eg_store_job_claim(s, gpu1, &id, &spec, device, sizeof device), 0);
+    assert_int_equal(id, any_gpu);
+    assert_string_equal(device, "cuda:1");
+    free(spec);
+    assert_int_equal(eg_store_job_claim(s, gpu0, &id, &spec, device, sizeof device), 0);
+    assert_int_equal(id, on_gpu0);
+    free(spec);
+    assert_int_equal(eg_store_job_claim(s, gpu0, &id, &spec, device, sizeof device), 1);
+
+    json_t *j = get_job(s, any);
+    assert_string_equal(job_str(j, "state"), "running");
+    assert_string_equal(job_str(j, "device"), "cpu");
+    assert_string_equal(job_str(j, "requested_device"), "auto");
+    assert_iso_utc(job_str(j, "started_at"));
+    json_decref(j);
+
+    /* Oldest first: a job queued again goes before newer ones. */
+    int64_t newer = insert_job(s, "cpu", 5);
+    assert_int_equal(eg_store_job_finish(s, any, "queued", NULL, NULL), 0);
+    j = get_job(s, any);
+    assert_string_equal(job_str(j, "state"), "queued");
+    assert_string_equal(job_str(j, "device"), "auto");
+    json_decref(j);
+    assert_int_equal(eg_store_job_claim(s, cpu, &id, &spec, device, sizeof device), 0);
+    assert_int_equal(id, any);
+    free(spec);
+    assert_int_equal(eg_store_job_claim(s, cpu, &id, &spec, device, sizeof device), 0);
+    assert_int_equal(id, newer);
+    free(spec);
+
+    long counts[5];
+    assert_int_equal(eg_store_job_counts(s, counts), 0);
+    assert_int_equal(counts[0], 0);
+    assert_int_equal(counts[1], 5);
+    eg_store_close(s);
+}
+
+static void test_finish_cancel_delete(void **state)
+{
+    eg_store *s = open_ok(fresh_path());
+    int64_t a = insert_job(s, "cpu", 5), b = insert_job(s, "cpu", 5);
+    int64_t missing = b + 1000;
+    const char *cpu[] = {"cpu", NULL};
+    int64_t id;
+    char *spec, device[16];
+
+    /* A queued job is canceled at once; canceling it again conflicts. */
+    assert_int_equal(eg_store_job_cancel(s, a), 0);
+    json_t *j = get_job(s, a);
+    assert_string_equal(job_str(j, "state"), "canceled");
+    assert_iso_utc(job_str(j, "finished_at"));
+    json_decref(j);
+    assert_int_equal(eg_store_job_cancel(s, a), 2);
+    assert_int_equal(eg_store_job_cancel(s, missing), 1);
+    assert_int_equal(eg_store_job_cancel_requested(s, missing), 0);
+
+    /* A running one is flagged and keeps running until its worker ends it. */
+    assert_int_equal(eg_store_job_claim(s, cpu, &id, &spec, device, sizeof device), 0);
+    assert_int_equal(id, b);
+    free(spec);
+    assert_int_equal(eg_store_job_cancel_requested(s, b), 0);
+    assert_int_equal(eg_store_job_cancel(s, b), 0);
+    assert_int_equal(eg_store_job_cancel_requested(s, b), 1);
+    assert_string_equal(job_state(s, b), "running");
+    assert_int_equal(eg_store_job_delete(s, b), 2);
+    assert_int_equal(eg_store_job_finish(s, b, "running", NULL, NULL), -1);
+    assert_int_equal(eg_store_job_finish(s, b, "succeeded", NULL, "{bad"), -1);
+    /* Sent back to the queue after a cancel request: canceled instead. */
+    assert_int_equal(eg_store_job_finish(s, b, "queued", NULL, NULL), 0);
+    assert_string_equal(job_state(s, b), "canceled");
+    assert_int_equal(eg_store_job_cancel(s, b), 2);
+
+    /* Failed with an error, succeeded with a summary. */
+    int64_t c = insert_job(s, "cpu", 5), d = insert_job(s, "cpu", 5);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(eg_store_job_claim(s, cpu, &id, &spec, device, sizeof device), 0);
+        free(spec);
+    }
+    assert_int_equal(eg_store_job_finish(s, c, "failed", "loss is NaN at step 3", NULL), 0);
+    assert_int_equal(eg_store_job_finish(s, d, "succeeded", NULL, "{\"test_acc\": 91.5}"), 0);
+    assert_int_equal(eg_store_job_finish(s, missing, "failed", "x", NULL), 1);
+    j = get_job(s, c);
+    assert_string_equal(job_str(j, "state"), "failed");
+    assert_string_equal(job_str(j, "error"), "loss is NaN at step 3");
+    assert_true(json_is_null(json_object_get(j, "summary")));
+    json_decref(j);
+    j = get_job(s, d);
+    assert_string_equal(job_str(j, "state"), "succeeded");
+    assert_true(json_is_null(json_object_get(j, "error")));
+    assert_true(json_real_value(json_object_get(json_object_get(j, "summary"), "test_acc")) == 91.5);
+    assert_iso_utc(job_str(j, "finished_at"));
+    json_decref(j);
+    assert_int_equal(eg_store_job_cancel(s, d), 2);
+
+    /* Delete takes the job's rows with it. */
+    eg_step_record r = {.step = 0, .train_loss = 1, .meta_loss = 1, .hyper_norm = 1};
+    eg_eval ev = {50, 1, NAN, NAN, NAN};
+    assert_int_equal(eg_store_step_append(s, d, &r), 0);
+    assert_int_equal(eg_store_eval_append(s, d, 0, &ev), 0);
+    assert_int_equal(eg_store_flush(s), 0);
+    assert_int_equal(eg_store_checkpoint_record(s, d, 1, "/tmp/x.ckpt"), 0);
+    assert_int_equal(eg_store_job_delete(s, d), 0);
+    assert_int_equal(eg_store_job_get(s, d, &j), 1);
+    assert_int_equal(eg_store_job_delete(s, d), 1);
+    assert_int_equal(eg_store_steps_page(s, d, -1, 10, 0, &j), 1);
+    assert_int_equal(eg_store_evals(s, d, &j), 1);
+    char *path;
+    long at;
+    assert_int_equal(eg_store_checkpoint_latest(s, d, &path, &at), 1);
+    eg_store_close(s);
+}
+
+static void test_requeue_running(void **state)
+{
+    const char *path = fresh_path();
+    eg_store *s = open_ok(path);
+    int64_t a = insert_job(s, "cpu", 5), b = insert_job(s, "cpu", 5), c = insert_job(s, "cpu", 5);
+    const char *cpu[] = {"cpu", NULL};
+    int64_t id;
+    char *spec, device[16];
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(eg_store_job_claim(s, cpu, &id, &spec, device, sizeof device), 0);
+        free(spec);
+    }
+    assert_int_equal(eg_store_job_cancel(s, b), 0);
+    eg_store_close(s); /* as if the daemon died with a and b running */
+
+    s = open_ok(path);
+    assert_int_equal(eg_store_requeue_running(s), 1);
+    assert_string_equal(job_state(s, a), "queued");
+    assert_string_equal(job_state(s, b), "canceled");
+    assert_string_equal(job_state(s, c), "queued");
+    assert_int_equal(eg_store_requeue_running(s), 0);
+    json_t *j = get_job(s, a);
+    assert_string_equal(job_str(j, "device"), "cpu");
+    assert_iso_utc(job_str(j, "started_at")); /* the first start is kept */
+    json_decref(j);
+    eg_store_close(s);
+}
+
+/* A step record whose fields all derive from the step number. */
+static eg_step_record make_step(long step, double scale)
+{
+    eg_step_record r = {0};
+    r.step = step;
+    r.epoch = step / 10;
+    r.train_loss = step * scale;
+    r.meta_loss = step % 2 ? 1.0 / (step + 1) : NAN;
+    r.hyper_norm = INFINITY;
+    r.n_lambda = 2;
+    r.lambda[0] = 0.1f * (float)step;
+    r.lambda[1] = -1.0f / 3.0f;
+    r.lambda_norm = sqrt((double)r.lambda[0] * r.lambda[0] + (double)r.lambda[1] * r.lambda[1]);
+    r.k = 3;
+    r.w[0] = 0.5;
+    r.w[1] = 1.0 / 3.0;
+    r.w[2] = 1.0 / 6.0;
+    r.step_ms = 2.5;
+    r.meta_ms = 1.25;
+    r.cur_bytes = (size_t)step * 1024;
+    r.peak_bytes = ((size_t)1 << 33) + (size_t)step;
+    return r;
+}
+
+static json_t *page(eg_store *s, int64_t job, long after, int limit, int max_points)
+{
+    json_t *p = NULL;
+    assert_int_equal(eg_store_steps_page(s, job, after, limit, max_points, &p), 0);
+    return p;
+}
+
+static long row_step(json_t *p, size_t i)
+{
+    return (long)json_integer_value(json_object_get(json_array_get(json_object_get(p, "steps"), i), "step"));
+}
+
+static size_t rows(json_t *p) { return json_array_size(json_object_get(p, "steps")); }
+
+static long next_after(json_t *p)
+{
+    json_t *n = json_object_get(p, "next_after");
+    assert_non_null(n);
+    return json_is_null(n) ? -999 : (long)json_integer_value(n);
+}
+
+static void test_steps_page(void **state)
+{
+    eg_store *s = open_ok(fresh_path());
+    int64_t job = insert_job(s, "cpu", 100), other = insert_job(s, "cpu", 100);
+    for (long i = 0; i < 100; i++) {
+        eg_step_record r = make_step(i, 0.5);
+        assert_int_equal(eg_store_step_append(s, job, &r), 0);
+        r = make_step(i, 7.0);
+        if (i < 20) assert_int_equal(eg_store_step_append(s, other, &r), 0);
+    }
+    assert_int_equal(eg_store_flush(s), 0);
+
+    json_t *j = get_job(s, job);
+    assert_int_equal(json_integer_value(json_object_get(j, "steps_done")), 100);
+    assert_true(json_real_value(json_object_get(j, "train_loss")) == 99 * 0.5);
+    assert_true(json_real_value(json_object_get(j, "meta_loss")) == 1.0 / 100);
+    assert_true((float)json_real_value(json_array_get(json_object_get(j, "lambda"), 0)) ==
+                0.1f * 99.0f);
+    json_decref(j);
+
+    /* A row's every field. */
+    json_t *p = page(s, job, 4, 1, 0);
+    assert_int_equal(rows(p), 1);
+    json_t *row = json_array_get(json_object_get(p, "steps"), 0);
+    eg_step_record want = make_step(5, 0.5);
+    assert_int_equal(json_integer_value(json_object_get(row, "step")), 5);
+    assert_int_equal(json_integer_value(json_object_get(row, "epoch")), 0);
+    assert_true(json_real_value(json_object_get(row, "train_loss")) == want.train_loss);
+    assert_true(json_real_value(json_object_get(row, "meta_loss")) == want.meta_loss);
+    assert_true(json_is_null(json_object_get(row, "hyper_norm"))); /* infinite */
+    json_t *lam = json_object_get(row, "lambda");
+    assert_int_equal(json_array_size(lam), 2);
+    assert_true((float)json_real_value(json_array_get(lam, 0)) == want.lambda[0]);
+    assert_true((float)json_real_value(json_array_get(lam, 1)) == want.lambda[1]);
+    assert_true(json_real_value(json_object_get(row, "lambda_norm")) == want.lambda_norm);
+    json_t *w = json_object_get(row, "w");
+    assert_int_equal(json_array_size(w), 3);
+    for (int k = 0; k < 3; k++) assert_true(json_real_value(json_array_get(w, k)) == want.w[k]);
+    assert_true(json_real_value(json_object_get(row, "step_ms")) == 2.5);
+    assert_true(json_real_value(json_object_get(row, "meta_ms")) == 1.25);
+    assert_int_equal(json_integer_value(json_object_get(row, "cur_bytes")), 5 * 1024);
+    assert_int_equal(json_integer_value(json_object_get(row, "peak_bytes")), (1LL << 33) + 5);
+    assert_int_equal(next_after(p), 5);
+    json_decref(p);
+    p = page(s, job, 5, 1, 0);
+    assert_true(json_is_null(json_object_get(json_array_get(json_object_get(p, "steps"), 0),
+                                             "meta_loss"))); /* NaN */
+    json_decref(p);
+
+    /* Paging: after / limit / next_after. */
+    p = page(s, job, -1, 30, 0);
+    assert_int_equal(rows(p), 30);
+    for (size_t i = 0; i < 30; i++) assert_int_equal(row_step(p, i), (long)i);
+    assert_int_equal(next_after(p), 29);
+    json_decref(p);
+    p = page(s, job, 89, 30, 0);
+    assert_int_equal(rows(p), 10);
+    assert_int_equal(row_step(p, 0), 90);
+    assert_int_equal(next_after(p), -999);
+    json_decref(p);
+    p = page(s, job, 99, 30, 0);
+    assert_int_equal(rows(p), 0);
+    assert_int_equal(next_after(p), -999);
+    json_decref(p);
+    p = page(s, job, 69, 30, 0); /* exactly the rest: no next page */
+    assert_int_equal(rows(p), 30);
+    assert_int_equal(next_after(p), -999);
+    json_decref(p);
+
+    /* Downsampling: evenly spaced, first and last kept. */
+    p = page(s, job, -1, 1000, 10);
+    assert_int_equal(rows(p), 10);
+    for (size_t i = 0; i < 10; i++) assert_int_equal(row_step(p, i), (long)(11 * i));
+    assert_int_equal(next_after(p), -999);
+    json_decref(p);
+    p = page(s, job, -1, 50, 7); /* the range is steps 0..49 */
+    assert_int_equal(rows(p), 7);
+    assert_int_equal(row_step(p, 0), 0);
+    assert_int_equal(row_step(p, 6), 49);
+    for (size_t i = 1; i < 7; i++) {
+        long gap = row_step(p, i) - row_step(p, i - 1);
+        assert_true(gap == 8 || gap == 9);
+    }
+    assert_int_equal(next_after(p), 49);
+    json_decref(p);
+    p = page(s, job, 10, 1000, 1);
+    assert_int_equal(rows(p), 1);
+    assert_int_equal(row_step(p, 0), 99);
+    json_decref(p);
+    p = page(s, job, 94, 1000, 10); /* fewer rows than points: all of them */
+    assert_int_equal(rows(p), 5);
+    json_decref(p);
+
+    /* A resumed job logs steps again: the rows are replaced, never doubled. */
+    for (long i = 40; i < 60; i++) {
+        eg_step_record r = make_step(i, -1.0);
+        assert_int_equal(eg_store_step_append(s, job, &r), 0);
+    }
+    assert_int_equal(eg_store_flush(s), 0);
+    p = page(s, job, -1, 1000, 0);
+    assert_int_equal(rows(p), 100);
+    for (size_t i = 0; i < 100; i++) {
+        assert_int_equal(row_step(p, i), (long)i);
+        double loss = json_real_value(json_object_get(json_array_get(json_object_get(p, "steps"), i),
+                                                      "train_loss"));
+        assert_true(loss == (i >= 40 && i < 60 ? -1.0 : 0.5) * (double)i);
+    }
+    json_decref(p);
+    j = get_job(s, job);
+    assert_int_equal(json_integer_value(json_object_get(j, "steps_done")), 100);
+    json_decref(j);
+    j = get_job(s, other);
+    assert_int_equal(json_integer_value(json_object_get(j, "steps_done")), 20);
+    json_decref(j);
+
+    /* λ too large to log is null; no copies gives an empty w. */
+    eg_step_record big = make_step(100, 0.5);
+    big.n_lambda = 1000;
+    big.k = 0;
+    assert_int_equal(eg_store_step_append(s, job, &big), 0);
+    assert_int_equal(eg_store_flush(s), 0);
+    p = page(s, job, 99, 10, 0);
+    row = json_array_get(json_object_get(p, "steps"), 0);
+    assert_true(json_is_null(json_object_get(row, "lambda")));
+    assert_int_equal(json_array_size(json_object_get(row, "w")), 0);
+    assert_true(json_is_array(json_object_get(row, "w")));
+    json_decref(p);
+
+    assert_int_equal(eg_store_steps_page(s, other + 50, -1, 10, 0, &p), 1);
+    assert_int_equal(eg_store_steps_page(s, job, -1, 0, 0, &p), -1);
+    eg_store_close(s);
+}
+
+static void test_evals(void **state)
+{
+    eg_store *s = open_ok(fresh_path());
+    int64_t job = insert_job(s, "cpu", 100);
+    json_t *e = NULL;
+    assert_int_equal(eg_store_evals(s, job, &e), 0);
+    assert_int_equal(json_array_size(json_object_get(e, "evals")), 0);
+    json_decref(e);
+
+    eg_eval a = {81.25, 0.5, NAN, NAN, NAN}, b = {NAN, NAN, 12.5, 0.125, 0.875};
+    assert_int_equal(eg_store_eval_append(s, job, 49, &a), 0);
+    assert_int_equal(eg_store_eval_append(s, job, 99, &a), 0);
+    assert_int_equal(eg_store_eval_append(s, job, 99, &b), 0); /* replaces */
+    assert_int_equal(eg_store_flush(s), 0);
+    assert_int_equal(eg_store_evals(s, job, &e), 0);
+    json_t *arr = json_object_get(e, "evals");
+    assert_int_equal(json_array_size(arr), 2);
+    json_t *x = json_array_get(arr, 0), *y = json_array_get(arr, 1);
+    assert_int_equal(json_integer_value(json_object_get(x, "step")), 49);
+    assert_true(json_real_value(json_object_get(x, "test_acc")) == 81.25);
+    assert_true(json_real_value(json_object_get(x, "test_loss")) == 0.5);
+    assert_true(json_is_null(json_object_get(x, "angle_deg")));
+    assert_true(json_is_null(json_object_get(x, "w_corrupted")));
+    assert_true(json_is_null(json_object_get(x, "w_clean")));
+    assert_int_equal(json_integer_value(json_object_get(y, "step")), 99);
+    assert_true(json_is_null(json_object_get(y, "test_acc")));
+    assert_true(json_real_value(json_object_get(y, "angle_deg")) == 12.5);
+    assert_true(json_real_value(json_object_get(y, "w_clean")) == 0.875);
+    json_decref(e);
+    assert_int_equal(eg_store_evals(s, job + 1, &e), 1);
+    eg_store_close(s);
+}
+
+static void test_checkpoints(void **state)
+{
+    eg_store *s = open_ok(fresh_path());
+    int64_t job = insert_job(s, "cpu", 1000), other = insert_job(s, "cpu", 1000);
+    char *path = NULL;
+    long step = -1;
+    assert_int_equal(eg_store_checkpoint_latest(s, job, &path, &step), 1);
+    assert_null(path);
+    assert_int_equal(eg_store_checkpoint_record(s, job, 200, "/ck/job-1.ckpt.b"), 0);
+    assert_int_equal(eg_store_checkpoint_record(s, job, 100, "/ck/job-1.ckpt.a"), 0);
+    assert_int_equal(eg_store_checkpoint_record(s, other, 300, "/ck/job-2.ckpt"), 0);
+    assert_int_equal(eg_store_checkpoint_latest(s, job, &path, &step), 0);
+    assert_string_equal(path, "/ck/job-1.ckpt.b");
+    assert_int_equal(step, 200);
+    free(path);
+    assert_int_equal(eg_store_checkpoint_record(s, job, 200, "/ck/again"), 0);
+    assert_int_equal(eg_store_checkpoint_latest(s, job, &path, &step), 0);
+    assert_string_equal(path, "/ck/again");
+    free(path);
+    assert_int_equal(eg_store_checkpoint_record(s, other + 10, 1, "/ck/none"), 1);
+    eg_store_close(s);
+}
+
+/* Rows queued for a job deleted meanwhile are dropped; the batch they
+ * share with other rows still commits. */
+static void test_rows_of_deleted_job(void **state)
+{
+    eg_store *s = open_ok(fresh_path());
+    int64_t gone = insert_job(s, "cpu", 10), kept = insert_job(s, "cpu", 10);
+    for (long i = 0; i < 10; i++) {
+        eg_step_record r = make_step(i, 1.0);
+        assert_int_equal(eg_store_step_append(s, gone, &r), 0);
+        assert_int_equal(eg_store_step_append(s, kept, &r), 0);
+    }
+    assert_int_equal(eg_store_job_delete(s, gone), 0);
+    assert_int_equal(eg_store_flush(s), 0);
+    json_t *p = page(s, kept, -1, 100, 0);
+    assert_int_equal(rows(p), 10);
+    json_decref(p);
+    assert_int_equal(eg_store_steps_page(s, gone, -1, 100, 0, &p), 1);
+    eg_store_close(s);
+}
+
+/* ---- readers while the writer commits ---- */
+
+#define N_READERS 8
+#define REQUESTS 500
+#define N_STEPS 5000
+
+typedef struct reader_ctx {
+    eg_store *s;
+    int64_t job;
+    int seed;
+    atomic_int *errors;
+    atomic_int *done;
+    long max_seen;
+} reader_ctx;
+
+static void reader_fail(reader_ctx *c, const char *what)
+{
+    fprintf(stderr, "reader %d: %s: %s\n", c->seed, what, eg_last_error());
+    atomic_fetch_add(c->errors, 1);
+}
+
+/* Checks a page: ascending steps after `after`, each row's loss matching
+ * its step. */
+static void check_page(reader_ctx *c, json_t *p, long after)
+{
+    json_t *arr = json_object_get(p, "steps");
+    long prev = after;
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *row = json_array_get(arr, i);
+        long step = (long)json_integer_value(json_object_get(row, "step"));
+        double loss = json_real_value(json_object_get(row, "train_loss"));
+        if (step <= prev || loss != step * 0.25) {
+            fprintf(stderr, "reader %d: bad row %ld after %ld\n", c->seed, step, prev);
+            atomic_fetch_add(c->errors, 1);
+        }
+        prev = step;
+        if (step > c->max_seen) c->max_seen = step;
+    }
+}
+
+static void *reader_main(void *arg)
+{
+    reader_ctx *c = arg;
+    unsigned r = (unsigned)c->seed * 2654435761u + 1;
+    for (int i = 0; i < REQUESTS || !atomic_load(c->done); i++) {
+        r = r * 1103515245u + 12345u;
+        json_t *out = NULL;
+        int rc = 0;
+        switch (r >> 16 & 3) {
+        case 0: {
+            long after = (long)(r >> 8) % N_STEPS - 1;
+            rc = eg_store_steps_page(c->s, c->job, after, 100, (r & 1) ? 20 : 0, &out);
+            if (rc == 0) check_page(c, out, after);
+            break;
+        }
+        case 1: rc = eg_store_job_get(c->s, c->job, &out); break;
+        case 2: rc = eg_store_jobs_list(c->s, NULL, 0, 50, &out); break;
+        default: {
+            long counts[5];
+            rc = eg_store_job_counts(c->s, counts);
+            if (rc == 0 && eg_store_job_cancel_requested(c->s, c->job) < 0) rc = -1;
+            break;
+        }
+        }
+        if (rc != 0) reader_fail(c, "request");
+        json_decref(out);
+    }
+    return NULL;
+}
+
+static void test_readers_while_writing(void **state)
+{
+    eg_store *s = open_ok(fresh_path());
+    int64_t job = insert_job(s, "cpu", N_STEPS);
+    atomic_int errors = 0, done = 0;
+    reader_ctx ctx[N_READERS];
+    pthread_t th[N_READERS];
+    for (int i = 0; i < N_READERS; i++) {
+        ctx[i] = (reader_ctx){s, job, i + 1, &errors, &done, -1};
+        assert_int_equal(pthread_create(&th[i], NULL, reader_main, &ctx[i]), 0);
+    }
+    for (long i = 0; i < N_STEPS; i++) {
+        eg_step_record r = make_step(i, 0.25);
+        assert_int_equal(eg_store_step_append(s, job, &r), 0);
+        /* Synchronous writes between the batches. */
+        if (i % 500 == 0) {
+            int64_t extra = insert_job(s, "cuda:0", 1);
+            assert_int_equal(eg_store_job_cancel(s, extra), 0);
+        }
+        if (i % 1000 == 999) assert_int_equal(eg_store_flush(s), 0);
+    }
+    assert_int_equal(eg_store_flush(s), 0);
+    atomic_store(&done, 1);
+    long max_seen = -1;
+    for (int i = 0; i < N_READERS; i++) {
+        pthread_join(th[i], NULL);
+        if (ctx[i].max_seen > max_seen) max_seen = ctx[i].max_seen;
+    }
+    assert_int_equal(atomic_load(&errors), 0);
+    assert_true(max_seen > 0);
+
+    json_t *p = page(s, job, -1, 2 * N_STEPS, 0);
+    assert_int_equal(rows(p), N_STEPS);
+    json_decref(p);
+    json_t *j = get_job(s, job);
+    assert_int_equal(json_integer_value(json_object_get(j, "steps_done")), N_STEPS);
+    json_decref(j);
+    eg_store_close(s);
+}
+
+static void test_close_flushes(void **state)
+{
+    const char *path = fresh_path();
+    eg_store *s = open_ok(path);
+    int64_t job = insert_job(s, "cpu", 300);
+    for (long i = 0; i < 300; i++) {
+        eg_step_record r = make_step(i, 0.25);
+        assert_int_equal(eg_store_step_append(s, job, &r), 0);
+    }
+    eg_eval ev = {90, 0.25, NAN, NAN, NAN};
+    assert_int_equal(eg_store_eval_append(s, job, 299, &ev), 0);
+    eg_store_close(s);
+
+    s = open_ok(path);
+    json_t *p = page(s, job, -1, 1000, 0);
+    assert_int_equal(rows(p), 300);
+    assert_int_equal(row_step(p, 299), 299);
+    json_decref(p);
+    json_t *e = NULL;
+    assert_int_equal(eg_store_evals(s, job, &e), 0);
+    assert_int_equal(json_array_size(json_object_get(e, "evals")), 1);
+    json_decref(e);
+    json_t *j = get_job(s, job);
+    assert_int_equal(json_integer_value(json_object_get(j, "steps_done")), 300);
+    json_decref(j);
+    eg_store_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_migrate_reopen),
+        cmocka_unit_test(test_refuses_newer_schema),
+        cmocka_unit_test(test_insert_get_list),
+        cmocka_unit_test(test_claim_order_and_devices),
+        cmocka_unit_test(test_finish_cancel_delete),
+        cmocka_unit_test(test_requeue_running),
+        cmocka_unit_test(test_steps_page),
+        cmocka_unit_test(test_evals),
+        cmocka_unit_test(test_checkpoints),
+        cmocka_unit_test(test_rows_of_deleted_job),
+        cmocka_unit_test(test_readers_while_writing),
+        cmocka_unit_test(test_close_flushes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
