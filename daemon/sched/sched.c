@@ -89,6 +89,7 @@ static outcome run_job(eg_sched *s, int64_t id, const char *spec, char **summary
         eg_errorf("the job has no steps");
         goto done;
     }
+    if (eg_store_job_set_total(s->store, id, total) != 0) goto done;
     eg_loop_config cfg = {
         .method = job.method, .evo = job.evograd, .meta_opt = job.meta_optimizer,
         .steps = total,

@@ -308,6 +308,23 @@ int eg_store_job_finish(eg_store *s, int64_t id, const char *state, const char *
     return eg_write_end(s, rc);
 }
 
+static const char SQL_SET_TOTAL[] = "UPDATE jobs SET total_steps = ?2 WHERE id = ?1";
+
+int eg_store_job_set_total(eg_store *s, int64_t id, long total_steps)
+{
+    EG_TRY(eg_write_begin(s));
+    int rc = 0;
+    sqlite3_stmt *st = eg_conn_stmt(s->w, SQL_SET_TOTAL);
+    if (!st) rc = -1;
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, total_steps);
+        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : eg_conn_fail(s->w, "setting a job's steps");
+        sqlite3_reset(st);
+    }
+    return eg_write_end(s, rc);
+}
+
 static const char SQL_CANCEL_QUEUED[] =
     "UPDATE jobs SET state = 'canceled', cancel_requested = 1, finished_at = " NOW
     " WHERE id = ?1";

@@ -62,6 +62,10 @@ int eg_store_job_counts(eg_store *s, long counts[5]);
 int eg_store_job_claim(eg_store *s, const char *const *devices, int64_t *id,
                        char **spec_json, char *device, size_t device_len);
 
+/* Records a job's total steps once its task knows them (jobs given in
+ * epochs). */
+int eg_store_job_set_total(eg_store *s, int64_t id, long total_steps);
+
 /* Moves a job to a final state ("succeeded", "failed", "canceled") with an
  * optional error message and summary (JSON text); or back to "queued"
  * (state "queued": for a job interrupted by shutdown). Synchronous. */

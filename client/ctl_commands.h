@@ -1,0 +1,22 @@
+/* evogradctl's subcommands. Each takes the connection and the parsed
+ * command line (its operands already counted and its options checked by
+ * main), prints what it has to stdout and failures to stderr, and returns
+ * the process exit status (CTL_EXIT_*). */
+#ifndef CTL_COMMANDS_H
+#define CTL_COMMANDS_H
+
+#include "ctl_args.h"
+#include "ctl_http.h"
+
+/* Largest job spec sent, as the server caps request bodies. */
+#define CTL_SPEC_MAX (1u << 20)
+
+int ctl_cmd_submit(ctl_conn *c, const ctl_opts *o);  /* submit FILE|- */
+int ctl_cmd_list(ctl_conn *c, const ctl_opts *o);    /* list */
+int ctl_cmd_show(ctl_conn *c, const ctl_opts *o);    /* show ID */
+int ctl_cmd_watch(ctl_conn *c, const ctl_opts *o);   /* watch ID */
+int ctl_cmd_steps(ctl_conn *c, const ctl_opts *o);   /* steps ID */
+int ctl_cmd_cancel(ctl_conn *c, const ctl_opts *o);  /* cancel ID */
+int ctl_cmd_delete(ctl_conn *c, const ctl_opts *o);  /* delete ID */
+
+#endif

@@ -1,0 +1,38 @@
+/* Tables on stdout: aligned columns for people, or CSV (RFC 4180) for
+ * programs. An aligned table is printed once all its rows are in (the
+ * widths depend on every row); CSV rows are written as they come. */
+#ifndef CTL_TABLE_H
+#define CTL_TABLE_H
+
+#include <stdio.h>
+
+#define CTL_TABLE_MAX_COLS 32
+
+typedef struct ctl_table {
+    FILE *f;
+    int csv;
+    int ncols;
+    const char *const *head;
+    char **cells;        /* aligned: rows x ncols copies */
+    size_t rows, cap;
+    size_t *width;       /* (ncols) */
+    int failed;          /* out of memory: rows were lost */
+} ctl_table;
+
+/* Starts a table with ncols (1..CTL_TABLE_MAX_COLS) columns named
+ * head[] (kept, not copied). Returns 0, or -1 with eg_errorf. */
+int ctl_table_init(ctl_table *t, FILE *f, int csv, int ncols, const char *const *head);
+
+/* Adds a row of ncols cells (copied); CSV writes it at once, after the
+ * header when it is the first. Returns 0, or -1 with eg_errorf. */
+int ctl_table_row(ctl_table *t, const char *const *cells);
+
+/* When print is set, prints an aligned table (columns of numbers
+ * right-aligned) or, for CSV without rows, the header; then frees the
+ * table. Returns 0, or -1 when rows were lost. */
+int ctl_table_finish(ctl_table *t, int print);
+
+/* Writes one CSV field, quoted when it holds a comma, quote or line end. */
+void ctl_csv_field(FILE *f, const char *s);
+
+#endif
