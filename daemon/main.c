@@ -12,21 +12,24 @@ static const struct {
 } commands[] = {
     {"train", "train a model on a dataset in the foreground", eg_cmd_train},
     {"run", "run a meta-learning job (a JSON job spec) in the foreground", eg_cmd_run},
+    {"serve", "the daemon: the HTTP API and the job workers (the default command)",
+     eg_cmd_serve},
 };
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: evogradd COMMAND [options]\n\ncommands:\n");
+    fprintf(f, "usage: evogradd [COMMAND] [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
-    fprintf(f, "\n'evogradd COMMAND --help' describes a command's options.\n");
+    fprintf(f, "\nWith no command, or options alone, evogradd runs serve.\n"
+               "'evogradd COMMAND --help' describes a command's options.\n");
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        usage(stderr);
-        return 2;
+        char *serve_argv[] = {"serve", NULL};
+        return eg_cmd_serve(1, serve_argv);
     }
     if (strcmp(argv[1], "--version") == 0) {
         printf("evogradd %s\n", EG_VERSION);
@@ -39,6 +42,11 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
+    /* Options without a command are serve's: `evogradd --config FILE`. */
+    if (strncmp(argv[1], "--", 2) == 0) {
+        argv[0] = "serve";
+        return eg_cmd_serve(argc, argv);
+    }
     fprintf(stderr, "evogradd: unknown command \"%s\"\n", argv[1]);
     usage(stderr);
     return 2;

@@ -1,0 +1,192 @@
+/* /v1/jobs/{id}/events: server-sent events of one job.
+ *
+ *   event: state   data: the job object; first on connecting, then on
+ *                  every change of state
+ *   event: step    data: a step row (as in /steps); id: the step, so a
+ *                  reconnecting client resumes after it (Last-Event-ID)
+ *   : keepalive    a comment after 15 s of silence
+ *
+ * The stream polls the store every POLL_MS and ends once the job has
+ * finished and its last step rows are sent, when the job is deleted, or
+ * at shutdown. */
+#include "api/api.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "meta/loop.h"
+#include "util/log.h"
+
+#define POLL_MS 200.0
+#define KEEPALIVE_MS 15000.0
+#define PAGE_ROWS 256
+
+typedef struct events {
+    eg_api_ctx *ctx;
+    int64_t job;
+    long after;           /* the last step sent */
+    char state[16];       /* the last state sent, "" before the first */
+    int done;             /* ends once out is drained */
+    char *out;            /* pending text: out[pos..len) */
+    size_t len, pos, cap;
+    double next_poll_ms, last_sent_ms;
+} events;
+
+/* Appends n bytes to the pending text; -1 when out of memory. */
+static int put(events *e, const char *s, size_t n)
+{
+    if (e->len + n > e->cap) {
+        size_t cap = e->cap ? e->cap : 4096;
+        while (cap < e->len + n) cap *= 2;
+        char *bigger = realloc(e->out, cap);
+        if (!bigger) return -1;
+        e->out = bigger;
+        e->cap = cap;
+    }
+    memcpy(e->out + e->len, s, n);
+    e->len += n;
+    return 0;
+}
+
+/* Appends one event: "id: ID\n" when id >= 0, "event: NAME\n", "data:
+ * JSON\n\n". */
+static int put_event(events *e, const char *name, long id, const json_t *data)
+{
+    char head[96];
+    int n = id >= 0 ? snprintf(head, sizeof head, "id: %ld\nevent: %s\ndata: ", id, name)
+                    : snprintf(head, sizeof head, "event: %s\ndata: ", name);
+    char *json = json_dumps(data, JSON_COMPACT);
+    if (!json) return -1;
+    int rc = put(e, head, (size_t)n) || put(e, json, strlen(json)) || put(e, "\n\n", 2) ? -1 : 0;
+    free(json);
+    return rc;
+}
+
+static int is_final(const char *state)
+{
+    return strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 ||
+           strcmp(state, "canceled") == 0;
+}
+
+/* One look at the store: new steps, then the state when it changed. The
+ * state is read before the steps: the store commits a job's steps before
+ * it records its end, so every step of a finished job is in the page read
+ * after. -1 ends the stream. */
+static int poll_store(events *e)
+{
+    json_t *job = NULL, *page = NULL;
+    int rc = eg_store_job_get(e->ctx->store, e->job, &job);
+    if (rc != 0) {
+        if (rc < 0) EG_LOG(WARN, "api: events of job %lld: %s", (long long)e->job, eg_last_error());
+        return -1; /* gone (deleted) or unreadable */
+    }
+    char state[16];
+    const char *s = json_string_value(json_object_get(job, "state"));
+    snprintf(state, sizeof state, "%s", s ? s : "");
+    rc = eg_store_steps_page(e->ctx->store, e->job, e->after, PAGE_ROWS, 0, &page);
+    if (rc != 0) {
+        if (rc < 0) EG_LOG(WARN, "api: events of job %lld: %s", (long long)e->job, eg_last_error());
+        json_decref(job);
+        return -1;
+    }
+    /* The first state goes before any step; later ones after the steps
+     * that led to them. */
+    int first = e->state[0] == '\0';
+    if (first) {
+        if (put_event(e, "state", -1, job) != 0) rc = -1;
+        snprintf(e->state, sizeof e->state, "%s", state);
+    }
+    json_t *steps = json_object_get(page, "steps"), *row;
+    size_t i;
+    json_array_foreach(steps, i, row) {
+        long step = (long)json_integer_value(json_object_get(row, "step"));
+        if (put_event(e, "step", step, row) != 0) rc = -1;
+        e->after = step;
+    }
+    int more = !json_is_null(json_object_get(page, "next_after"));
+    json_decref(page);
+    if (rc == 0 && strcmp(state, e->state) != 0) {
+        if (put_event(e, "state", -1, job) != 0) rc = -1;
+        snprintf(e->state, sizeof e->state, "%s", state);
+    }
+    json_decref(job);
+    if (rc != 0) return -1;
+    if (is_final(state) && !more) e->done = 1;
+    /* A full page: look again at once, the log has more. */
+    e->next_poll_ms = eg_now_ms() + (more ? 0 : POLL_MS);
+    return 0;
+}
+
+static ssize_t events_read(void *state, char *buf, size_t max, int *wait)
+{
+    events *e = state;
+    *wait = 0;
+    if (e->pos == e->len) {
+        e->pos = e->len = 0;
+        if (e->done || atomic_load(&e->ctx->stopping)) return -1;
+        double now = eg_now_ms();
+        if (now < e->next_poll_ms) {
+            *wait = 1;
+            return 0;
+        }
+        if (poll_store(e) != 0) return -1;
+        if (e->len == 0 && now - e->last_sent_ms >= KEEPALIVE_MS &&
+            put(e, ": keepalive\n\n", 13) != 0)
+            return -1;
+        if (e->len == 0) {
+            if (e->done) return -1;
+            *wait = 1;
+            return 0;
+        }
+    }
+    size_t n = e->len - e->pos < max ? e->len - e->pos : max;
+    memcpy(buf, e->out + e->pos, n);
+    e->pos += n;
+    e->last_sent_ms = eg_now_ms();
+    return (ssize_t)n;
+}
+
+static void events_free(void *state)
+{
+    events *e = state;
+    if (!e) return;
+    free(e->out);
+    free(e);
+}
+
+void eg_api_events_get(const eg_request *rq, eg_reply *rp)
+{
+    static const char *const known[] = {"after", NULL};
+    if (eg_query_check(&rq->query, known, rp) != 0) return;
+    long long after = -1;
+    /* A reconnecting EventSource sends the last step it saw. */
+    if (rq->last_event_id && eg_parse_int(rq->last_event_id, -1, 1000000000000LL, &after) != 0)
+        after = -1;
+    if (eg_query_int(&rq->query, "after", -1, 1000000000000LL, after, &after, rp) != 0) return;
+    json_t *job = NULL;
+    int rc = eg_store_job_get(rq->ctx->store, rq->id, &job);
+    json_decref(job);
+    if (rc == 1) {
+        eg_reply_error(rp, 404, "not_found", NULL, "no job %lld", (long long)rq->id);
+        return;
+    }
+    if (rc != 0) {
+        eg_reply_internal(rp, "reading the job");
+        return;
+    }
+    events *e = calloc(1, sizeof *e);
+    if (!e) {
+        eg_reply_error(rp, 500, "internal", NULL, "out of memory");
+        return;
+    }
+    e->ctx = rq->ctx;
+    e->job = rq->id;
+    e->after = (long)after;
+    e->last_sent_ms = eg_now_ms();
+    eg_reply_clear(rp);
+    rp->status = 200;
+    rp->content_type = "text/event-stream";
+    rp->stream = (eg_stream){.read = events_read, .free = events_free, .state = e};
+}

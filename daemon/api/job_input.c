@@ -1,0 +1,75 @@
+/* POST /v1/jobs bodies into validated jobs, with the daemon's own rules
+ * on top of the spec's: the devices it runs and its datasets folder. */
+#include "api/api.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int eg_api_apply_data_dir(eg_job *job, const char *data_dir)
+{
+    if (!data_dir || !*data_dir || job->task == EG_TASK_TOY1D) return 0;
+    if (job->dataset.path[0] || strcmp(job->dataset.name, "fashion-mnist") == 0 ||
+        strcmp(job->dataset.name, "none") == 0)
+        return 0;
+    char sub[sizeof job->dataset.path];
+    int n = snprintf(sub, sizeof sub, "%s/%s", data_dir, job->dataset.name);
+    const char *path = n > 0 && (size_t)n < sizeof sub && is_dir(sub) ? sub : data_dir;
+    if (strlen(path) >= sizeof job->dataset.path)
+        return eg_errorf("dataset.path: the data folder %s is longer than %zu bytes", path,
+                         sizeof job->dataset.path - 1);
+    strcpy(job->dataset.path, path);
+    return 0;
+}
+
+/* 0 when the daemon runs jobs on device (or it says "auto"). */
+static int check_device(const char *device, const char *const *devices, eg_reply *rp)
+{
+    if (strcmp(device, "auto") == 0) return 0;
+    char list[128] = "";
+    size_t n = 0;
+    for (const char *const *d = devices; d && *d; d++) {
+        if (strcmp(*d, device) == 0) return 0;
+        if (n < sizeof list) n += snprintf(list + n, sizeof list - n, "%s%s", n ? ", " : "", *d);
+    }
+    eg_reply_error(rp, 400, "invalid_job", "device",
+                   "device: this daemon does not run jobs on \"%s\" (its devices: %s; or \"auto\")",
+                   device, *list ? list : "none");
+    return -1;
+}
+
+int eg_api_job_from_body(const char *content_type, const char *body, size_t len,
+                         const char *data_dir, const char *const *devices, eg_job *job,
+                         eg_reply *rp)
+{
+    if (!eg_is_json_type(content_type)) {
+        eg_reply_error(rp, 415, "unsupported_media_type", NULL,
+                       "a job spec is sent as Content-Type: application/json, not %.64s",
+                       content_type ? content_type : "(none)");
+        return -1;
+    }
+    json_t *spec = eg_job_json_load(body ? body : "", len);
+    if (!spec) {
+        eg_reply_error(rp, 400, "invalid_job", eg_job_error_field(), "%s", eg_last_error());
+        return -1;
+    }
+    int rc = eg_job_from_json(spec, job);
+    json_decref(spec);
+    if (rc != 0) {
+        eg_reply_error(rp, 400, "invalid_job", eg_job_error_field(), "%s", eg_last_error());
+        return -1;
+    }
+    if (check_device(job->device, devices, rp) != 0) return -1;
+    if (eg_api_apply_data_dir(job, data_dir) != 0) {
+        eg_reply_error(rp, 400, "invalid_job", "dataset.path", "%s", eg_last_error());
+        return -1;
+    }
+    return 0;
+}

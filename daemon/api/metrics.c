@@ -1,0 +1,167 @@
+/* /metrics: Prometheus text format 0.0.4. Jobs per state, step rows
+ * logged by this process, HTTP answers by status class, and for each
+ * running job its progress and its last step's time and memory. */
+#include "api/api.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+#define MAX_RUNNING 64
+
+typedef struct text {
+    char *s;
+    size_t len, cap;
+    int oom;
+} text;
+
+static void add(text *t, const char *fmt, ...) EG_PRINTF(2, 3);
+static void add(text *t, const char *fmt, ...)
+{
+    if (t->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            t->oom = 1;
+            return;
+        }
+        if ((size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = (t->cap ? t->cap * 2 : 4096) + (size_t)n;
+        char *bigger = realloc(t->s, cap);
+        if (!bigger) {
+            t->oom = 1;
+            return;
+        }
+        t->s = bigger;
+        t->cap = cap;
+    }
+}
+
+/* A number of a JSON value, or NaN when it is not one. */
+static double num(const json_t *v)
+{
+    return json_is_number(v) ? json_number_value(v) : (double)NAN;
+}
+
+/* Adds per-job gauges of the running jobs: progress and the last step's
+ * time and memory. 0, or -1 after eg_errorf. */
+static int add_running(text *t, eg_store *store)
+{
+    json_t *page = NULL;
+    EG_TRY(eg_store_jobs_list(store, "running", 0, MAX_RUNNING, &page));
+    json_t *jobs = json_object_get(page, "jobs"), *job;
+    size_t i;
+    struct {
+        long long id;
+        char device[32];
+        double done, total, step_ms, meta_ms, cur, peak;
+    } rows[MAX_RUNNING];
+    size_t n = 0;
+    json_array_foreach(jobs, i, job) {
+        if (n == MAX_RUNNING) break;
+        rows[n].id = json_integer_value(json_object_get(job, "id"));
+        const char *dev = json_string_value(json_object_get(job, "device"));
+        snprintf(rows[n].device, sizeof rows[n].device, "%s", dev ? dev : "");
+        for (char *c = rows[n].device; *c; c++)
+            if (*c == '"' || *c == '\\' || *c == '\n') *c = '_'; /* label value syntax */
+        rows[n].done = num(json_object_get(job, "steps_done"));
+        rows[n].total = num(json_object_get(job, "total_steps"));
+        rows[n].step_ms = rows[n].meta_ms = rows[n].cur = rows[n].peak = NAN;
+        json_t *steps = NULL;
+        long after = rows[n].done >= 2 ? (long)rows[n].done - 2 : -1;
+        if (rows[n].done >= 1 && eg_store_steps_page(store, rows[n].id, after, 1, 0, &steps) == 0) {
+            json_t *last = json_array_get(json_object_get(steps, "steps"), 0);
+            rows[n].step_ms = num(json_object_get(last, "step_ms"));
+            rows[n].meta_ms = num(json_object_get(last, "meta_ms"));
+            rows[n].cur = num(json_object_get(last, "cur_bytes"));
+            rows[n].peak = num(json_object_get(last, "peak_bytes"));
+        }
+        json_decref(steps);
+        n++;
+    }
+    json_decref(page);
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } gauges[] = {
+        {"evograd_job_steps_done", "Steps a running job has logged.", 0},
+        {"evograd_job_total_steps", "Steps a running job will run (0: not known yet).", 1},
+        {"evograd_job_step_ms", "Milliseconds of a running job's last step.", 2},
+        {"evograd_job_meta_ms", "Milliseconds of the hypergradient in that step.", 3},
+        {"evograd_job_memory_bytes", "Engine memory of a running job after its last step.", 4},
+        {"evograd_job_peak_memory_bytes", "Peak engine memory of a running job.", 5},
+    };
+    for (size_t g = 0; g < sizeof gauges / sizeof *gauges; g++) {
+        add(t, "# HELP %s %s\n# TYPE %s gauge\n", gauges[g].name, gauges[g].help,
+            gauges[g].name);
+        for (size_t k = 0; k < n; k++) {
+            double v[] = {rows[k].done, rows[k].total, rows[k].step_ms,
+                          rows[k].meta_ms, rows[k].cur, rows[k].peak};
+            double x = v[gauges[g].off];
+            if (isnan(x)) continue; /* not measured yet */
+            add(t, "%s{job=\"%lld\",device=\"%s\"} %.17g\n", gauges[g].name, rows[k].id,
+                rows[k].device, x);
+        }
+    }
+    return 0;
+}
+
+void eg_api_metrics_get(const eg_request *rq, eg_reply *rp)
+{
+    static const char *const known[] = {NULL};
+    if (eg_query_check(&rq->query, known, rp) != 0) return;
+    eg_api_ctx *ctx = rq->ctx;
+    static const char *const states[5] = {"queued", "running", "succeeded", "failed",
+                                          "canceled"};
+    long counts[5];
+    if (eg_store_job_counts(ctx->store, counts) != 0) {
+        eg_reply_internal(rp, "counting jobs");
+        return;
+    }
+    text t = {0};
+    add(&t, "# HELP evograd_jobs Jobs in each state.\n# TYPE evograd_jobs gauge\n");
+    for (int i = 0; i < 5; i++) add(&t, "evograd_jobs{state=\"%s\"} %ld\n", states[i], counts[i]);
+    add(&t, "# HELP evograd_running_jobs Jobs the workers are running now.\n"
+            "# TYPE evograd_running_jobs gauge\nevograd_running_jobs %d\n",
+        ctx->sched ? eg_sched_running(ctx->sched) : 0);
+    add(&t, "# HELP evograd_steps_total Step rows logged since the daemon started.\n"
+            "# TYPE evograd_steps_total counter\nevograd_steps_total %ld\n",
+        atomic_load(&ctx->steps_seen));
+    add(&t, "# HELP evograd_http_responses_total HTTP responses by status class.\n"
+            "# TYPE evograd_http_responses_total counter\n");
+    for (int c = 1; c <= 5; c++)
+        add(&t, "evograd_http_responses_total{code=\"%dxx\"} %ld\n", c,
+            atomic_load(&ctx->answered[c]));
+    if (add_running(&t, ctx->store) != 0) {
+        free(t.s);
+        eg_reply_internal(rp, "reading running jobs");
+        return;
+    }
+    if (t.oom) {
+        free(t.s);
+        eg_reply_error(rp, 500, "internal", NULL, "out of memory");
+        return;
+    }
+    eg_reply_clear(rp);
+    rp->status = 200;
+    rp->text = t.s;
+    rp->text_len = t.len;
+    rp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+void eg_api_on_sched_event(void *ctx, int64_t job, const char *kind)
+{
+    (void)job;
+    if (strcmp(kind, "step") == 0) atomic_fetch_add(&((eg_api_ctx *)ctx)->steps_seen, 1);
+}

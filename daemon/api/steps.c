@@ -1,0 +1,27 @@
+/* /v1/jobs/{id}/steps: a job's step log, paginated and downsampled. */
+#include "api/api.h"
+
+#include <jansson.h>
+
+void eg_api_steps_get(const eg_request *rq, eg_reply *rp)
+{
+    static const char *const known[] = {"after", "limit", "max_points", NULL};
+    if (eg_query_check(&rq->query, known, rp) != 0) return;
+    long long after, limit, max_points;
+    if (eg_query_int(&rq->query, "after", -1, 1000000000000LL, -1, &after, rp) != 0 ||
+        eg_query_int(&rq->query, "limit", 1, 10000, 1000, &limit, rp) != 0 ||
+        eg_query_int(&rq->query, "max_points", 0, 10000, 0, &max_points, rp) != 0)
+        return;
+    json_t *out = NULL;
+    int rc = eg_store_steps_page(rq->ctx->store, rq->id, (long)after, (int)limit,
+                                 (int)max_points, &out);
+    if (rc == 1) {
+        eg_reply_error(rp, 404, "not_found", NULL, "no job %lld", (long long)rq->id);
+        return;
+    }
+    if (rc != 0) {
+        eg_reply_internal(rp, "reading steps");
+        return;
+    }
+    eg_reply_json(rp, 200, out);
+}
