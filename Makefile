@@ -6,10 +6,13 @@
 #   make test       install dependencies, build, run every test
 #   make bench      CPU benchmarks against PyTorch, printed as ratios
 #   make deps       install the Debian packages the project needs
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make demo       start a daemon, run the rotation example through it
+#   make install    PREFIX=/usr/local DESTDIR= (binaries in PREFIX/bin, the
+#                   systemd unit in UNITDIR, the example config in /etc/evograd)
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 SAN     ?= 0
 NVCC    ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
 CUDA    ?= $(if $(NVCC),1,0)
@@ -20,8 +23,11 @@ CC      ?= gcc
 WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -fopenmp -fno-math-errno $(WARN) -MMD -MP -Idaemon \
-           $(shell pkg-config --cflags openblas 2>/dev/null)
-LDLIBS  := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -ljansson -lz -lm -lpthread
+           $(shell PKG_CONFIG_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp/pkgconfig pkg-config --cflags openblas 2>/dev/null)
+LDLIBS  := -ldnnl $(shell PKG_CONFIG_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp/pkgconfig pkg-config --libs openblas 2>/dev/null || echo -lopenblas) \
+           -Wl,-rpath,/usr/lib/x86_64-linux-gnu/openblas-openmp -ljansson -lz -lm -lpthread
+LDLIBS  += -lsqlite3
+LDLIBS  += -lmicrohttpd -lsystemd
 LDFLAGS += -fopenmp
 
 ifeq ($(SAN),1)
@@ -40,9 +46,11 @@ CU_SRC     := $(wildcard daemon/nn/cuda/*.cu)
 endif
 
 # The engine and everything the daemon runs, as one static library.
-LIB_DIRS := daemon/util daemon/nn daemon/nn/cpu daemon/data daemon/meta daemon/tasks
+LIB_DIRS := daemon/util daemon/nn daemon/nn/cpu daemon/data daemon/meta daemon/tasks daemon/sched daemon/store
+LIB_DIRS += daemon/api
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CU_SRC:%.cu=$(BUILD)/obj/%.o)
+LIB_OBJ  += $(BUILD)/obj/gen/migrations.o
 LIB      := $(BUILD)/libevograd.a
 
 DAEMON_SRC := $(wildcard daemon/*.c)
@@ -50,11 +58,15 @@ DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
 
 TEST_SRC  := $(wildcard tests/unit/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-TEST_UTIL := $(BUILD)/obj/tests/unit/testutil.o
-BENCH_BIN := $(BUILD)/bench_cpu
+TEST_UTIL := $(BUILD)/obj/tests/unit/testutil.o $(BUILD)/obj/tests/unit/naive_evograd.o
+BENCH_BIN := $(BUILD)/bench_cpu $(BUILD)/bench_meta
 
-.PHONY: all test unit bench deps install clean
-all: $(BUILD)/evogradd $(TEST_BIN) $(BENCH_BIN)
+# evogradctl, the command-line client; test_client links its modules.
+CLIENT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard client/*.c))
+CLIENT_MOD := $(filter-out $(BUILD)/obj/client/evogradctl.o,$(CLIENT_OBJ))
+
+.PHONY: all test unit bench deps install clean demo
+all: $(BUILD)/evogradd $(BUILD)/evogradctl $(TEST_BIN) $(BENCH_BIN)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -63,6 +75,15 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/obj/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+# The SQLite migrations sql/NNN_*.sql, embedded as string literals.
+$(BUILD)/gen/migrations.c: sql/embed.sh $(wildcard sql/[0-9]*.sql)
+	@mkdir -p $(dir $@)
+	sh sql/embed.sh $(wildcard sql/[0-9]*.sql) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -75,8 +96,19 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TEST_UTIL) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
 
-$(BENCH_BIN): $(BUILD)/obj/tests/bench/bench_cpu.o $(LIB)
+$(BUILD)/bench_cpu: $(BUILD)/obj/tests/bench/bench_cpu.o $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/bench_meta: $(BUILD)/obj/tests/bench/bench_meta.o $(BUILD)/obj/tests/unit/naive_evograd.o $(LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/evogradctl: $(CLIENT_OBJ) $(BUILD)/obj/daemon/util/err.o
+	$(CC) $(LDFLAGS) $^ -o $@ -lcurl -ljansson
+
+$(BUILD)/obj/tests/unit/test_client.o: CFLAGS += -Iclient
+$(BUILD)/tests/test_client: $(BUILD)/obj/tests/unit/test_client.o $(CLIENT_MOD) $(TEST_UTIL) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcurl -lcmocka
 
 # Unit tests (fast ones) run twice: plain and under ASan + UBSan. The
 # slower parity and training tests run once, in the plain build.
@@ -87,13 +119,23 @@ test: deps
 
 bench: deps all
 	tests/bench/run.sh $(BUILD)
+	$(BUILD)/bench_meta
 
 deps:
 	@tests/deps.sh
 
-install: $(BUILD)/evogradd
+demo: deps
+	$(MAKE) all
+	tests/demo.sh $(BUILD)
+
+install: $(BUILD)/evogradd $(BUILD)/evogradctl
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(BUILD)/evogradd $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(BUILD)/evogradctl $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)/etc/evograd
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' systemd/evogradd.service > $(DESTDIR)$(UNITDIR)/evogradd.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/evogradd.service
+	test -e $(DESTDIR)/etc/evograd/evogradd.conf || install -m 644 systemd/evogradd.conf $(DESTDIR)/etc/evograd/
 
 clean:
 	rm -rf build

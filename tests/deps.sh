@@ -2,9 +2,10 @@
 # Installs the Debian packages evograd builds, tests and runs with.
 # Idempotent: does nothing when every package is already installed.
 set -e
-PKGS="gcc make pkg-config libopenblas-dev zlib1g-dev libcmocka-dev
+PKGS="gcc make pkg-config libopenblas-dev libopenblas-openmp-dev libdnnl-dev
+      zlib1g-dev libcmocka-dev
       libjansson-dev libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev
-      libsystemd-dev python3 python3-numpy python3-torch python3-jsonschema
+      libsystemd-dev systemd python3 python3-numpy python3-torch python3-jsonschema
       dataset-fashion-mnist"
 missing=""
 for p in $PKGS; do

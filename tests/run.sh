@@ -6,9 +6,10 @@
 #   tests/run.sh [PATTERN]   only binaries whose name matches PATTERN
 cd "$(dirname "$0")/.." || exit 1
 pattern=${1:-.}
-# Slow tests (whole-model parity with PyTorch, training runs) run only in
-# the plain build; everything else also runs under ASan + UBSan.
-slow='parity|train'
+# Slow tests (whole-model parity with PyTorch, training runs, black-box
+# tests of a running daemon) run only in the plain build; everything else
+# also runs under ASan + UBSan.
+slow='parity|train|daemon'
 export CMOCKA_MESSAGE_OUTPUT=TAP
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1

@@ -90,8 +90,9 @@ int cpu_adam_step(eg_backend *be, size_t n, float *theta, const float *grad,
                   float *m, float *v, float lr, float beta1, float beta2,
                   float eps, float wd, int t);
 
-/* Scratch memory of the CPU backend (im2col columns): at least `bytes`,
- * grown on demand, counted by the allocator; NULL when out of memory. */
+/* Scratch memory of the CPU backend (convolution reorders and oneDNN's
+ * scratchpad): at least `bytes`, grown on demand, counted by the
+ * allocator; NULL when out of memory. */
 float *cpu_scratch(eg_backend *be, size_t bytes);
 
 #endif

@@ -4,11 +4,13 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "cpu_dnnl.h"
 #include "util/err.h"
 
 typedef struct cpu_impl {
     float *scratch;
     size_t scratch_bytes;
+    cpu_dnnl *dnnl;
 } cpu_impl;
 
 /* Each block carries its size in a 64-byte header so free() can count it
@@ -49,6 +51,7 @@ static void cpu_destroy(eg_backend *be)
 {
     if (!be) return;
     cpu_impl *impl = be->impl;
+    cpu_dnnl_destroy(impl->dnnl);
     cpu_free(be, impl->scratch);
     free(impl);
     free(be);
@@ -67,6 +70,8 @@ float *cpu_scratch(eg_backend *be, size_t bytes)
     return impl->scratch;
 }
 
+cpu_dnnl *cpu_dnnl_of(eg_backend *be) { return ((cpu_impl *)be->impl)->dnnl; }
+
 eg_backend *eg_cpu_backend_create(void)
 {
     eg_backend *be = calloc(1, sizeof *be);
@@ -75,6 +80,11 @@ eg_backend *eg_cpu_backend_create(void)
         free(be);
         free(impl);
         eg_errorf("cpu: out of memory creating the backend");
+        return NULL;
+    }
+    if (!(impl->dnnl = cpu_dnnl_create())) {
+        free(be);
+        free(impl);
         return NULL;
     }
     *be = (eg_backend){
