@@ -35,14 +35,18 @@ CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 LDFLAGS += -fsanitize=address,undefined
 endif
 
+# The CUDA backend's sources (daemon/nn/cuda/*.cu) are built when nvcc is
+# found and CUDA is not 0; with no sources there is nothing to link.
 ifeq ($(CUDA),1)
+CU_SRC     := $(wildcard daemon/nn/cuda/*.cu)
+endif
+ifneq ($(CU_SRC),)
 CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 NVCCFLAGS  ?= -O2 -g -std=c++17 -gencode arch=compute_90,code=sm_90 \
               -gencode arch=compute_90,code=compute_90
 NVCCFLAGS  += -Idaemon -Xcompiler -Wall
 CFLAGS     += -DEG_HAVE_CUDA -I$(CUDA_HOME)/include
-LDLIBS     += -L$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart -lstdc++
-CU_SRC     := $(wildcard daemon/nn/cuda/*.cu)
+LDLIBS     += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart -lstdc++
 endif
 
 # The engine and everything the daemon runs, as one static library.
