@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/classifier.h"
 #include "nn/models.h"
 #include "nn/rng.h"
 #include "tasks/task_data.h"
@@ -25,11 +24,9 @@ typedef struct mwn {
     eg_dataset all, test_all;   /* normalised; train/meta are copies */
     eg_dataset train, meta;     /* noisy training samples; clean meta samples */
     uint8_t *corrupted;         /* (train.n) 1 where noise changed the label */
-    eg_classifier m;            /* the base model */
+    eg_image_base b;            /* the base model, the meta batch, the orders */
     eg_net vnet;                /* λ is its parameter arena */
     float *vnet_state;          /* unused (VNet has no BatchNorm) */
-    eg_dev_batch metab;         /* the validation batch */
-    eg_batcher train_order, meta_order;
     float *weight;              /* (B) per-sample weights for the loss, device */
     float *dv;                  /* (B) ∂ℓ/∂v, device */
     float *host_v, *host_w;     /* (B) host copies */
@@ -58,7 +55,7 @@ static int vnet_weigh(mwn *w, const float *c, const float *host_c, int count, do
  * per-sample losses, and the VNet-weighted loss. */
 static int weighted_loss(mwn *w, const float *theta, eg_mode mode, double *loss, double *vsum)
 {
-    eg_classifier *m = &w->m;
+    eg_classifier *m = &w->b.m;
     EG_TRY(eg_net_forward(&m->net, theta, m->state, m->batch.x, m->batch.count, mode));
     EG_TRY(eg_xent_forward(&m->xe, eg_net_output(&m->net), m->batch.y, m->batch.count, NULL));
     return vnet_weigh(w, m->xe.loss, m->xe.host_loss, m->batch.count, loss, vsum);
@@ -69,7 +66,7 @@ static int weighted_loss(mwn *w, const float *theta, eg_mode mode, double *loss,
 static int weighted_grad(mwn *w, const float *theta, double vsum, float *dtheta)
 {
     eg_backend *be = w->base.be;
-    eg_classifier *m = &w->m;
+    eg_classifier *m = &w->b.m;
     int n = m->batch.count;
     for (int i = 0; i < n; i++) w->host_w[i] = (float)(w->host_v[i] / vsum);
     EG_TRY(be->upload(be, w->weight, w->host_w, (size_t)n * sizeof(float)));
@@ -78,16 +75,7 @@ static int weighted_grad(mwn *w, const float *theta, double vsum, float *dtheta)
     return eg_net_backward(&m->net, theta, m->xe.dlogits, dtheta, NULL);
 }
 
-static int next_batch(eg_task *t)
-{
-    mwn *w = (mwn *)t;
-    const uint32_t *idx;
-    int count;
-    EG_TRY(eg_batcher_next(&w->train_order, &idx, &count));
-    EG_TRY(eg_dev_batch_load(&w->m.batch, &w->train, idx, count));
-    EG_TRY(eg_batcher_next(&w->meta_order, &idx, &count));
-    return eg_dev_batch_load(&w->metab, &w->meta, idx, count);
-}
+static int next_batch(eg_task *t) { return eg_image_base_next(&((mwn *)t)->b); }
 
 static int train_loss(eg_task *t, const float *theta, double *loss, float *dlambda)
 {
@@ -97,8 +85,8 @@ static int train_loss(eg_task *t, const float *theta, double *loss, float *dlamb
     EG_TRY(weighted_loss(w, theta, EG_PROBE, loss, &vsum));
     if (!dlambda) return 0;
     /* ∂ℓ/∂v_i = (c_i - ℓ) / Σ v; the losses c_i do not depend on λ. */
-    int n = w->m.batch.count;
-    for (int i = 0; i < n; i++) w->host_w[i] = (float)((w->m.xe.host_loss[i] - *loss) / vsum);
+    int n = w->b.m.batch.count;
+    for (int i = 0; i < n; i++) w->host_w[i] = (float)((w->b.m.xe.host_loss[i] - *loss) / vsum);
     EG_TRY(be->upload(be, w->dv, w->host_w, (size_t)n * sizeof(float)));
     EG_TRY(be->fill(be, t->H, 0.0f, dlambda));
     return eg_net_backward(&w->vnet, t->lambda, w->dv, dlambda, NULL);
@@ -116,12 +104,12 @@ static int val_grad(eg_task *t, const float *theta, double *loss, float *dtheta,
                     float *dlambda)
 {
     mwn *w = (mwn *)t;
-    eg_classifier *m = &w->m;
+    eg_classifier *m = &w->b.m;
     eg_backend *be = t->be;
-    int n = w->metab.count;
-    EG_TRY(eg_net_forward(&m->net, theta, m->state, w->metab.x, n, EG_PROBE));
-    EG_TRY(eg_xent_forward(&m->xe, eg_net_output(&m->net), w->metab.y, n, loss));
-    EG_TRY(eg_xent_backward(&m->xe, w->metab.y, NULL, 1.0f / n, n));
+    int n = w->b.valb.count;
+    EG_TRY(eg_net_forward(&m->net, theta, m->state, w->b.valb.x, n, EG_PROBE));
+    EG_TRY(eg_xent_forward(&m->xe, eg_net_output(&m->net), w->b.valb.y, n, loss));
+    EG_TRY(eg_xent_backward(&m->xe, w->b.valb.y, NULL, 1.0f / n, n));
     EG_TRY(be->fill(be, t->P, 0.0f, dtheta));
     return eg_net_backward(&m->net, theta, m->xe.dlogits, dtheta, NULL);
 }
@@ -132,17 +120,17 @@ static int base_step(eg_task *t, double *loss)
     double vsum;
     EG_TRY(weighted_loss(w, t->theta, EG_TRAIN, loss, &vsum));
     EG_TRY(weighted_grad(w, t->theta, vsum, t->grad));
-    return eg_optim_step(&w->m.opt, t->theta, t->grad);
+    return eg_optim_step(&w->b.m.opt, t->theta, t->grad);
 }
 
-static float base_lr(const eg_task *t) { return eg_optim_lr(&((const mwn *)t)->m.opt); }
+static float base_lr(const eg_task *t) { return eg_optim_lr(&((const mwn *)t)->b.m.opt); }
 
 /* Mean VNet weight of corrupted and of clean training samples, over the
  * first PROBE_SAMPLES training samples (at most eval_limit when it is set),
  * in evaluation mode. */
 static int weight_diagnostic(mwn *w, double *w_corrupted, double *w_clean)
 {
-    eg_classifier *m = &w->m;
+    eg_classifier *m = &w->b.m;
     int n = w->train.n < PROBE_SAMPLES ? w->train.n : PROBE_SAMPLES, B = m->max_batch;
     if (w->job.eval_limit > 0 && w->job.eval_limit < n) n = w->job.eval_limit;
     double sum[2] = {0, 0};
@@ -174,11 +162,7 @@ static int weight_diagnostic(mwn *w, double *w_corrupted, double *w_clean)
 static int evaluate(eg_task *t, eg_eval *ev)
 {
     mwn *w = (mwn *)t;
-    eg_dataset test = w->test_all;
-    if (w->job.eval_limit > 0 && w->job.eval_limit < test.n) test.n = w->job.eval_limit;
-    double acc;
-    EG_TRY(eg_classifier_evaluate(&w->m, &test, &acc, &ev->test_loss));
-    ev->test_acc = 100 * acc;
+    EG_TRY(eg_image_base_evaluate(&w->b, &w->test_all, w->job.eval_limit, ev));
     if (strcmp(w->job.dataset.noise, "none") != 0)
         EG_TRY(weight_diagnostic(w, &ev->w_corrupted, &ev->w_clean));
     return 0;
@@ -201,20 +185,15 @@ static int checkpoint_items(eg_task *t, eg_ckpt_list *l)
 {
     mwn *w = (mwn *)t;
     EG_TRY(eg_ckpt_add(l, "task", "lambda", t->lambda, t->H * sizeof(float), 1));
-    EG_TRY(eg_classifier_checkpoint_items(&w->m, "model", l));
-    EG_TRY(eg_batcher_checkpoint_items(&w->train_order, "train_order", l));
-    return eg_batcher_checkpoint_items(&w->meta_order, "meta_order", l);
+    return eg_image_base_checkpoint_items(&w->b, l);
 }
 
 static void destroy(eg_task *t)
 {
     mwn *w = (mwn *)t;
     eg_backend *be = t->be;
-    eg_classifier_free(&w->m);
+    eg_image_base_free(&w->b);
     eg_net_free(&w->vnet);
-    eg_dev_batch_free(&w->metab);
-    eg_batcher_free(&w->train_order);
-    eg_batcher_free(&w->meta_order);
     if (be) {
         be->free(be, t->lambda);
         be->free(be, w->vnet_state);
@@ -319,17 +298,11 @@ int eg_mwn_create(const eg_job *job, eg_backend *be, eg_task **out)
         eg_label_noise(w->train.y, w->train.n, w->train.classes, job->dataset.noise,
                        (float)job->dataset.noise_rate, job->seed + 2, w->corrupted) != 0)
         goto fail;
-    if (eg_batcher_init(&w->train_order, w->train.n, B, job->seed, 1, 0) != 0 ||
-        eg_batcher_init(&w->meta_order, w->meta.n, B, job->seed + 1, 1, 0) != 0)
-        goto fail;
-    t->steps_per_epoch = eg_batcher_batches_per_epoch(&w->train_order);
+    /* The schedule needs the run's length before the optimiser exists. */
+    t->steps_per_epoch = (w->train.n + B - 1) / B;
     eg_optim_config opt = job->optimizer;
     eg_job_auto_milestones(job, eg_task_total_steps(job, t), &opt);
-    if (eg_classifier_init(&w->m, be, job->model.name, job->model.width, w->train.c,
-                           w->train.h, w->train.w, w->train.classes, B, &opt, job->seed,
-                           0) != 0 ||
-        eg_dev_batch_init(&w->metab, be, B, &w->meta) != 0)
-        goto fail;
+    if (eg_image_base_init(&w->b, job, be, &w->train, &w->meta, &opt, 0) != 0) goto fail;
     if (eg_model_vnet(&w->vnet, be, job->mwn.vnet_hidden) != 0 ||
         eg_net_finish(&w->vnet, B, 0) != 0)
         goto fail;
@@ -347,9 +320,9 @@ int eg_mwn_create(const eg_job *job, eg_backend *be, eg_task **out)
              be->upload(be, t->lambda, host_lambda, t->H * sizeof(float)) == 0;
     free(host_lambda);
     if (!ok) goto fail;
-    t->P = w->m.net.params.total;
-    t->theta = w->m.theta;
-    t->grad = w->m.dtheta;
+    t->P = w->b.m.net.params.total;
+    t->theta = w->b.m.theta;
+    t->grad = w->b.m.dtheta;
     *out = t;
     return 0;
 fail:

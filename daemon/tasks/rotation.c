@@ -12,7 +12,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "nn/classifier.h"
 #include "tasks/task_data.h"
 #include "tasks/tasks.h"
 #include "util/err.h"
@@ -27,9 +26,8 @@ typedef struct rotation {
     eg_dataset train_all, test_all;  /* pixels in [0, 1] */
     eg_dataset train, val, test;     /* train: view, raw; val, test: rotated, normalised */
     float mean, std;
-    eg_classifier m;                 /* the base model; m.batch holds raw training images */
-    eg_dev_batch valb;               /* the validation batch */
-    eg_batcher train_order, val_order;
+    eg_image_base b;                 /* the base model (b.m.batch: raw training images),
+                                        the validation batch, the orders */
     float *input;                    /* (B, C, H, W) the training batch, rotated, normalised */
     float *dx;                       /* (B, C, H, W) ∂ℓ/∂input */
     float *shift;                    /* (1) -mean/std, device */
@@ -39,7 +37,7 @@ typedef struct rotation {
 static int prepare_input(rotation *r)
 {
     eg_backend *be = r->base.be;
-    eg_dev_batch *b = &r->m.batch;
+    eg_dev_batch *b = &r->b.m.batch;
     size_t n = (size_t)b->count * b->sample;
     EG_TRY(be->rotate_fwd(be, b->count, r->train.c, r->train.h, r->train.w, r->base.lambda, b->x,
                           r->input));
@@ -51,31 +49,22 @@ static int prepare_input(rotation *r)
 static int probe_loss(rotation *r, const float *theta, const float *x, const int32_t *y,
                       int count, double *loss)
 {
-    EG_TRY(eg_net_forward(&r->m.net, theta, r->m.state, x, count, EG_PROBE));
-    return eg_xent_forward(&r->m.xe, eg_net_output(&r->m.net), y, count, loss);
+    EG_TRY(eg_net_forward(&r->b.m.net, theta, r->b.m.state, x, count, EG_PROBE));
+    return eg_xent_forward(&r->b.m.xe, eg_net_output(&r->b.m.net), y, count, loss);
 }
 
-static int next_batch(eg_task *t)
-{
-    rotation *r = (rotation *)t;
-    const uint32_t *idx;
-    int count;
-    EG_TRY(eg_batcher_next(&r->train_order, &idx, &count));
-    EG_TRY(eg_dev_batch_load(&r->m.batch, &r->train, idx, count));
-    EG_TRY(eg_batcher_next(&r->val_order, &idx, &count));
-    return eg_dev_batch_load(&r->valb, &r->val, idx, count);
-}
+static int next_batch(eg_task *t) { return eg_image_base_next(&((rotation *)t)->b); }
 
 static int train_loss(eg_task *t, const float *theta, double *loss, float *dlambda)
 {
     rotation *r = (rotation *)t;
     eg_backend *be = t->be;
-    eg_dev_batch *b = &r->m.batch;
+    eg_dev_batch *b = &r->b.m.batch;
     EG_TRY(prepare_input(r));
     EG_TRY(probe_loss(r, theta, r->input, b->y, b->count, loss));
     if (!dlambda) return 0;
-    EG_TRY(eg_xent_backward(&r->m.xe, b->y, NULL, 1.0f / b->count, b->count));
-    EG_TRY(eg_net_backward(&r->m.net, theta, r->m.xe.dlogits, NULL, r->dx));
+    EG_TRY(eg_xent_backward(&r->b.m.xe, b->y, NULL, 1.0f / b->count, b->count));
+    EG_TRY(eg_net_backward(&r->b.m.net, theta, r->b.m.xe.dlogits, NULL, r->dx));
     EG_TRY(be->fill(be, 1, 0.0f, dlambda));
     EG_TRY(be->rotate_bwd(be, b->count, r->train.c, r->train.h, r->train.w, t->lambda, b->x,
                           r->dx, NULL, dlambda));
@@ -88,33 +77,33 @@ static int loss_grad(rotation *r, const float *theta, const float *x, const int3
 {
     eg_backend *be = r->base.be;
     EG_TRY(probe_loss(r, theta, x, y, count, loss));
-    EG_TRY(eg_xent_backward(&r->m.xe, y, NULL, 1.0f / count, count));
+    EG_TRY(eg_xent_backward(&r->b.m.xe, y, NULL, 1.0f / count, count));
     EG_TRY(be->fill(be, r->base.P, 0.0f, dtheta));
-    return eg_net_backward(&r->m.net, theta, r->m.xe.dlogits, dtheta, NULL);
+    return eg_net_backward(&r->b.m.net, theta, r->b.m.xe.dlogits, dtheta, NULL);
 }
 
 static int train_grad(eg_task *t, const float *theta, double *loss, float *dtheta)
 {
     rotation *r = (rotation *)t;
     EG_TRY(prepare_input(r));
-    return loss_grad(r, theta, r->input, r->m.batch.y, r->m.batch.count, loss, dtheta);
+    return loss_grad(r, theta, r->input, r->b.m.batch.y, r->b.m.batch.count, loss, dtheta);
 }
 
 static int val_grad(eg_task *t, const float *theta, double *loss, float *dtheta,
                     float *dlambda)
 {
     rotation *r = (rotation *)t;
-    return loss_grad(r, theta, r->valb.x, r->valb.y, r->valb.count, loss, dtheta);
+    return loss_grad(r, theta, r->b.valb.x, r->b.valb.y, r->b.valb.count, loss, dtheta);
 }
 
 static int base_step(eg_task *t, double *loss)
 {
     rotation *r = (rotation *)t;
     EG_TRY(prepare_input(r));
-    return eg_classifier_step(&r->m, r->input, r->m.batch.y, r->m.batch.count, loss);
+    return eg_classifier_step(&r->b.m, r->input, r->b.m.batch.y, r->b.m.batch.count, loss);
 }
 
-static float base_lr(const eg_task *t) { return eg_optim_lr(&((const rotation *)t)->m.opt); }
+static float base_lr(const eg_task *t) { return eg_optim_lr(&((const rotation *)t)->b.m.opt); }
 
 static int angle_deg(eg_task *t, double *deg)
 {
@@ -127,11 +116,7 @@ static int angle_deg(eg_task *t, double *deg)
 static int evaluate(eg_task *t, eg_eval *ev)
 {
     rotation *r = (rotation *)t;
-    eg_dataset test = r->test;
-    if (r->job.eval_limit > 0 && r->job.eval_limit < test.n) test.n = r->job.eval_limit;
-    double acc;
-    EG_TRY(eg_classifier_evaluate(&r->m, &test, &acc, &ev->test_loss));
-    ev->test_acc = 100 * acc;
+    EG_TRY(eg_image_base_evaluate(&r->b, &r->test, r->job.eval_limit, ev));
     return angle_deg(t, &ev->angle_deg);
 }
 
@@ -149,19 +134,14 @@ static int checkpoint_items(eg_task *t, eg_ckpt_list *l)
 {
     rotation *r = (rotation *)t;
     EG_TRY(eg_ckpt_add(l, "task", "lambda", t->lambda, t->H * sizeof(float), 1));
-    EG_TRY(eg_classifier_checkpoint_items(&r->m, "model", l));
-    EG_TRY(eg_batcher_checkpoint_items(&r->train_order, "train_order", l));
-    return eg_batcher_checkpoint_items(&r->val_order, "val_order", l);
+    return eg_image_base_checkpoint_items(&r->b, l);
 }
 
 static void destroy(eg_task *t)
 {
     rotation *r = (rotation *)t;
     eg_backend *be = t->be;
-    eg_classifier_free(&r->m);
-    eg_dev_batch_free(&r->valb);
-    eg_batcher_free(&r->train_order);
-    eg_batcher_free(&r->val_order);
+    eg_image_base_free(&r->b);
     if (be) {
         be->free(be, r->input);
         be->free(be, r->dx);
@@ -244,11 +224,7 @@ int eg_rotation_create(const eg_job *job, eg_backend *be, eg_task **out)
         rotated_copy(be, &val_raw, deg, r->mean, r->std, &r->val) != 0 ||
         rotated_copy(be, &r->test_all, deg, r->mean, r->std, &r->test) != 0)
         goto fail;
-    if (eg_classifier_init(&r->m, be, job->model.name, job->model.width, 1, r->train.h,
-                           r->train.w, r->train.classes, B, &job->optimizer, job->seed, 1) != 0 ||
-        eg_dev_batch_init(&r->valb, be, B, &r->val) != 0 ||
-        eg_batcher_init(&r->train_order, r->train.n, B, job->seed, 1, 0) != 0 ||
-        eg_batcher_init(&r->val_order, r->val.n, B, job->seed + 1, 1, 0) != 0)
+    if (eg_image_base_init(&r->b, job, be, &r->train, &r->val, &job->optimizer, 1) != 0)
         goto fail;
     size_t nx = (size_t)B * r->train.h * r->train.w;
     float shift = -r->mean / r->std;
@@ -259,10 +235,10 @@ int eg_rotation_create(const eg_job *job, eg_backend *be, eg_task **out)
     if (!r->input || !r->dx || !r->shift || !t->lambda ||
         be->upload(be, r->shift, &shift, sizeof shift) != 0)
         goto fail;
-    t->P = r->m.net.params.total;
-    t->theta = r->m.theta;
-    t->grad = r->m.dtheta;
-    t->steps_per_epoch = eg_batcher_batches_per_epoch(&r->train_order);
+    t->P = r->b.m.net.params.total;
+    t->theta = r->b.m.theta;
+    t->grad = r->b.m.dtheta;
+    t->steps_per_epoch = eg_batcher_batches_per_epoch(&r->b.train_order);
     *out = t;
     return 0;
 fail:

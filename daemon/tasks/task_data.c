@@ -19,3 +19,52 @@ int eg_task_open_data(const eg_job *job, eg_dataset *train, eg_dataset *test,
     eg_dataset_channel_stats(train, mean, std);
     return 0;
 }
+
+int eg_image_base_init(eg_image_base *b, const eg_job *job, eg_backend *be,
+                       const eg_dataset *train, const eg_dataset *val,
+                       const eg_optim_config *opt, int need_dx)
+{
+    int B = job->batch_size;
+    b->train = train;
+    b->val = val;
+    EG_TRY(eg_classifier_init(&b->m, be, job->model.name, job->model.width, train->c, train->h,
+                              train->w, train->classes, B, opt, job->seed, need_dx));
+    EG_TRY(eg_dev_batch_init(&b->valb, be, B, val));
+    EG_TRY(eg_batcher_init(&b->train_order, train->n, B, job->seed, 1, 0));
+    return eg_batcher_init(&b->val_order, val->n, B, job->seed + 1, 1, 0);
+}
+
+int eg_image_base_next(eg_image_base *b)
+{
+    const uint32_t *idx;
+    int count;
+    EG_TRY(eg_batcher_next(&b->train_order, &idx, &count));
+    EG_TRY(eg_dev_batch_load(&b->m.batch, b->train, idx, count));
+    EG_TRY(eg_batcher_next(&b->val_order, &idx, &count));
+    return eg_dev_batch_load(&b->valb, b->val, idx, count);
+}
+
+int eg_image_base_evaluate(eg_image_base *b, const eg_dataset *test, int limit, eg_eval *ev)
+{
+    eg_dataset part = *test;
+    if (limit > 0 && limit < part.n) part.n = limit;
+    double acc;
+    EG_TRY(eg_classifier_evaluate(&b->m, &part, &acc, &ev->test_loss));
+    ev->test_acc = 100 * acc;
+    return 0;
+}
+
+int eg_image_base_checkpoint_items(eg_image_base *b, eg_ckpt_list *l)
+{
+    EG_TRY(eg_classifier_checkpoint_items(&b->m, "model", l));
+    EG_TRY(eg_batcher_checkpoint_items(&b->train_order, "train_order", l));
+    return eg_batcher_checkpoint_items(&b->val_order, "val_order", l);
+}
+
+void eg_image_base_free(eg_image_base *b)
+{
+    eg_classifier_free(&b->m);
+    eg_dev_batch_free(&b->valb);
+    eg_batcher_free(&b->train_order);
+    eg_batcher_free(&b->val_order);
+}
