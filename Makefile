@@ -63,7 +63,7 @@ DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC  := $(wildcard tests/unit/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TEST_UTIL := $(BUILD)/obj/tests/unit/testutil.o $(BUILD)/obj/tests/unit/naive_evograd.o
-BENCH_BIN := $(BUILD)/bench_cpu $(BUILD)/bench_meta
+BENCH_BIN := $(BUILD)/bench_cpu $(BUILD)/bench_meta $(BUILD)/bench_api
 
 # evogradctl, the command-line client; test_client links its modules.
 CLIENT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard client/*.c))
@@ -114,6 +114,16 @@ $(BUILD)/tests/test_client: $(BUILD)/obj/tests/unit/test_client.o $(CLIENT_MOD) 
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcurl -lcmocka
 
+# The daemon's black-box tests and the API benchmark start BUILD/evogradd
+# and speak HTTP to it (tests/unit/daemon_harness.c, libcurl).
+DAEMON_HARNESS := $(BUILD)/obj/tests/unit/daemon_harness.o
+$(BUILD)/tests/test_daemon_%: $(BUILD)/obj/tests/unit/test_daemon_%.o $(DAEMON_HARNESS) $(TEST_UTIL) $(LIB) | $(BUILD)/evogradd
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcurl -lcmocka
+
+$(BUILD)/bench_api: $(BUILD)/obj/tests/bench/bench_api.o $(DAEMON_HARNESS) | $(BUILD)/evogradd
+	$(CC) $(LDFLAGS) $^ -o $@ -lcurl -ljansson -lpthread
+
 # Unit tests (fast ones) run twice: plain and under ASan + UBSan. The
 # slower parity and training tests run once, in the plain build.
 test: deps
@@ -124,6 +134,7 @@ test: deps
 bench: deps all
 	tests/bench/run.sh $(BUILD)
 	$(BUILD)/bench_meta
+	$(BUILD)/bench_api
 
 deps:
 	@tests/deps.sh
