@@ -55,19 +55,8 @@ int ctl_cmd_list(ctl_conn *c, const ctl_opts *o)
             rc = ctl_fail(400);
             break;
         }
-        json_t *page;
-        long status;
-        if (ctl_call(c, "GET", path, NULL, 0, &page, &status, NULL) != 0) {
-            rc = ctl_fail(status);
-            break;
-        }
-        json_t *jobs = json_object_get(page, "jobs");
-        if (!json_is_array(jobs)) {
-            json_decref(page);
-            eg_errorf("GET %s: the reply holds no \"jobs\" array", path);
-            rc = ctl_fail(0);
-            break;
-        }
+        json_t *page, *jobs;
+        if ((rc = ctl_get_page(c, path, "jobs", &page, &jobs)) != 0) break;
         size_t i;
         json_t *job;
         json_array_foreach(jobs, i, job) {

@@ -81,19 +81,8 @@ int ctl_cmd_steps(ctl_conn *c, const ctl_opts *o)
             rc = ctl_fail(400);
             break;
         }
-        json_t *page;
-        long status;
-        if (ctl_call(c, "GET", path, NULL, 0, &page, &status, NULL) != 0) {
-            rc = ctl_fail(status);
-            break;
-        }
-        json_t *steps = json_object_get(page, "steps");
-        if (!json_is_array(steps)) {
-            json_decref(page);
-            eg_errorf("GET %s: the reply holds no \"steps\" array", path);
-            rc = ctl_fail(0);
-            break;
-        }
+        json_t *page, *steps;
+        if ((rc = ctl_get_page(c, path, "steps", &page, &steps)) != 0) break;
         size_t i;
         json_t *s;
         json_array_foreach(steps, i, s) {

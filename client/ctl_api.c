@@ -81,3 +81,18 @@ int ctl_call(ctl_conn *c, const char *method, const char *path, const char *body
     ctl_reply_free(&r);
     return rc;
 }
+
+int ctl_get_page(ctl_conn *c, const char *path, const char *key, json_t **page,
+                 json_t **items)
+{
+    long status;
+    if (ctl_call(c, "GET", path, NULL, 0, page, &status, NULL) != 0) return ctl_fail(status);
+    *items = json_object_get(*page, key);
+    if (!json_is_array(*items)) {
+        json_decref(*page);
+        *page = NULL;
+        eg_errorf("GET %s: the reply holds no \"%s\" array", path, key);
+        return ctl_fail(0);
+    }
+    return 0;
+}

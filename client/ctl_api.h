@@ -25,6 +25,13 @@ enum {
 int ctl_call(ctl_conn *c, const char *method, const char *path, const char *body, size_t len,
              json_t **out, long *status, char **location);
 
+/* GET path whose reply is an object holding an array under key (a page of
+ * a listing): 0 with *page the reply (the caller decrefs it) and *items
+ * the array within it; otherwise the exit status of the failure, after
+ * printing its message (ctl_fail). */
+int ctl_get_page(ctl_conn *c, const char *path, const char *key, json_t **page,
+                 json_t **items);
+
 /* Writes a one-line message for an error reply with this status and body
  * to buf: the server's message, then field and code where given, then
  * the status; for a body that is not the error object, its first line
