@@ -7,12 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
 #include "data/dataset.h"
 #include "nn/classifier.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 typedef struct train_opts {
@@ -22,13 +22,6 @@ typedef struct train_opts {
     int nesterov;
     long seed;
 } train_opts;
-
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
-}
 
 static void usage(FILE *f)
 {
@@ -154,7 +147,7 @@ static int train(const train_opts *o)
         for (int i = 0; i < per_epoch; i++, steps++) {
             const uint32_t *idx;
             int count;
-            double t0 = now_ms();
+            double t0 = eg_now_ms();
             if (eg_batcher_next(&b, &idx, &count) != 0 ||
                 eg_classifier_load(&m, &tr, idx, count) != 0 ||
                 eg_classifier_step(&m, m.batch.x, m.batch.y, count, &loss) != 0)
@@ -163,7 +156,7 @@ static int train(const train_opts *o)
                 eg_errorf("training loss is %g at step %ld", loss, steps);
                 goto out;
             }
-            step_ms += now_ms() - t0;
+            step_ms += eg_now_ms() - t0;
             if (tty || (i + 1) % 100 == 0 || i + 1 == per_epoch)
                 fprintf(stderr, tty ? "\repoch %d/%d  step %d/%d  loss %.4f " :
                                       "epoch %d/%d step %d/%d loss %.4f\n",

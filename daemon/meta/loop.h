@@ -8,6 +8,7 @@
 
 #include "meta/method.h"
 #include "nn/optim.h"
+#include "util/clock.h"
 
 #define EG_RECORD_MAX_LAMBDA 16
 #define EG_RECORD_MAX_K 16
@@ -95,8 +96,5 @@ void eg_run_free(eg_run *run);
  * failed (for example a non-finite loss). */
 int eg_loop_run(eg_task *t, const eg_loop_config *cfg, const eg_loop_sink *sink,
                 eg_loop_result *res);
-
-/* Milliseconds on the monotonic clock. */
-double eg_now_ms(void);
 
 #endif

@@ -19,13 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "nn/loss.h"
 #include "nn/models.h"
 #include "nn/optim.h"
 #include "nn/rng.h"
+#include "util/clock.h"
 #include "util/err.h"
 
 #define WARMUP_STEPS 3
@@ -51,13 +51,6 @@ typedef struct bench {
     int32_t *labels;               // (batch)
     int batch;
 } bench;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
 
 /* Reads a "Name:  N kB" line of /proc/self/status in bytes; 0 if absent. */
 static size_t proc_status_bytes(const char *key)
@@ -191,9 +184,9 @@ static int run_workload(const workload *wl, int threads, double scale)
         if (i == 0) loss_first = loss;
     }
     for (int i = 0; rc == 0 && i < steps; i++) {
-        double t0 = now_ms();
+        double t0 = eg_now_ms();
         rc = train_step(&b, &loss);
-        ms[i] = now_ms() - t0;
+        ms[i] = eg_now_ms() - t0;
         loss_last = loss;
     }
     if (rc == 0 && !(isfinite(loss_first) && isfinite(loss_last)))

@@ -1,0 +1,10 @@
+#include "clock.h"
+
+#include <time.h>
+
+double eg_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
+}
