@@ -16,6 +16,7 @@
 #include "meta/job.h"
 #include "meta/loop.h"
 #include "meta/summary.h"
+#include "nn/device.h"
 #include "tasks/tasks.h"
 #include "util/log.h"
 
@@ -129,24 +130,6 @@ static int load_job(const run_opts *o, eg_job *job)
     if (rc == 0) rc = eg_job_from_json(spec, job);
     json_decref(spec);
     return rc;
-}
-
-/* Settles the job's device: "auto" runs on the CPU while no CUDA backend
- * exists; "cuda" and "cuda:N" are refused until one does. */
-static int check_device(eg_job *job)
-{
-    if (strcmp(job->device, "auto") == 0) {
-        EG_LOG(INFO, "run: device auto: no CUDA backend available, running on the cpu");
-        strcpy(job->device, "cpu");
-    }
-    if (strncmp(job->device, "cuda", 4) != 0) return 0;
-#ifndef EG_HAVE_CUDA
-    return eg_errorf("device: \"%s\" asked for, but this build has no CUDA backend "
-                     "(built with CUDA=0); use \"cpu\" or \"auto\"", job->device);
-#else
-    return eg_errorf("device: \"%s\" asked for, but the CUDA backend cannot run jobs yet; "
-                     "use \"cpu\" or \"auto\"", job->device);
-#endif
 }
 
 /* ---- progress ---- */
@@ -302,11 +285,7 @@ int eg_cmd_run(int argc, char **argv)
         EG_LOG(ERROR, "run: %s", eg_last_error());
         return 2;
     }
-    if (check_device(&job) != 0) {
-        EG_LOG(ERROR, "run: %s", eg_last_error());
-        return 2;
-    }
-    eg_backend *be = eg_cpu_backend_create();
+    eg_backend *be = eg_device_open(job.device, NULL, job.device, sizeof job.device);
     if (!be) {
         EG_LOG(ERROR, "run: job failed: %s", eg_last_error());
         return 1;

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "nn/device.h"
+
 static int is_dir(const char *path)
 {
     struct stat st;
@@ -29,14 +31,13 @@ int eg_api_apply_data_dir(eg_job *job, const char *data_dir)
     return 0;
 }
 
-/* 0 when the daemon runs jobs on device (or it says "auto"). */
+/* 0 when one of the daemon's devices runs jobs asking for `device`. */
 static int check_device(const char *device, const char *const *devices, eg_reply *rp)
 {
-    if (strcmp(device, "auto") == 0) return 0;
     char list[128] = "";
     size_t n = 0;
     for (const char *const *d = devices; d && *d; d++) {
-        if (strcmp(*d, device) == 0) return 0;
+        if (eg_device_fits(device, *d)) return 0;
         if (n < sizeof list) n += snprintf(list + n, sizeof list - n, "%s%s", n ? ", " : "", *d);
     }
     eg_reply_error(rp, 400, "invalid_job", "device",

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "nn/device.h"
+
 #define FIELD(f) offsetof(eg_serve_opts, f), sizeof(((eg_serve_opts *)0)->f)
 
 /* Where the option's field lives in o. */
@@ -109,14 +111,37 @@ static int set_listen(const eg_option *opt, const char *value, eg_serve_opts *o)
     return set_text(opt, value, o);
 }
 
-/* A comma list of devices this build can run jobs on. */
+/* Appends device `name` to names[*n] unless it is there already. */
+static int add_device(char names[][16], int *n, const char *name)
+{
+    for (int i = 0; i < *n; i++)
+        if (strcmp(names[i], name) == 0) return eg_errorf("\"%s\" listed twice", name);
+    if (*n == EG_OPT_MAX_DEVICES) return eg_errorf("at most %d devices", EG_OPT_MAX_DEVICES);
+    snprintf(names[(*n)++], 16, "%s", name);
+    return 0;
+}
+
+/* Appends every GPU (cuda:0, cuda:1, ...) of this machine. */
+static int add_gpus(char names[][16], int *n, int gpus)
+{
+    for (int g = 0; g < gpus && g < EG_OPT_MAX_DEVICES; g++) {
+        char name[16];
+        snprintf(name, sizeof name, "cuda:%d", g);
+        EG_TRY(add_device(names, n, name));
+    }
+    return 0;
+}
+
+/* A comma list of devices to run jobs on: "cpu", "cuda:N", "cuda" (every
+ * GPU) or "auto" (every GPU, or the CPU when there is none). GPUs must
+ * exist when the daemon starts. */
 static int set_devices(const eg_option *opt, const char *value, eg_serve_opts *o)
 {
     if (strlen(value) >= sizeof o->devices)
         return eg_errorf("is %zu bytes long, at most %zu allowed", strlen(value),
                          sizeof o->devices - 1);
     char names[EG_OPT_MAX_DEVICES][16];
-    int n = 0;
+    int n = 0, gpus = eg_gpu_count();
     const char *p = value;
     for (;;) {
         while (*p == ' ' || *p == '\t') p++;
@@ -128,20 +153,21 @@ static int set_devices(const eg_option *opt, const char *value, eg_serve_opts *o
         if (trimmed >= sizeof name) return eg_errorf("\"%.*s\": unknown device", (int)trimmed, p);
         memcpy(name, p, trimmed);
         name[trimmed] = '\0';
-        if (strncmp(name, "cuda", 4) == 0) {
-#ifndef EG_HAVE_CUDA
-            return eg_errorf("\"%s\": this build has no CUDA backend (built with CUDA=0); "
-                             "use \"cpu\"", name);
-#else
-            return eg_errorf("\"%s\": the CUDA backend cannot run jobs yet; use \"cpu\"", name);
-#endif
+        int ordinal;
+        if (eg_device_parse(name, &ordinal) != 0)
+            return eg_errorf("\"%s\": unknown device (known: cpu, cuda, cuda:N, auto)", name);
+        if (strcmp(name, "auto") == 0) {
+            EG_TRY(gpus ? add_gpus(names, &n, gpus) : add_device(names, &n, "cpu"));
+        } else if (ordinal >= 0 && ordinal >= gpus) {
+            return eg_errorf("\"%s\": %s", name,
+                             gpus ? "there is no such GPU on this machine"
+                                  : "this machine has no usable GPU (no CUDA backend, driver or "
+                                    "device); use \"cpu\" or \"auto\"");
+        } else if (strcmp(name, "cuda") == 0) {
+            EG_TRY(add_gpus(names, &n, gpus));
+        } else {
+            EG_TRY(add_device(names, &n, name));
         }
-        if (strcmp(name, "cpu") != 0)
-            return eg_errorf("\"%s\": unknown device (known: cpu)", name);
-        for (int i = 0; i < n; i++)
-            if (strcmp(names[i], name) == 0) return eg_errorf("\"%s\" listed twice", name);
-        if (n == EG_OPT_MAX_DEVICES) return eg_errorf("at most %d devices", EG_OPT_MAX_DEVICES);
-        strcpy(names[n++], name);
         p += len;
         if (*p != ',') break;
         p++;
@@ -185,8 +211,9 @@ const eg_option eg_serve_options[] = {
     {"data-dir", NULL, 0, 0, FIELD(data_dir), set_dir,
      "folder of datasets (NAME/ subfolders or the files themselves) for jobs that give no "
      "dataset.path (fashion-mnist keeps its own default)"},
-    {"devices", "cpu", 0, 0, FIELD(devices), set_devices,
-     "comma list of devices to run jobs on (cpu)"},
+    {"devices", "auto", 0, 0, FIELD(devices), set_devices,
+     "comma list of devices to run jobs on: cpu, cuda:N, cuda (every GPU) or auto (every "
+     "GPU, or the cpu when there is none)"},
     {"token-file", NULL, 0, 0, FIELD(token_file), set_token_file,
      "file whose first line is the bearer token every request but /healthz must carry "
      "(default: none, no authentication)"},

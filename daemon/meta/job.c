@@ -3,6 +3,7 @@
  * overrides. The bounds here and in schema/job.schema.json are the same;
  * tests/unit/test_job.c holds the two together. */
 #include "meta/job.h"
+#include "nn/device.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -509,12 +510,9 @@ static int read_evograd(const scope *top, eg_job *j)
 static int read_device(const scope *top, eg_job *j)
 {
     EG_TRY(rd_str(top, "device", j->device, sizeof j->device));
-    const char *d = j->device;
-    if (strcmp(d, "cpu") == 0 || strcmp(d, "auto") == 0 || strcmp(d, "cuda") == 0) return 0;
-    size_t n = strlen(d);
-    if (strncmp(d, "cuda:", 5) == 0 && (n == 6 || n == 7) && strspn(d + 5, "0123456789") == n - 5)
-        return 0;
-    return fail("", "device", "must be \"cpu\", \"auto\", \"cuda\" or \"cuda:N\", not \"%s\"", d);
+    int ordinal;
+    if (eg_device_parse(j->device, &ordinal) != 0) return fail("", "device", "%s", eg_last_error());
+    return 0;
 }
 
 /* The task-specific section `name`: allowed only for its own task. */

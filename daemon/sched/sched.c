@@ -13,6 +13,7 @@
 
 #include "meta/job.h"
 #include "meta/summary.h"
+#include "nn/device.h"
 #include "tasks/tasks.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -72,8 +73,9 @@ typedef enum { OUT_SUCCEEDED, OUT_FAILED, OUT_CANCELED, OUT_REQUEUED } outcome;
 /* Runs job `id` from its spec on this worker's device until it ends or
  * the scheduler stops; *summary gets the final summary (JSON text) when
  * the job succeeded. */
-static outcome run_job(eg_sched *s, int64_t id, const char *spec, char **summary)
+static outcome run_job(worker *w, int64_t id, const char *spec, char **summary)
 {
+    eg_sched *s = w->s;
     eg_job job;
     eg_backend *be = NULL;
     eg_task *t = NULL;
@@ -82,7 +84,7 @@ static outcome run_job(eg_sched *s, int64_t id, const char *spec, char **summary
     outcome out = OUT_FAILED;
     double t0 = eg_now_ms();
     if (eg_job_parse(spec, strlen(spec), &job) != 0) goto done;
-    if (!(be = eg_cpu_backend_create())) goto done;
+    if (!(be = eg_device_open(w->device, NULL, NULL, 0))) goto done;
     if (eg_task_create(&job, be, &t) != 0) goto done;
     long total = eg_task_total_steps(&job, t);
     if (total <= 0) {
@@ -187,7 +189,7 @@ static void *worker_main(void *arg)
         EG_LOG(INFO, "job %lld: running on %s", (long long)id, w->device);
         char *summary = NULL;
         eg_clear_error();
-        outcome out = run_job(s, id, spec, &summary);
+        outcome out = run_job(w, id, spec, &summary);
         static const char *const states[] = {"succeeded", "failed", "canceled", "queued"};
         const char *error = out == OUT_FAILED ? eg_last_error() : NULL;
         if (out == OUT_FAILED) EG_LOG(WARN, "job %lld: failed: %s", (long long)id, error);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/device.h"
 #include "util/err.h"
 
 #define NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
@@ -185,14 +186,6 @@ int eg_store_job_counts(eg_store *s, long counts[5])
     return rc;
 }
 
-/* Whether a job asking for device `want` may run on device `dev`: the
- * same name, "auto", or "cuda" on any "cuda:N". */
-static int device_fits(const char *want, const char *dev)
-{
-    if (strcmp(want, "auto") == 0 || strcmp(want, dev) == 0) return 1;
-    return strcmp(want, "cuda") == 0 && strncmp(dev, "cuda:", 5) == 0;
-}
-
 static const char SQL_QUEUED[] =
     "SELECT id, device FROM jobs WHERE state = 'queued' ORDER BY id";
 static const char SQL_CLAIM[] =
@@ -212,7 +205,7 @@ static int claim(eg_conn *c, const char *const *devices, int64_t *id, char **spe
     while (!dev && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *want = (const char *)sqlite3_column_text(st, 1);
         for (int i = 0; devices[i] && !dev; i++)
-            if (device_fits(want, devices[i])) dev = devices[i];
+            if (eg_device_fits(want, devices[i])) dev = devices[i];
         found = sqlite3_column_int64(st, 0);
     }
     sqlite3_reset(st);

@@ -169,6 +169,8 @@ static void exec_daemon(const dh_daemon *d, pid_t parent, const dh_opts *o, cons
     argv[n++] = d->ckpt_dir;
     argv[n++] = "--log-level";
     argv[n++] = o && o->log_level ? o->log_level : "info";
+    argv[n++] = "--devices";
+    argv[n++] = o && o->devices ? o->devices : "cpu";
     if (o && o->checkpoint_every > 0) {
         argv[n++] = "--checkpoint-every";
         argv[n++] = every;

@@ -32,6 +32,7 @@ typedef struct dh_opts {
     long checkpoint_every;     /* --checkpoint-every; 0: the daemon's default */
     const char *token;         /* written to DIR/token for --token-file; NULL: none */
     const char *log_level;     /* --log-level; NULL: info */
+    const char *devices;       /* --devices; NULL: cpu, whatever the machine has */
 } dh_opts;
 
 /* The daemon binary: $EG_DAEMON when set, else the evogradd of the build

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "api/api.h"
+#include "nn/device.h"
 #include "testutil.h"
 
 /* ---- recording handlers ---- */
@@ -639,9 +640,10 @@ static void test_options_defaults(void **state)
     assert_string_equal(o.db, "./var/evograd.db");
     assert_string_equal(o.checkpoint_dir, "./var/checkpoints");
     assert_string_equal(o.data_dir, "");
-    assert_string_equal(o.devices, "cpu");
-    assert_string_equal(o.device_list[0], "cpu");
-    assert_null(o.device_list[1]);
+    /* "auto": every GPU, or the CPU on a machine without one. */
+    assert_string_equal(o.devices, "auto");
+    assert_string_equal(o.device_list[0], eg_gpu_count() ? "cuda:0" : "cpu");
+    if (!eg_gpu_count()) assert_null(o.device_list[1]);
     assert_string_equal(o.token, "");
     assert_int_equal(o.checkpoint_every, 200);
     assert_int_equal(o.level, EG_LOG_INFO);
@@ -701,8 +703,8 @@ static void test_options_values(void **state)
           "[zz::1]:80"}},
         {"db", {"x.db", "/tmp/a/b.db"}, {""}},
         {"data-dir", {dir, ""}, {missing, plain_file}},
-        {"devices", {"cpu", " cpu "}, {"", "cuda", "cuda:0", "cpu,cuda:0", "gpu", "cpu,cpu",
-                                       "cpu,", ",cpu", "CPU"}},
+        {"devices", {"cpu", " cpu ", "auto"},
+         {"", "cuda:99", "gpu", "cpu,cpu", "cpu,", ",cpu", "CPU", "cuda:x", "auto,auto"}},
         {"token-file", {token_ok}, {"", missing, token_empty, token_blank, token_space, dir}},
         {"checkpoint-dir", {"ckpt", "/tmp/x"}, {""}},
         {"checkpoint-every", {"1", "200", "1000000"},
@@ -721,6 +723,12 @@ static void test_options_values(void **state)
             set_expect(&o, cases[i].name, cases[i].good[j], 1);
         for (int j = 0; j < 12 && cases[i].bad[j]; j++)
             set_expect(&o, cases[i].name, cases[i].bad[j], 0);
+    }
+    /* GPUs are taken exactly when the machine has them. */
+    const char *gpu_names[] = {"cuda", "cuda:0", "cpu,cuda:0", " cuda:0 , cpu"};
+    for (size_t i = 0; i < sizeof gpu_names / sizeof *gpu_names; i++) {
+        eg_serve_opts_init(&o);
+        set_expect(&o, "devices", gpu_names[i], eg_gpu_count() > 0);
     }
 
     /* Integer options: exactly their bounds. */
@@ -824,7 +832,7 @@ static void test_options_config_file(void **state)
         {"# ok\n\nno equals sign here\n", 3, "name = value"},
         {"colour = red\n", 1, "colour"},
         {"config = /etc/other.conf\n", 1, "config"},
-        {"devices = cuda:0\n", 1, "devices"},
+        {"devices = cuda:99\n", 1, "devices"},
         {"log-level = loud\n", 1, "log-level"},
         {" = value\n", 1, "unknown option"},
     };
@@ -875,7 +883,7 @@ static void test_options_command_line(void **state)
         {2, {"serve", "--"}, "--"},
         {2, {"serve", "--listen"}, "needs a value"},
         {3, {"serve", "--checkpoint-every", "0"}, "checkpoint-every"},
-        {2, {"serve", "--devices=cuda"}, "devices"},
+        {2, {"serve", "--devices=cuda:99"}, "devices"},
         {2, {"serve", "--help=yes"}, "help"},
         {2, {"serve", "--config="}, "config"},
     };

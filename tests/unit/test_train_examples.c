@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/wait.h>
+
+#include "nn/device.h"
 #include "testutil.h"
 
 #define EVOGRADD "build/evogradd"
@@ -68,10 +71,47 @@ static void test_examples_run(void **s)
     assert_true(ran >= 9);
 }
 
+/* Runs `evogradd run` on a toy1d spec with --set device=DEVICE; returns
+ * the exit status and the output (stdout and stderr) in out. */
+static int run_on(const char *device, char *out, size_t len)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             EVOGRADD " run schema/examples/toy1d-evograd.json --steps 2 --set toy1d.trials=10 "
+                      "--set device=%s 2>&1", device);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, len - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* "auto" runs on a GPU when there is one and else on the CPU, saying so;
+ * "cuda" without a GPU fails the job with an error that says why. */
+static void test_devices(void **s)
+{
+    static char out[1 << 16];
+    assert_int_equal(run_on("auto", out, sizeof out), 0);
+    if (eg_gpu_count() == 0) {
+        if (!strstr(out, "device auto: no usable GPU") || !strstr(out, "running on the cpu"))
+            fail_msg("no fallback line for device auto:\n%s", out);
+        assert_int_equal(run_on("cuda", out, sizeof out), 1);
+        if (!strstr(out, "\"cuda\" asked for"))
+            fail_msg("device cuda without a GPU:\n%s", out);
+    } else {
+        assert_int_equal(run_on("cuda", out, sizeof out), 0);
+    }
+    assert_int_equal(run_on("cpu", out, sizeof out), 0);
+    assert_int_equal(run_on("cuda:99", out, sizeof out), 1);
+    if (!strstr(out, "cuda:99")) fail_msg("device cuda:99:\n%s", out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_examples_run),
+        cmocka_unit_test(test_devices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

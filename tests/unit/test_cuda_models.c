@@ -1,0 +1,305 @@
+/* Whole models and whole meta-learning steps on the GPU against the CPU
+ * backend: LeNet and ResNet-32 forward, mean cross-entropy, backward to
+ * every parameter slice and the input, running statistics and an
+ * evaluation forward; then one Meta-Weight-Net step (ResNet-32 on
+ * synthetic CIFAR-10) with EvoGrad and with T1−T2, comparing the losses,
+ * copy weights, hypergradient norm, λ and θ after the step. Everything
+ * within 1e-4 relative error, in fp32 without TF32 and with deterministic
+ * cuDNN algorithms. Skips every test where there is no usable GPU. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "meta/job.h"
+#include "meta/loop.h"
+#include "nn/device.h"
+#include "nn/loss.h"
+#include "nn/models.h"
+#include "nn/rng.h"
+#include "synth_data.h"
+#include "tasks/tasks.h"
+#include "testutil.h"
+
+#define TOL 1e-4
+
+static eg_backend *gpu_open(void)
+{
+    if (eg_gpu_count() == 0) skip();
+    eg_device_options opt = {.tf32 = 0, .deterministic = 1};
+    eg_backend *be = eg_device_open("cuda:0", &opt, NULL, 0);
+    if (!be) fail_msg("cannot open cuda:0: %s", eg_last_error());
+    return be;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (eg_gpu_count() == 0)
+        fprintf(stderr, "test_cuda_models: no usable GPU (no CUDA backend in this build, or no "
+                        "driver or device): every test skipped\n");
+    return 0;
+}
+
+static void check(const char *what, const float *gpu, const float *cpu, size_t n)
+{
+    double err = tu_rel_err(gpu, cpu, n);
+    fprintf(stderr, "  %-28s relative error %.2e\n", what, err);
+    if (!(err <= TOL)) fail_msg("%s: GPU vs CPU relative error %.3g > %.0e", what, err, TOL);
+}
+
+static void check_scalar(const char *what, double gpu, double cpu)
+{
+    double err = fabs(gpu - cpu) / (fabs(cpu) + 1e-12);
+    fprintf(stderr, "  %-28s %.9g vs %.9g (relative error %.2e)\n", what, gpu, cpu, err);
+    if (!(err <= TOL)) fail_msg("%s: GPU %.9g vs CPU %.9g", what, gpu, cpu);
+}
+
+/* Device copy of n floats of host x on be. */
+static float *put(eg_backend *be, const void *x, size_t bytes)
+{
+    float *d = be->alloc(be, bytes);
+    assert_non_null(d);
+    assert_int_equal(be->upload(be, d, x, bytes), 0);
+    return d;
+}
+
+static float *get(eg_backend *be, const float *d, size_t n)
+{
+    float *h = malloc(n * sizeof(float) + 1);
+    assert_non_null(h);
+    assert_int_equal(be->download(be, h, d, n * sizeof(float)), 0);
+    return h;
+}
+
+typedef struct model_spec {
+    const char *model;
+    int width, batch, c, h, w, classes;
+} model_spec;
+
+/* What one backend computed for the model. */
+typedef struct model_out {
+    float *logits, *state, *dtheta, *dx, *eval_logits;
+    float loss;
+} model_out;
+
+static void run_model(eg_backend *be, const model_spec *sp, const float *theta,
+                      const float *state0, const float *x, const int32_t *labels, model_out *o)
+{
+    eg_net net;
+    assert_int_equal(eg_model_build(&net, be, sp->model, sp->width, sp->c, sp->h, sp->w,
+                                    sp->classes), 0);
+    assert_int_equal(eg_net_finish(&net, sp->batch, 1), 0);
+    size_t P = net.params.total, S = net.state.total;
+    size_t nx = (size_t)sp->batch * sp->c * sp->h * sp->w, nlog = (size_t)sp->batch * sp->classes;
+    float *d_theta = put(be, theta, P * sizeof(float));
+    float *d_state = put(be, state0, (S + 1) * sizeof(float));
+    float *d_x = put(be, x, nx * sizeof(float));
+    int32_t *d_labels = (int32_t *)put(be, labels, sp->batch * sizeof(int32_t));
+    float *d_dtheta = eg_alloc_floats(be, P), *d_dx = eg_alloc_floats(be, nx);
+    assert_non_null(d_dtheta);
+    assert_non_null(d_dx);
+    eg_xent xe;
+    assert_int_equal(eg_xent_init(&xe, be, sp->batch, sp->classes), 0);
+    assert_int_equal(eg_net_forward(&net, d_theta, d_state, d_x, sp->batch, EG_TRAIN), 0);
+    o->logits = get(be, eg_net_output(&net), nlog);
+    double mean;
+    assert_int_equal(eg_xent_forward(&xe, eg_net_output(&net), d_labels, sp->batch, &mean), 0);
+    o->loss = (float)mean;
+    assert_int_equal(eg_xent_backward(&xe, d_labels, NULL, 1.0f / sp->batch, sp->batch), 0);
+    assert_int_equal(eg_net_backward(&net, d_theta, xe.dlogits, d_dtheta, d_dx), 0);
+    o->dtheta = get(be, d_dtheta, P);
+    o->dx = get(be, d_dx, nx);
+    o->state = get(be, d_state, S);
+    assert_int_equal(eg_net_forward(&net, d_theta, d_state, d_x, sp->batch, EG_EVAL), 0);
+    o->eval_logits = get(be, eg_net_output(&net), nlog);
+    eg_xent_free(&xe);
+    be->free(be, d_theta);
+    be->free(be, d_state);
+    be->free(be, d_x);
+    be->free(be, d_labels);
+    be->free(be, d_dtheta);
+    be->free(be, d_dx);
+    eg_net_free(&net);
+}
+
+static void model_out_free(model_out *o)
+{
+    free(o->logits);
+    free(o->state);
+    free(o->dtheta);
+    free(o->dx);
+    free(o->eval_logits);
+}
+
+static void compare_model(const model_spec *sp)
+{
+    eg_backend *gpu = gpu_open(), *cpu = tu_cpu();
+    eg_net net;
+    assert_int_equal(eg_model_build(&net, cpu, sp->model, sp->width, sp->c, sp->h, sp->w,
+                                    sp->classes), 0);
+    size_t P = net.params.total, S = net.state.total;
+    size_t nx = (size_t)sp->batch * sp->c * sp->h * sp->w;
+    float *theta = malloc(P * sizeof(float)), *state = malloc((S + 1) * sizeof(float));
+    float *jitter = malloc(P * sizeof(float)), *x = malloc(nx * sizeof(float));
+    int32_t *labels = malloc(sp->batch * sizeof(int32_t));
+    eg_net_init_params(&net, theta, state, 11);
+    /* BatchNorm's scale and shift away from the trivial 1 and 0. */
+    tu_fill_uniform(jitter, P, 12, -0.05f, 0.05f);
+    for (size_t i = 0; i < P; i++) theta[i] += jitter[i];
+    tu_fill_uniform(x, nx, 13, -1.0f, 1.0f);
+    eg_rng r;
+    eg_rng_seed(&r, 14, 0);
+    for (int i = 0; i < sp->batch; i++) labels[i] = (int32_t)eg_rng_below(&r, sp->classes);
+
+    model_out g, c;
+    fprintf(stderr, "%s width %d, batch %d, %dx%dx%d:\n", sp->model, sp->width, sp->batch, sp->c,
+            sp->h, sp->w);
+    run_model(gpu, sp, theta, state, x, labels, &g);
+    run_model(cpu, sp, theta, state, x, labels, &c);
+    size_t nlog = (size_t)sp->batch * sp->classes;
+    check("logits", g.logits, c.logits, nlog);
+    check("loss", &g.loss, &c.loss, 1);
+    check("running statistics", g.state, c.state, S);
+    /* Every parameter slice on its own, so small biases cannot hide
+     * behind large weights. */
+    for (int i = 0; i < net.params.n; i++) {
+        const eg_slice *sl = &net.params.slices[i];
+        char what[96];
+        snprintf(what, sizeof what, "d%s", sl->name);
+        double err = tu_rel_err(g.dtheta + sl->offset, c.dtheta + sl->offset, sl->count);
+        if (!(err <= TOL)) fail_msg("%s: GPU vs CPU relative error %.3g > %.0e", what, err, TOL);
+    }
+    check("dtheta (all slices)", g.dtheta, c.dtheta, P);
+    check("dx", g.dx, c.dx, nx);
+    check("eval logits", g.eval_logits, c.eval_logits, nlog);
+    model_out_free(&g);
+    model_out_free(&c);
+    eg_net_free(&net);
+    free(theta);
+    free(state);
+    free(jitter);
+    free(x);
+    free(labels);
+    cpu->destroy(cpu);
+    gpu->destroy(gpu);
+}
+
+static void test_lenet(void **state)
+{
+    (void)state;
+    const model_spec sp = {"lenet", 1, 32, 1, 28, 28, 10};
+    compare_model(&sp);
+}
+
+static void test_resnet32(void **state)
+{
+    (void)state;
+    const model_spec sp = {"resnet32", 1, 16, 3, 32, 32, 10};
+    compare_model(&sp);
+}
+
+/* ---- one meta-learning step ---- */
+
+/* What a backend's first two steps gave. */
+typedef struct step_out {
+    eg_step_record rec[2];
+    float *theta, *lambda;
+    size_t P, H;
+} step_out;
+
+static void run_steps(eg_backend *be, const eg_job *job, step_out *o)
+{
+    eg_task *t = NULL;
+    if (eg_task_create(job, be, &t) != 0) fail_msg("task: %s", eg_last_error());
+    eg_loop_config cfg = {
+        .method = job->method, .evo = job->evograd, .meta_opt = job->meta_optimizer,
+        .steps = eg_task_total_steps(job, t), .eval_every = 0, .seed = job->seed,
+    };
+    eg_run run = {0};
+    assert_int_equal(eg_run_init(&run, t, &cfg), 0);
+    for (int i = 0; i < 2; i++)
+        if (eg_run_step(&run, &o->rec[i]) != 0) fail_msg("%s step: %s", be->name, eg_last_error());
+    o->P = t->P;
+    o->H = t->H;
+    o->theta = get(be, t->theta, t->P);
+    o->lambda = get(be, t->lambda, t->H);
+    eg_run_free(&run);
+    eg_task_destroy(t);
+}
+
+static void compare_step(eg_method method)
+{
+    eg_backend *gpu = gpu_open(), *cpu = tu_cpu();
+    char dir[400];
+    if (snprintf(dir, sizeof dir, "%s/cifar-%s", tu_tmpdir(), eg_method_name(method)) >=
+        (int)sizeof dir)
+        fail_msg("scratch folder path too long");
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    if (synth_cifar10(dir, 60, 40, 5) != 0) fail_msg("%s", eg_last_error());
+    eg_job job;
+    eg_job_defaults(EG_TASK_MWN, &job);
+    job.method = method;
+    snprintf(job.dataset.name, sizeof job.dataset.name, "cifar10");
+    snprintf(job.dataset.path, sizeof job.dataset.path, "%s", dir);
+    job.batch_size = 16;
+    job.mwn.meta_samples = 50;
+    job.steps = 10;
+    job.eval_limit = 16;
+    job.seed = 21;
+
+    step_out g, c;
+    fprintf(stderr, "Meta-Weight-Net step, %s, ResNet-32, batch 16, synthetic CIFAR-10:\n",
+            eg_method_name(method));
+    run_steps(gpu, &job, &g);
+    run_steps(cpu, &job, &c);
+    assert_int_equal(g.P, c.P);
+    assert_int_equal(g.H, c.H);
+    for (int s = 0; s < 2; s++) {
+        char what[64];
+        snprintf(what, sizeof what, "step %d train loss", s);
+        check_scalar(what, g.rec[s].train_loss, c.rec[s].train_loss);
+        snprintf(what, sizeof what, "step %d meta loss", s);
+        check_scalar(what, g.rec[s].meta_loss, c.rec[s].meta_loss);
+        snprintf(what, sizeof what, "step %d hypergradient norm", s);
+        check_scalar(what, g.rec[s].hyper_norm, c.rec[s].hyper_norm);
+        assert_int_equal(g.rec[s].k, c.rec[s].k);
+        for (int k = 0; k < g.rec[s].k; k++) {
+            snprintf(what, sizeof what, "step %d copy weight %d", s, k);
+            check_scalar(what, g.rec[s].w[k], c.rec[s].w[k]);
+        }
+    }
+    check("lambda after two steps", g.lambda, c.lambda, g.H);
+    check("theta after two steps", g.theta, c.theta, g.P);
+    free(g.theta);
+    free(g.lambda);
+    free(c.theta);
+    free(c.lambda);
+    cpu->destroy(cpu);
+    gpu->destroy(gpu);
+}
+
+static void test_evograd_step(void **state)
+{
+    (void)state;
+    compare_step(EG_METHOD_EVOGRAD);
+}
+
+static void test_t1t2_step(void **state)
+{
+    (void)state;
+    compare_step(EG_METHOD_T1T2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lenet),
+        cmocka_unit_test(test_resnet32),
+        cmocka_unit_test(test_evograd_step),
+        cmocka_unit_test(test_t1t2_step),
+    };
+    return cmocka_run_group_tests(tests, group_setup, NULL);
+}

@@ -1,0 +1,711 @@
+/* Every operation of the CUDA backend against the CPU reference: the same
+ * random inputs go through alloc/upload on both backends, the op runs on
+ * each, and the downloaded results are compared (relative error measured
+ * against the CPU's largest value). Philox noise must be bit-identical.
+ *
+ * Needs a GPU: with none (or a build without the CUDA backend) every test
+ * is skipped and the binary says so once on stderr. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/device.h"
+#include "nn/philox.h"
+#include "testutil.h"
+#include "util/err.h"
+
+enum { CPU = 0, GPU = 1 };
+
+/* Default tolerance of op results; optimiser steps use OPT_TOL. */
+#define TOL 1e-4
+#define OPT_TOL 1e-5
+
+/* Both backends, opened once for the whole binary. */
+static struct {
+    eg_backend *be[2]; /* [CPU], [GPU] */
+    int no_gpu;        /* no usable GPU: every test skips */
+    char why[512];     /* why the GPU could not be opened */
+} P;
+
+/* One tensor held on both backends: d[CPU] and d[GPU] have n elements of
+ * `size` bytes each. */
+typedef struct twin {
+    void *d[2];
+    size_t n, size;
+} twin;
+
+/* Everything a test allocates, freed by its teardown (also after a
+ * failed assertion). */
+#define MAX_LIVE 512
+static twin *live_twins[MAX_LIVE];
+static void *live_host[MAX_LIVE];
+static int n_twins, n_host;
+
+#define F(t, s) ((float *)(t)->d[s])
+#define I32(t, s) ((int32_t *)(t)->d[s])
+
+/* Runs `call` once per backend with `be` the backend and `s` its index
+ * (CPU, GPU); fails the test if it returns non-zero. */
+#define BOTH(call)                                                             \
+    do {                                                                       \
+        for (int s = 0; s < 2; s++) {                                          \
+            eg_backend *be = P.be[s];                                          \
+            if ((call) != 0)                                                   \
+                fail_msg("%s: %s failed: %s", be->name, #call,                 \
+                         eg_last_error());                                     \
+        }                                                                      \
+    } while (0)
+
+/* ---- setup ---- */
+
+static int group_setup(void **state)
+{
+    memset(&P, 0, sizeof P);
+    if (eg_gpu_count() == 0) {
+        eg_gpu_info info;
+        const char *why = eg_gpu_info_get(0, &info) != 0 ? eg_last_error()
+                                                         : "no device";
+        fprintf(stderr, "test_cuda_parity: no usable GPU (%s): skipped\n", why);
+        P.no_gpu = 1;
+        return 0;
+    }
+    eg_device_options opt = {.tf32 = 0, .deterministic = 1};
+    P.be[GPU] = eg_device_open("cuda:0", &opt, NULL, 0);
+    if (!P.be[GPU]) {
+        snprintf(P.why, sizeof P.why, "cannot open cuda:0: %s", eg_last_error());
+        return 0;
+    }
+    P.be[CPU] = eg_cpu_backend_create();
+    if (!P.be[CPU]) {
+        snprintf(P.why, sizeof P.why, "cannot open the cpu: %s", eg_last_error());
+        P.be[GPU]->destroy(P.be[GPU]);
+        P.be[GPU] = NULL;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    for (int s = 0; s < 2; s++)
+        if (P.be[s]) P.be[s]->destroy(P.be[s]);
+    memset(&P, 0, sizeof P);
+    return 0;
+}
+
+/* Skips the test without a GPU; fails it if the GPU did not open. */
+static void need_gpu(void)
+{
+    if (P.no_gpu) skip();
+    if (!P.be[GPU]) fail_msg("%s", P.why);
+}
+
+static int test_teardown(void **state)
+{
+    for (int i = 0; i < n_twins; i++) {
+        twin *t = live_twins[i];
+        for (int s = 0; s < 2; s++)
+            if (t->d[s] && P.be[s]) P.be[s]->free(P.be[s], t->d[s]);
+        free(t);
+    }
+    for (int i = 0; i < n_host; i++) free(live_host[i]);
+    n_twins = n_host = 0;
+    return 0;
+}
+
+/* ---- tensors on both backends ---- */
+
+/* Host memory freed by the test's teardown. */
+static void *scratch(size_t bytes)
+{
+    if (n_host == MAX_LIVE) fail_msg("test allocates too many host buffers");
+    void *p = calloc(1, bytes ? bytes : 1);
+    assert_non_null(p);
+    live_host[n_host++] = p;
+    return p;
+}
+
+/* n elements of `size` bytes on both backends, with the host's values. */
+static twin *tw_upload(const void *host, size_t n, size_t size)
+{
+    if (n_twins == MAX_LIVE) fail_msg("test allocates too many tensors");
+    twin *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    live_twins[n_twins++] = t;
+    t->n = n;
+    t->size = size;
+    for (int s = 0; s < 2; s++) {
+        eg_backend *be = P.be[s];
+        t->d[s] = be->alloc(be, n * size);
+        if (!t->d[s]) fail_msg("%s: alloc of %zu bytes: %s", be->name, n * size,
+                               eg_last_error());
+        if (be->upload(be, t->d[s], host, n * size) != 0)
+            fail_msg("%s: upload: %s", be->name, eg_last_error());
+    }
+    return t;
+}
+
+/* n floats uniform in [lo, hi), the same on both backends. */
+static twin *tw_rand(size_t n, uint64_t seed, float lo, float hi)
+{
+    float *h = scratch(n * sizeof *h);
+    tu_fill_uniform(h, n, seed, lo, hi);
+    return tw_upload(h, n, sizeof(float));
+}
+
+/* n floats, all `value`. */
+static twin *tw_const(size_t n, float value)
+{
+    float *h = scratch(n * sizeof *h);
+    for (size_t i = 0; i < n; i++) h[i] = value;
+    return tw_upload(h, n, sizeof(float));
+}
+
+/* n int32 labels in [0, classes). */
+static twin *tw_labels(size_t n, int classes, uint64_t seed)
+{
+    float *u = scratch(n * sizeof *u);
+    int32_t *h = scratch(n * sizeof *h);
+    tu_fill_uniform(u, n, seed, 0.0f, (float)classes);
+    for (size_t i = 0; i < n; i++) {
+        h[i] = (int32_t)u[i];
+        if (h[i] >= classes) h[i] = classes - 1;
+    }
+    return tw_upload(h, n, sizeof(int32_t));
+}
+
+/* The contents of side s of t, downloaded into scratch memory. */
+static void *tw_get(const twin *t, int s)
+{
+    eg_backend *be = P.be[s];
+    void *h = scratch(t->n * t->size);
+    if (be->download(be, h, t->d[s], t->n * t->size) != 0)
+        fail_msg("%s: download: %s", be->name, eg_last_error());
+    return h;
+}
+
+/* Fails unless the GPU's floats are within `tol` of the CPU's
+ * (tu_rel_err); prints the error either way. */
+static void tw_check(const char *what, const twin *t, double tol)
+{
+    const float *c = tw_get(t, CPU), *g = tw_get(t, GPU);
+    double err = tu_rel_err(g, c, t->n);
+    fprintf(stderr, "# %-44s rel err %.3g\n", what, err);
+    if (!(err <= tol))
+        fail_msg("%s: GPU differs from CPU: relative error %.3g > %.3g", what,
+                 err, tol);
+}
+
+/* Fails unless |gpu - cpu| <= tol * scale. */
+static void check_scalar(const char *what, double cpu, double gpu, double scale,
+                         double tol)
+{
+    double err = fabs(gpu - cpu) / (scale > 0 ? scale : 1e-300);
+    fprintf(stderr, "# %-44s cpu %.17g gpu %.17g rel err %.3g\n", what, cpu,
+            gpu, err);
+    if (!(err <= tol))
+        fail_msg("%s: GPU %.17g vs CPU %.17g: relative error %.3g > %.3g",
+                 what, gpu, cpu, err, tol);
+}
+
+/* ---- dense algebra ---- */
+
+static void gemm_case(int ta, int tb, float alpha, float beta, uint64_t seed)
+{
+    enum { M = 37, N = 29, K = 45, PAD = 3 };
+    int rows_a = ta ? K : M, cols_a = ta ? M : K;
+    int rows_b = tb ? N : K, cols_b = tb ? K : N;
+    int lda = cols_a + PAD, ldb = cols_b + PAD + 2, ldc = N + PAD + 1;
+    twin *a = tw_rand((size_t)rows_a * lda, seed, -1, 1);
+    twin *b = tw_rand((size_t)rows_b * ldb, seed + 1, -1, 1);
+    twin *c = tw_rand((size_t)M * ldc, seed + 2, -1, 1);
+    BOTH(be->gemm(be, ta, tb, M, N, K, alpha, F(a, s), lda, F(b, s), ldb, beta,
+                  F(c, s), ldc));
+    char what[96];
+    snprintf(what, sizeof what, "gemm ta=%d tb=%d alpha=%g beta=%g", ta, tb,
+             (double)alpha, (double)beta);
+    tw_check(what, c, TOL);
+}
+
+static void test_gemm(void **state)
+{
+    need_gpu();
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            gemm_case(ta, tb, 0.7f, 0.3f, 10 + 4 * ta + 2 * tb);
+            gemm_case(ta, tb, 1.0f, 0.0f, 20 + 4 * ta + 2 * tb);
+        }
+}
+
+static void test_bias(void **state)
+{
+    need_gpu();
+    enum { ROWS = 4, COLS = 6, INNER = 25, SZ = ROWS * COLS * INNER };
+    twin *y = tw_rand(SZ, 30, -1, 1), *b = tw_rand(COLS, 31, -1, 1);
+    BOTH(be->bias_add(be, ROWS, COLS, INNER, F(y, s), F(b, s)));
+    tw_check("bias_add", y, TOL);
+    twin *dy = tw_rand(SZ, 32, -1, 1), *db = tw_rand(COLS, 33, -1, 1);
+    BOTH(be->bias_grad(be, ROWS, COLS, INNER, F(dy, s), F(db, s)));
+    tw_check("bias_grad (accumulating)", db, TOL);
+    /* A fully connected layer's bias: inner = 1. */
+    twin *dy1 = tw_rand(ROWS * COLS, 34, -1, 1);
+    BOTH(be->bias_grad(be, ROWS, COLS, 1, F(dy1, s), F(db, s)));
+    tw_check("bias_grad inner=1", db, TOL);
+}
+
+/* ---- convolution ---- */
+
+static void conv_case(const char *name, int n, int c, int h, int w, int k,
+                      int r, int stride, int pad, uint64_t seed)
+{
+    eg_conv_shape cs = {.n = n, .c = c, .h = h, .w = w, .k = k, .r = r,
+                        .s = r, .stride = stride, .pad = pad};
+    if (eg_conv_shape_finish(&cs) != 0) fail_msg("%s: %s", name, eg_last_error());
+    size_t xn = (size_t)n * c * h * w, wn = (size_t)k * c * r * r;
+    size_t yn = (size_t)n * k * cs.p * cs.q;
+    twin *x = tw_rand(xn, seed, -1, 1), *wt = tw_rand(wn, seed + 1, -0.5f, 0.5f);
+    twin *y = tw_const(yn, 0.0f), *dy = tw_rand(yn, seed + 2, -1, 1);
+    char what[128];
+
+    BOTH(be->conv_fwd(be, &cs, F(x, s), F(wt, s), F(y, s)));
+    snprintf(what, sizeof what, "conv_fwd %s", name);
+    tw_check(what, y, TOL);
+
+    twin *dx = tw_rand(xn, seed + 3, -1, 1); /* overwritten */
+    BOTH(be->conv_bwd_data(be, &cs, F(wt, s), F(dy, s), F(dx, s), 0));
+    snprintf(what, sizeof what, "conv_bwd_data acc=0 %s", name);
+    tw_check(what, dx, TOL);
+
+    twin *dxa = tw_rand(xn, seed + 4, -1, 1);
+    BOTH(be->conv_bwd_data(be, &cs, F(wt, s), F(dy, s), F(dxa, s), 1));
+    snprintf(what, sizeof what, "conv_bwd_data acc=1 %s", name);
+    tw_check(what, dxa, TOL);
+
+    twin *dw = tw_rand(wn, seed + 5, -1, 1);
+    BOTH(be->conv_bwd_filter(be, &cs, F(x, s), F(dy, s), F(dw, s)));
+    snprintf(what, sizeof what, "conv_bwd_filter %s", name);
+    tw_check(what, dw, TOL);
+}
+
+static void test_conv(void **state)
+{
+    need_gpu();
+    conv_case("3x3 pad 1 stride 1", 2, 3, 8, 8, 4, 3, 1, 1, 40);
+    conv_case("3x3 pad 1 stride 2", 2, 4, 9, 9, 6, 3, 2, 1, 50);
+    conv_case("1x1 stride 1", 2, 8, 6, 6, 5, 1, 1, 0, 60);
+    conv_case("1x1 stride 2", 2, 4, 7, 7, 8, 1, 2, 0, 65);
+    conv_case("5x5 no pad (LeNet)", 2, 3, 14, 14, 6, 5, 1, 0, 70);
+    conv_case("3x3 pad 1 non-square 7x10", 1, 3, 7, 10, 4, 3, 1, 1, 80);
+    conv_case("3x3 pad 1 stride 2 non-square 9x6", 2, 2, 9, 6, 3, 3, 2, 1, 90);
+}
+
+/* ---- batch normalisation ---- */
+
+static void bn_case(int n, int c, int hw, int with_running, uint64_t seed)
+{
+    size_t sz = (size_t)n * c * hw;
+    const float momentum = 0.1f, eps = 1e-5f;
+    twin *x = tw_rand(sz, seed, -1, 3), *gamma = tw_rand(c, seed + 1, 0.5f, 1.5f);
+    twin *beta = tw_rand(c, seed + 2, -0.5f, 0.5f), *y = tw_const(sz, 0.0f);
+    twin *rm = tw_rand(c, seed + 3, -0.5f, 0.5f), *rv = tw_rand(c, seed + 4, 0.5f, 2);
+    twin *sm = tw_const(c, 0.0f), *si = tw_const(c, 0.0f);
+    char what[128];
+
+    BOTH(be->bn_fwd_train(be, n, c, hw, F(x, s), F(gamma, s), F(beta, s), F(y, s),
+                          with_running ? F(rm, s) : NULL,
+                          with_running ? F(rv, s) : NULL, momentum, eps,
+                          F(sm, s), F(si, s)));
+    const char *tag = with_running ? "with running stats" : "no running stats";
+    snprintf(what, sizeof what, "bn_fwd_train y (%d,%d,%d) %s", n, c, hw, tag);
+    tw_check(what, y, TOL);
+    snprintf(what, sizeof what, "bn_fwd_train save_mean (%d,%d,%d)", n, c, hw);
+    tw_check(what, sm, TOL);
+    snprintf(what, sizeof what, "bn_fwd_train save_invstd (%d,%d,%d)", n, c, hw);
+    tw_check(what, si, TOL);
+    /* Without running stats they must stay as they were (equal on both). */
+    snprintf(what, sizeof what, "bn_fwd_train run_mean (%d,%d,%d) %s", n, c, hw, tag);
+    tw_check(what, rm, TOL);
+    snprintf(what, sizeof what, "bn_fwd_train run_var (%d,%d,%d) %s", n, c, hw, tag);
+    tw_check(what, rv, TOL);
+
+    twin *ye = tw_const(sz, 0.0f);
+    BOTH(be->bn_fwd_eval(be, n, c, hw, F(x, s), F(gamma, s), F(beta, s), F(ye, s),
+                         F(rm, s), F(rv, s), eps));
+    snprintf(what, sizeof what, "bn_fwd_eval (%d,%d,%d)", n, c, hw);
+    tw_check(what, ye, TOL);
+
+    twin *dy = tw_rand(sz, seed + 5, -1, 1), *dx = tw_rand(sz, seed + 6, -1, 1);
+    twin *dg = tw_rand(c, seed + 7, -1, 1), *db = tw_rand(c, seed + 8, -1, 1);
+    BOTH(be->bn_bwd(be, n, c, hw, F(x, s), F(dy, s), F(gamma, s), F(sm, s),
+                    F(si, s), F(dx, s), F(dg, s), F(db, s)));
+    snprintf(what, sizeof what, "bn_bwd dx (%d,%d,%d)", n, c, hw);
+    tw_check(what, dx, TOL);
+    snprintf(what, sizeof what, "bn_bwd dgamma (accumulating) (%d,%d,%d)", n, c, hw);
+    tw_check(what, dg, TOL);
+    snprintf(what, sizeof what, "bn_bwd dbeta (accumulating) (%d,%d,%d)", n, c, hw);
+    tw_check(what, db, TOL);
+}
+
+static void test_bn(void **state)
+{
+    need_gpu();
+    bn_case(4, 5, 9, 1, 100);
+    bn_case(4, 5, 9, 0, 110);
+    bn_case(8, 16, 64, 1, 120);
+    bn_case(6, 7, 1, 1, 130); /* after a fully connected layer */
+}
+
+/* ---- activations ---- */
+
+static void test_activations(void **state)
+{
+    need_gpu();
+    enum { N = 3001 };
+    twin *x = tw_rand(N, 140, -3, 3), *y = tw_const(N, 0.0f);
+    twin *dy = tw_rand(N, 141, -1, 1), *dx = tw_const(N, 0.0f);
+
+    BOTH(be->relu_fwd(be, N, F(x, s), F(y, s)));
+    tw_check("relu_fwd", y, TOL);
+    BOTH(be->relu_bwd(be, N, F(y, s), F(dy, s), F(dx, s)));
+    tw_check("relu_bwd", dx, TOL);
+
+    BOTH(be->sigmoid_fwd(be, N, F(x, s), F(y, s)));
+    tw_check("sigmoid_fwd", y, TOL);
+    BOTH(be->sigmoid_bwd(be, N, F(y, s), F(dy, s), F(dx, s)));
+    tw_check("sigmoid_bwd", dx, TOL);
+
+    /* In place: y aliases x, dx aliases dy. */
+    twin *xi = tw_rand(N, 142, -3, 3), *gi = tw_rand(N, 143, -1, 1);
+    BOTH(be->relu_fwd(be, N, F(xi, s), F(xi, s)));
+    tw_check("relu_fwd in place", xi, TOL);
+    BOTH(be->relu_bwd(be, N, F(xi, s), F(gi, s), F(gi, s)));
+    tw_check("relu_bwd in place", gi, TOL);
+
+    twin *xs = tw_rand(N, 144, -3, 3), *gs = tw_rand(N, 145, -1, 1);
+    BOTH(be->sigmoid_fwd(be, N, F(xs, s), F(xs, s)));
+    tw_check("sigmoid_fwd in place", xs, TOL);
+    BOTH(be->sigmoid_bwd(be, N, F(xs, s), F(gs, s), F(gs, s)));
+    tw_check("sigmoid_bwd in place", gs, TOL);
+}
+
+/* ---- pooling and the shortcut ---- */
+
+static void maxpool_case(int n, int c, int h, int w, int size, int stride,
+                         uint64_t seed)
+{
+    eg_pool_shape ps = {.n = n, .c = c, .h = h, .w = w, .size = size,
+                        .stride = stride, .p = (h - size) / stride + 1,
+                        .q = (w - size) / stride + 1};
+    size_t xn = (size_t)n * c * h * w, yn = (size_t)n * c * ps.p * ps.q;
+    twin *x = tw_rand(xn, seed, -1, 1), *y = tw_const(yn, 0.0f);
+    twin *dy = tw_rand(yn, seed + 1, -1, 1), *dx = tw_rand(xn, seed + 2, -1, 1);
+    char what[96];
+    BOTH(be->maxpool_fwd(be, &ps, F(x, s), F(y, s)));
+    snprintf(what, sizeof what, "maxpool_fwd %dx%d/%d on %dx%d", size, size,
+             stride, h, w);
+    tw_check(what, y, TOL);
+    BOTH(be->maxpool_bwd(be, &ps, F(x, s), F(y, s), F(dy, s), F(dx, s)));
+    snprintf(what, sizeof what, "maxpool_bwd %dx%d/%d on %dx%d", size, size,
+             stride, h, w);
+    tw_check(what, dx, TOL);
+}
+
+static void test_maxpool(void **state)
+{
+    need_gpu();
+    maxpool_case(2, 3, 8, 8, 2, 2, 150);
+    maxpool_case(2, 3, 9, 9, 3, 2, 160);
+    maxpool_case(1, 4, 8, 11, 3, 2, 170);
+    maxpool_case(2, 6, 24, 24, 2, 2, 180); /* LeNet's first pool */
+}
+
+static void test_avgpool(void **state)
+{
+    need_gpu();
+    enum { N = 3, C = 4, HW = 49 };
+    twin *x = tw_rand(N * C * HW, 190, -1, 1), *y = tw_const(N * C, 0.0f);
+    BOTH(be->avgpool_fwd(be, N, C, HW, F(x, s), F(y, s)));
+    tw_check("avgpool_fwd", y, TOL);
+    twin *dy = tw_rand(N * C, 191, -1, 1);
+    twin *dx = tw_rand(N * C * HW, 192, -1, 1);
+    BOTH(be->avgpool_bwd(be, N, C, HW, F(dy, s), F(dx, s), 0));
+    tw_check("avgpool_bwd acc=0", dx, TOL);
+    twin *dxa = tw_rand(N * C * HW, 193, -1, 1);
+    BOTH(be->avgpool_bwd(be, N, C, HW, F(dy, s), F(dxa, s), 1));
+    tw_check("avgpool_bwd acc=1", dxa, TOL);
+}
+
+static void shortcut_case(int n, int ci, int h, int w, int co, int stride,
+                          uint64_t seed)
+{
+    int ho = (h + stride - 1) / stride, wo = (w + stride - 1) / stride;
+    size_t xn = (size_t)n * ci * h * w, yn = (size_t)n * co * ho * wo;
+    twin *x = tw_rand(xn, seed, -1, 1), *y = tw_rand(yn, seed + 1, -1, 1);
+    char what[96];
+    BOTH(be->shortcut_fwd(be, n, ci, h, w, co, stride, F(x, s), F(y, s)));
+    snprintf(what, sizeof what, "shortcut_fwd ci=%d co=%d stride=%d %dx%d", ci,
+             co, stride, h, w);
+    tw_check(what, y, TOL);
+    twin *dy = tw_rand(yn, seed + 2, -1, 1), *dx = tw_rand(xn, seed + 3, -1, 1);
+    BOTH(be->shortcut_bwd(be, n, ci, h, w, co, stride, F(dy, s), F(dx, s), 0));
+    snprintf(what, sizeof what, "shortcut_bwd acc=0 ci=%d co=%d stride=%d", ci,
+             co, stride);
+    tw_check(what, dx, TOL);
+    twin *dxa = tw_rand(xn, seed + 4, -1, 1);
+    BOTH(be->shortcut_bwd(be, n, ci, h, w, co, stride, F(dy, s), F(dxa, s), 1));
+    snprintf(what, sizeof what, "shortcut_bwd acc=1 ci=%d co=%d stride=%d", ci,
+             co, stride);
+    tw_check(what, dxa, TOL);
+}
+
+static void test_shortcut(void **state)
+{
+    need_gpu();
+    shortcut_case(2, 4, 8, 8, 4, 1, 200);
+    shortcut_case(2, 4, 8, 8, 8, 2, 210);
+    shortcut_case(2, 3, 7, 9, 7, 2, 220); /* odd sizes, odd padding split */
+}
+
+/* ---- loss ---- */
+
+static void test_xent(void **state)
+{
+    need_gpu();
+    enum { N = 16, CL = 10 };
+    twin *z = tw_rand(N * CL, 230, -3, 3), *lab = tw_labels(N, CL, 231);
+    twin *loss = tw_const(N, 0.0f), *probs = tw_const(N * CL, 0.0f);
+    BOTH(be->xent_fwd(be, N, CL, F(z, s), I32(lab, s), F(loss, s), F(probs, s)));
+    tw_check("xent_fwd loss", loss, TOL);
+    tw_check("xent_fwd probs", probs, TOL);
+
+    twin *dz = tw_rand(N * CL, 232, -1, 1);
+    BOTH(be->xent_bwd(be, N, CL, F(probs, s), I32(lab, s), NULL, 1.0f / N,
+                      F(dz, s)));
+    tw_check("xent_bwd weight=NULL", dz, TOL);
+    twin *wt = tw_rand(N, 233, 0, 2);
+    BOTH(be->xent_bwd(be, N, CL, F(probs, s), I32(lab, s), F(wt, s), 0.37f,
+                      F(dz, s)));
+    tw_check("xent_bwd with weights", dz, TOL);
+}
+
+/* ---- rotation ---- */
+
+static void rotate_case(int n, int c, int h, int w, float angle, uint64_t seed)
+{
+    size_t sz = (size_t)n * c * h * w;
+    twin *a = tw_upload(&angle, 1, sizeof angle);
+    twin *x = tw_rand(sz, seed, -1, 1), *y = tw_rand(sz, seed + 1, -1, 1);
+    twin *dy = tw_rand(sz, seed + 2, -1, 1), *dx = tw_rand(sz, seed + 3, -1, 1);
+    twin *da = tw_const(1, 0.25f);
+    char what[128];
+
+    BOTH(be->rotate_fwd(be, n, c, h, w, F(a, s), F(x, s), F(y, s)));
+    snprintf(what, sizeof what, "rotate_fwd (%d,%d,%d,%d) angle %g", n, c, h, w,
+             (double)angle);
+    tw_check(what, y, TOL);
+
+    BOTH(be->rotate_bwd(be, n, c, h, w, F(a, s), F(x, s), F(dy, s), F(dx, s),
+                        F(da, s)));
+    snprintf(what, sizeof what, "rotate_bwd dx (%d,%d,%d,%d) angle %g", n, c, h,
+             w, (double)angle);
+    tw_check(what, dx, TOL);
+    snprintf(what, sizeof what, "rotate_bwd dangle (%d,%d,%d,%d) angle %g", n,
+             c, h, w, (double)angle);
+    tw_check(what, da, TOL);
+
+    /* dx = NULL: only the angle gradient, accumulating again. */
+    BOTH(be->rotate_bwd(be, n, c, h, w, F(a, s), F(x, s), F(dy, s), NULL,
+                        F(da, s)));
+    snprintf(what, sizeof what, "rotate_bwd dx=NULL dangle (%d,%d,%d,%d)", n, c,
+             h, w);
+    tw_check(what, da, TOL);
+}
+
+static void test_rotate(void **state)
+{
+    need_gpu();
+    rotate_case(2, 3, 28, 28, 0.3f, 240);
+    rotate_case(3, 1, 28, 28, -1.1f, 250);
+    rotate_case(1, 2, 9, 13, 2.5f, 260);     /* non-square */
+    rotate_case(2, 2, 8, 8, 0.0f, 270);      /* samples on pixel centres */
+    rotate_case(1, 1, 6, 6, 1.5707964f, 280); /* a quarter turn */
+}
+
+/* ---- flat vectors ---- */
+
+static void test_vec(void **state)
+{
+    need_gpu();
+    enum { N = 10007 };
+    twin *x = tw_rand(N, 290, -1, 1), *y = tw_rand(N, 291, -1, 1);
+    twin *f = tw_rand(N, 292, -1, 1);
+    BOTH(be->fill(be, N, 0.625f, F(f, s)));
+    tw_check("fill", f, 0);
+    BOTH(be->fill(be, 1, -3.0f, F(f, s) + 17));
+    tw_check("fill one element", f, 0);
+    BOTH(be->axpy(be, N, -0.37f, F(x, s), F(y, s)));
+    tw_check("axpy", y, TOL);
+    BOTH(be->scale(be, N, 1.7f, F(y, s)));
+    tw_check("scale", y, TOL);
+
+    const float *xh = tw_get(x, CPU), *yh = tw_get(y, CPU);
+    double out[2], mag = 0;
+    for (size_t i = 0; i < N; i++) mag += fabs((double)xh[i] * yh[i]);
+    BOTH(be->dot(be, N, F(x, s), F(y, s), &out[s]));
+    check_scalar("dot", out[CPU], out[GPU], mag, 1e-9);
+    BOTH(be->dot(be, 0, F(x, s), F(y, s), &out[s]));
+    check_scalar("dot n=0", out[CPU], out[GPU], 1, 0);
+}
+
+static void test_rademacher(void **state)
+{
+    need_gpu();
+    static const size_t sizes[] = {1, 127, 128, 129, 100003};
+    const uint64_t key = 0x9E3779B97F4A7C15ull, stream = 0xD1B54A32D192ED03ull;
+    for (size_t t = 0; t < sizeof sizes / sizeof *sizes; t++) {
+        size_t n = sizes[t];
+        char what[96];
+        /* alpha = 1 onto zeros: the noise itself, bit for bit. */
+        twin *r = tw_const(n, 0.0f);
+        BOTH(be->rademacher_axpy(be, n, 1.0f, key, stream + t, F(r, s)));
+        const float *rc = tw_get(r, CPU), *rg = tw_get(r, GPU);
+        if (memcmp(rc, rg, n * sizeof *rc) != 0) {
+            size_t i = 0;
+            while (i + 1 < n && memcmp(&rc[i], &rg[i], sizeof *rc) == 0) i++;
+            fail_msg("rademacher n=%zu: element %zu is %g on the GPU, %g on the CPU",
+                     n, i, (double)rg[i], (double)rc[i]);
+        }
+        fprintf(stderr, "# rademacher noise n=%-6zu identical\n", n);
+
+        twin *y = tw_rand(n, 300 + t, -1, 1);
+        BOTH(be->rademacher_axpy(be, n, -0.013f, key, stream + t, F(y, s)));
+        snprintf(what, sizeof what, "rademacher_axpy n=%zu", n);
+        tw_check(what, y, TOL);
+
+        twin *g = tw_rand(n, 310 + t, -1, 1);
+        const float *gh = tw_get(g, CPU);
+        double out[2], mag = 0;
+        for (size_t i = 0; i < n; i++) mag += fabs((double)gh[i]);
+        BOTH(be->rademacher_dot(be, n, key, stream + t, F(g, s), &out[s]));
+        snprintf(what, sizeof what, "rademacher_dot n=%zu", n);
+        check_scalar(what, out[CPU], out[GPU], mag, 1e-9);
+        /* The dot is the noise against g: check the CPU's value too. */
+        double want = 0;
+        for (size_t i = 0; i < n; i++) want += (double)rc[i] * gh[i];
+        check_scalar("rademacher_dot vs r . g", want, out[GPU], mag, 1e-9);
+    }
+}
+
+static void test_gaussian(void **state)
+{
+    need_gpu();
+    static const size_t sizes[] = {1, 129, 100003};
+    const uint64_t key = 12345, stream = 678;
+    for (size_t t = 0; t < sizeof sizes / sizeof *sizes; t++) {
+        size_t n = sizes[t];
+        char what[96];
+        twin *e = tw_const(n, 0.0f);
+        BOTH(be->gaussian_axpy(be, n, 1.0f, key, stream + t, F(e, s)));
+        snprintf(what, sizeof what, "gaussian noise n=%zu", n);
+        tw_check(what, e, 1e-6);
+
+        twin *y = tw_rand(n, 320 + t, -1, 1);
+        BOTH(be->gaussian_axpy(be, n, 0.05f, key, stream + t, F(y, s)));
+        snprintf(what, sizeof what, "gaussian_axpy n=%zu", n);
+        tw_check(what, y, 1e-6);
+
+        twin *g = tw_rand(n, 330 + t, -1, 1);
+        const float *gh = tw_get(g, CPU);
+        double out[2], mag = 0;
+        for (size_t i = 0; i < n; i++)
+            mag += fabs(eg_gaussian(key, stream + t, i) * gh[i]);
+        BOTH(be->gaussian_dot(be, n, key, stream + t, F(g, s), &out[s]));
+        snprintf(what, sizeof what, "gaussian_dot n=%zu", n);
+        check_scalar(what, out[CPU], out[GPU], mag, 1e-6);
+    }
+}
+
+/* ---- optimisers ---- */
+
+static void sgd_case(const char *name, float momentum, float wd, int nesterov,
+                     uint64_t seed)
+{
+    enum { N = 10007 };
+    const float lr = 0.05f;
+    twin *theta = tw_rand(N, seed, -1, 1);
+    twin *buf = momentum != 0.0f ? tw_rand(N, seed + 1, -1, 1) : NULL;
+    char what[128];
+    for (int step = 0; step < 3; step++) {
+        twin *g = tw_rand(N, seed + 10 + step, -1, 1);
+        int first = step == 0;
+        BOTH(be->sgd_step(be, N, F(theta, s), F(g, s), buf ? F(buf, s) : NULL,
+                          lr, momentum, wd, nesterov, first));
+        snprintf(what, sizeof what, "sgd %s step %d (first=%d) theta", name,
+                 step + 1, first);
+        tw_check(what, theta, OPT_TOL);
+        if (buf) {
+            snprintf(what, sizeof what, "sgd %s step %d (first=%d) buf", name,
+                     step + 1, first);
+            tw_check(what, buf, OPT_TOL);
+        }
+    }
+}
+
+static void test_sgd(void **state)
+{
+    need_gpu();
+    sgd_case("momentum 0", 0.0f, 0.0f, 0, 340);
+    sgd_case("momentum 0 wd", 0.0f, 5e-4f, 0, 350);
+    sgd_case("momentum 0.9", 0.9f, 0.0f, 0, 360);
+    sgd_case("momentum 0.9 wd", 0.9f, 5e-4f, 0, 370);
+    sgd_case("nesterov 0.9 wd", 0.9f, 1e-3f, 1, 380);
+}
+
+static void adam_case(const char *name, float wd, uint64_t seed)
+{
+    enum { N = 10007 };
+    twin *theta = tw_rand(N, seed, -1, 1);
+    twin *m = tw_const(N, 0.0f), *v = tw_const(N, 0.0f);
+    char what[128];
+    for (int t = 1; t <= 10; t++) {
+        twin *g = tw_rand(N, seed + 10 + t, -1, 1);
+        BOTH(be->adam_step(be, N, F(theta, s), F(g, s), F(m, s), F(v, s), 1e-3f,
+                           0.9f, 0.999f, 1e-8f, wd, t));
+        if (t != 1 && t != 2 && t != 10) continue;
+        snprintf(what, sizeof what, "adam %s t=%d theta", name, t);
+        tw_check(what, theta, OPT_TOL);
+        snprintf(what, sizeof what, "adam %s t=%d m", name, t);
+        tw_check(what, m, OPT_TOL);
+        snprintf(what, sizeof what, "adam %s t=%d v", name, t);
+        tw_check(what, v, OPT_TOL);
+    }
+}
+
+static void test_adam(void **state)
+{
+    need_gpu();
+    adam_case("no wd", 0.0f, 400);
+    adam_case("wd 1e-2", 1e-2f, 420);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_gemm, test_teardown),
+        cmocka_unit_test_teardown(test_bias, test_teardown),
+        cmocka_unit_test_teardown(test_conv, test_teardown),
+        cmocka_unit_test_teardown(test_bn, test_teardown),
+        cmocka_unit_test_teardown(test_activations, test_teardown),
+        cmocka_unit_test_teardown(test_maxpool, test_teardown),
+        cmocka_unit_test_teardown(test_avgpool, test_teardown),
+        cmocka_unit_test_teardown(test_shortcut, test_teardown),
+        cmocka_unit_test_teardown(test_xent, test_teardown),
+        cmocka_unit_test_teardown(test_rotate, test_teardown),
+        cmocka_unit_test_teardown(test_vec, test_teardown),
+        cmocka_unit_test_teardown(test_rademacher, test_teardown),
+        cmocka_unit_test_teardown(test_gaussian, test_teardown),
+        cmocka_unit_test_teardown(test_sgd, test_teardown),
+        cmocka_unit_test_teardown(test_adam, test_teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
