@@ -6,6 +6,7 @@
 #   make test       install dependencies, build, run every test
 #   make bench      CPU benchmarks against PyTorch, printed as ratios
 #   make deps       install the Debian packages the project needs
+#   make gpu-bundle build plus BUILD/gpu-libs.tar.xz for tests/gpu/run.sh
 #   make demo       start a daemon, run the rotation example through it
 #   make install    PREFIX=/usr/local DESTDIR= (binaries in PREFIX/bin, the
 #                   systemd unit in UNITDIR, the example config in /etc/evograd)
@@ -70,7 +71,7 @@ BENCH_BIN := $(BUILD)/bench_cpu $(BUILD)/bench_meta $(BUILD)/bench_api
 CLIENT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard client/*.c))
 CLIENT_MOD := $(filter-out $(BUILD)/obj/client/evogradctl.o,$(CLIENT_OBJ))
 
-.PHONY: all test unit bench deps install clean demo
+.PHONY: all test unit bench deps install clean demo gpu-bundle
 all: $(BUILD)/evogradd $(BUILD)/evogradctl $(TEST_BIN) $(BENCH_BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -140,6 +141,11 @@ bench: deps all
 
 deps:
 	@tests/deps.sh
+
+# For tests/gpu/run.sh on a GPU machine: the build plus the shared
+# libraries that machine may lack, packed into BUILD/gpu-libs.tar.xz.
+gpu-bundle: all
+	tests/gpu/bundle.sh $(BUILD)
 
 demo: deps
 	$(MAKE) all

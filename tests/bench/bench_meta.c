@@ -1,16 +1,24 @@
-/* Benchmark of the meta-learning methods on the CPU: Meta-Weight-Net with
- * ResNet-32 at batch 100 (Fashion-MNIST, the dataset on every machine),
- * step time and peak engine memory of `none`, `evograd` (K = 2), `t1t2`
- * and a naive EvoGrad that stores its K copies, each on a fresh backend in
- * this one run, printed with their ratios to the plain step.
+/* Benchmark of the meta-learning methods: Meta-Weight-Net with ResNet-32
+ * at batch 100, step time and peak engine memory of `none`, `evograd`
+ * (K = 2) and `t1t2`, each on a fresh backend in this one run, printed
+ * with their ratios to the plain step.
  *
- *   bench_meta [STEPS]   timed steps per method (default 4; env BENCH_STEPS)
+ *   bench_meta [STEPS]                 CPU: width 1 on Fashion-MNIST 1x28x28,
+ *                                      plus a naive EvoGrad that stores its K
+ *                                      copies (default 4 steps; env BENCH_STEPS)
+ *   bench_meta --gpu [STEPS]           GPU cuda:0: widths 1, 2 and 4 on
+ *                                      synthetic CIFAR-10 3x32x32, TF32 on,
+ *                                      beside the PyTorch figures of
+ *                                      ../shared/GPU.md (default 50 steps)
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "meta/loop.h"
 #include "../unit/naive_evograd.h"
+#include "../unit/synth_data.h"
+#include "nn/device.h"
 #include "tasks/tasks.h"
 #include "util/err.h"
 
@@ -41,7 +49,8 @@ static int step(variant v, eg_task *t, eg_meta *m, eg_optim *meta_opt, const eg_
 
 static int measure(variant v, const eg_job *job, int steps, result *out)
 {
-    eg_backend *be = eg_cpu_backend_create();
+    eg_device_options opt = {.tf32 = 1};
+    eg_backend *be = eg_device_open(job->device, &opt, NULL, 0);
     if (!be) return -1;
     eg_task *t = NULL;
     eg_meta m = {0};
@@ -58,10 +67,14 @@ static int measure(variant v, const eg_job *job, int steps, result *out)
     }
     if (v != NONE && eg_optim_init(&meta_opt, be, t->H, &job->meta_optimizer) != 0) goto out;
     if (!(host_hyper = malloc(t->H * sizeof(float)))) goto out;
-    if (step(v, t, &m, &meta_opt, job, 0, host_hyper) != 0) goto out; /* warm-up */
-    double t0 = eg_now_ms();
-    for (int i = 1; i <= steps; i++)
+    /* Warm-up: first-use costs (cuDNN algorithm searches, caches). */
+    for (int i = 0; i < 3; i++)
         if (step(v, t, &m, &meta_opt, job, i, host_hyper) != 0) goto out;
+    if (be->sync(be) != 0) goto out;
+    double t0 = eg_now_ms();
+    for (int i = 3; i < 3 + steps; i++)
+        if (step(v, t, &m, &meta_opt, job, i, host_hyper) != 0) goto out;
+    if (be->sync(be) != 0) goto out;
     out->step_ms = (eg_now_ms() - t0) / steps;
     out->peak = be->peak_bytes;
     rc = 0;
@@ -74,11 +87,8 @@ out:
     return rc;
 }
 
-int main(int argc, char **argv)
+static int cpu_bench(int steps)
 {
-    const char *env = getenv("BENCH_STEPS");
-    int steps = argc > 1 ? atoi(argv[1]) : env ? atoi(env) : 4;
-    if (steps < 1) steps = 1;
     eg_job job;
     eg_job_defaults(EG_TASK_MWN, &job);
     job.steps = 1000; /* sets the learning-rate schedule; only a few run */
@@ -103,4 +113,92 @@ int main(int argc, char **argv)
     printf("evograd vs naive K-copy evograd: time %.2fx, peak memory %.3fx\n",
            r[EVOGRAD].step_ms / r[NAIVE].step_ms, (double)r[EVOGRAD].peak / r[NAIVE].peak);
     return 0;
+}
+
+/* PyTorch 2.11 on an H200 (../shared/GPU.md), same model, batch and input:
+ * eager step ms and peak MB of none / evograd / t1t2, and the EvoGrad step
+ * under torch.compile (0 where not measured). */
+static const struct {
+    int width;
+    double ms[3], mb[3], compiled_ms;
+} torch_ref[] = {
+    {1, {12.6, 60.3, 85.8}, {312, 320, 780}, 30.2},
+    {2, {10.1, 50.2, 74.0}, {573, 601, 1533}, 0},
+    {4, {11.2, 55.6, 97.3}, {1103, 1207, 3045}, 30.5},
+};
+
+static int gpu_bench(int steps)
+{
+    char dir[] = "/tmp/evograd-bench-XXXXXX";
+    if (!mkdtemp(dir)) {
+        perror("bench_meta: mkdtemp");
+        return 1;
+    }
+    /* 3000 training images: MWN holds 1000 out as its meta set; the timed
+     * steps cycle through the rest. */
+    if (synth_cifar10(dir, 600, 100, 1) != 0) {
+        fprintf(stderr, "bench_meta: %s\n", eg_last_error());
+        return 1;
+    }
+    eg_gpu_info info;
+    if (eg_gpu_info_get(0, &info) != 0) {
+        fprintf(stderr, "bench_meta: %s\n", eg_last_error());
+        return 1;
+    }
+    printf("Meta-Weight-Net, ResNet-32, batch 100, synthetic CIFAR-10 3x32x32, %s, TF32 on, "
+           "%d timed steps each; PyTorch (eager) figures from an H200\n", info.name, steps);
+    printf("%-6s %-8s %9s %9s | %9s %9s | %8s %7s\n", "width", "method", "step ms", "peak MB",
+           "torch ms", "torch MB", "speedup", "mem x");
+    int rc = 0;
+    for (size_t w = 0; w < sizeof torch_ref / sizeof *torch_ref && rc == 0; w++) {
+        eg_job job;
+        eg_job_defaults(EG_TASK_MWN, &job);
+        job.steps = 1000;
+        job.model.width = torch_ref[w].width;
+        snprintf(job.dataset.name, sizeof job.dataset.name, "cifar10");
+        snprintf(job.dataset.path, sizeof job.dataset.path, "%s", dir);
+        snprintf(job.device, sizeof job.device, "cuda:0");
+        result r[3];
+        for (int v = NONE; v <= T1T2; v++) {
+            if (measure((variant)v, &job, steps, &r[v]) != 0) {
+                fprintf(stderr, "bench_meta: width %d %s: %s\n", torch_ref[w].width, names[v],
+                        eg_last_error());
+                rc = 1;
+                break;
+            }
+            printf("%-6d %-8s %9.2f %9.1f | %9.1f %9.0f | %8.2f %7.3f\n", torch_ref[w].width,
+                   names[v], r[v].step_ms, r[v].peak / 1048576.0, torch_ref[w].ms[v],
+                   torch_ref[w].mb[v], torch_ref[w].ms[v] / r[v].step_ms,
+                   r[v].peak / 1048576.0 / torch_ref[w].mb[v]);
+            fflush(stdout);
+        }
+        if (rc) break;
+        double goal = torch_ref[w].width == 1 ? 6.0 : torch_ref[w].width == 4 ? 18.0 : 0;
+        if (goal > 0)
+            printf("width %d: evograd %.2f ms (goal <= %.0f ms: %s; torch.compile %.1f ms), "
+                   "peak %.3fx PyTorch's (goal <= 0.5x: %s)\n",
+                   torch_ref[w].width, r[EVOGRAD].step_ms, goal,
+                   r[EVOGRAD].step_ms <= goal ? "met" : "not met", torch_ref[w].compiled_ms,
+                   r[EVOGRAD].peak / 1048576.0 / torch_ref[w].mb[EVOGRAD],
+                   r[EVOGRAD].peak / 1048576.0 <= 0.5 * torch_ref[w].mb[EVOGRAD] ? "met"
+                                                                                : "not met");
+    }
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "bench_meta: could not remove %s\n", dir);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    int gpu = argc > 1 && strcmp(argv[1], "--gpu") == 0;
+    const char *arg = argc > 1 + gpu ? argv[1 + gpu] : getenv("BENCH_STEPS");
+    int steps = arg ? atoi(arg) : gpu ? 50 : 4;
+    if (steps < 1) steps = 1;
+    if (!gpu) return cpu_bench(steps);
+    if (eg_gpu_count() == 0) {
+        fprintf(stderr, "bench_meta --gpu: no usable GPU\n");
+        return 2;
+    }
+    return gpu_bench(steps);
 }

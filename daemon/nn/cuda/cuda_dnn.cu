@@ -234,8 +234,9 @@ int cuda_bn_fwd_eval(eg_backend *be, int n, int c, int hw, const float *x, const
     return 0;
 }
 
-/* cuDNN takes the forward's saved mean and 1/sqrt(var + eps) and then does
- * not use eps; it is passed at cuDNN's minimum. */
+/* cuDNN takes the forward's saved mean and 1/sqrt(var + eps); the eps it
+ * also asks for is the engine's (nn/net.c), the one the forward used. */
+#define BN_EPS 1e-5
 int cuda_bn_bwd(eg_backend *be, int n, int c, int hw, const float *x, const float *dy,
                 const float *gamma, const float *save_mean, const float *save_invstd, float *dx,
                 float *dgamma, float *dbeta)
@@ -246,7 +247,7 @@ int cuda_bn_bwd(eg_backend *be, int n, int c, int hw, const float *x, const floa
     CU_CHECK(cudnnBatchNormalizationBackward(impl->dnn, CUDNN_BATCHNORM_SPATIAL, &one, &zero,
                                              &one, &one, impl->t_a, x, impl->t_a, dy, impl->t_a,
                                              dx, impl->t_b, gamma, dgamma, dbeta,
-                                             CUDNN_BN_MIN_EPSILON, save_mean, save_invstd));
+                                             BN_EPS, save_mean, save_invstd));
     return 0;
 }
 

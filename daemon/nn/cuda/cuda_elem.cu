@@ -15,22 +15,6 @@
 /* A quiet NaN, the loss of a sample whose label is out of range. */
 #define XENT_BAD_LABEL __int_as_float(0x7fc00000)
 
-/* Adds v over the CU_THREADS threads of the block in a fixed tree order;
- * thread 0 gets the total (others get partial sums). Every thread of the
- * block must call it. */
-static __device__ __forceinline__ double block_sum(double v)
-{
-    __shared__ double s[CU_THREADS];
-    unsigned t = threadIdx.x;
-    s[t] = v;
-    __syncthreads();
-    for (unsigned off = CU_THREADS / 2; off > 0; off >>= 1) {
-        if (t < off) s[t] += s[t + off];
-        __syncthreads();
-    }
-    return s[t];
-}
-
 /* ---- bias ---- */
 
 /* y (rows, cols, inner) += b[c], one thread per element, grid-stride. */
@@ -57,7 +41,7 @@ static __global__ void bias_grad_kernel(int rows, int cols, int inner, const flo
         size_t r = e / (size_t)inner, k = e % (size_t)inner;
         s += dy[((size_t)r * cols + c) * inner + k];
     }
-    s = block_sum(s);
+    s = cu_block_sum(s);
     if (threadIdx.x == 0) db[c] = __fadd_rn(db[c], (float)s);
 }
 

@@ -4,7 +4,9 @@
  * (contracts in nn/backend.h).
  *
  * Every operation is queued on the backend's one stream; results that come
- * back to the host (dot products) wait for it. A failed call records an
+ * back to the host (dot products) wait for it. A backend is used by one
+ * thread, the one that created it (a daemon worker runs a job's whole life
+ * on its thread), which made its device current. A failed call records an
  * error with eg_errorf and returns -1, so the job fails and the process
  * goes on. */
 #ifndef EG_CUDA_IMPL_H
@@ -52,6 +54,22 @@ static inline unsigned cu_blocks(size_t n)
     size_t b = (n + CU_THREADS - 1) / CU_THREADS;
     if (b > 8192) b = 8192;
     return b ? (unsigned)b : 1u;
+}
+
+/* Adds v over the CU_THREADS threads of the block in a fixed tree order,
+ * so the result does not depend on timing; thread 0 gets the total (the
+ * others partial sums). Every thread of the block must call it. */
+static __device__ __forceinline__ double cu_block_sum(double v)
+{
+    __shared__ double s[CU_THREADS];
+    unsigned t = threadIdx.x;
+    s[t] = v;
+    __syncthreads();
+    for (unsigned off = CU_THREADS / 2; off > 0; off >>= 1) {
+        if (t < off) s[t] += s[t + off];
+        __syncthreads();
+    }
+    return s[t];
 }
 
 /* ---- the backend's state ---- */
@@ -191,7 +209,7 @@ int cuda_adam_step(eg_backend *be, size_t n, float *theta, const float *grad,
 
 /* Sums parts[0 .. nparts) of cuda_of(be)->parts in index order (one
  * thread, deterministic) and returns the total on the host (waits for the
- * stream). */
+ * stream); parts[0] is overwritten. parts serves one reduction at a time. */
 int cuda_parts_result(eg_backend *be, int nparts, double *out);
 /* The same sum added to *acc (device, float), without waiting. */
 int cuda_parts_accumulate(eg_backend *be, int nparts, float *acc);

@@ -172,7 +172,6 @@ static __global__ void rot_bwd_kernel(size_t planes, int h, int w,
                                       float *__restrict__ dx,
                                       double *__restrict__ parts)
 {
-    __shared__ double sum[CU_THREADS];
     int bad = !isfinite(angle[0]);
     size_t hw = (size_t)h * w, total = planes * hw;
     double ga = 0;
@@ -207,13 +206,8 @@ static __global__ void rot_bwd_kernel(size_t planes, int h, int w,
     }
     if (bad) ga = nan("");
 
-    sum[threadIdx.x] = ga;
-    __syncthreads();
-    for (int half = CU_THREADS / 2; half > 0; half >>= 1) {
-        if ((int)threadIdx.x < half) sum[threadIdx.x] += sum[threadIdx.x + half];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) parts[blockIdx.x] = sum[0];
+    ga = cu_block_sum(ga);
+    if (threadIdx.x == 0) parts[blockIdx.x] = ga;
 }
 
 /* Checks the arguments shared by both directions, as cpu_rotate.c does

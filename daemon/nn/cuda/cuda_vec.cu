@@ -48,22 +48,6 @@ static red_geom reduce_geometry(size_t n)
     return g;
 }
 
-/* Adds v over the CU_THREADS threads of the block in a fixed tree order
- * and stores the total in parts[blockIdx.x]. Every thread of the block
- * must call it. */
-static __device__ __forceinline__ void block_sum_store(double v, double *parts)
-{
-    __shared__ double s[CU_THREADS];
-    unsigned t = threadIdx.x;
-    s[t] = v;
-    __syncthreads();
-    for (unsigned off = CU_THREADS / 2; off > 0; off >>= 1) {
-        if (t < off) s[t] += s[t + off];
-        __syncthreads();
-    }
-    if (t == 0) parts[blockIdx.x] = s[0];
-}
-
 /* ---- elementwise ---- */
 
 static __global__ void fill_kernel(size_t n, float value, float *x)
@@ -122,7 +106,8 @@ static __global__ void dot_kernel(size_t n, size_t chunk, const float *x, const 
     double s = 0;
     for (size_t i = lo + threadIdx.x; i < hi; i += CU_THREADS)
         s += (double)x[i] * (double)y[i];
-    block_sum_store(s, parts);
+    s = cu_block_sum(s);
+    if (threadIdx.x == 0) parts[blockIdx.x] = s;
 }
 
 /* parts[b] = sum of r[i] g[i] over block b's chunk, r the Rademacher
@@ -144,7 +129,8 @@ static __global__ void rademacher_dot_kernel(size_t n, size_t chunk, uint64_t ke
         for (int k = 0; k < RB_LEN / RB_LANES; k++, i += RB_LANES)
             if (i < hi) s += (double)eg_rademacher_from_block(bits, i) * (double)g[i];
     }
-    block_sum_store(s, parts);
+    s = cu_block_sum(s);
+    if (threadIdx.x == 0) parts[blockIdx.x] = s;
 }
 
 /* parts[b] = sum of (float)e[i] g[i] over block b's chunk, e the Gaussian
@@ -158,7 +144,8 @@ static __global__ void gaussian_dot_kernel(size_t n, size_t chunk, uint64_t key,
     double s = 0;
     for (size_t i = lo + threadIdx.x; i < hi; i += CU_THREADS)
         s += (double)(float)eg_gaussian(key, stream, i) * (double)g[i];
-    block_sum_store(s, parts);
+    s = cu_block_sum(s);
+    if (threadIdx.x == 0) parts[blockIdx.x] = s;
 }
 
 /* parts[0] = parts[0] + ... + parts[nparts - 1], left to right; one thread
@@ -170,12 +157,13 @@ static __global__ void parts_sum_kernel(int nparts, double *parts)
     parts[0] = s;
 }
 
-/* acc[0] += (float)(parts[0] + ... + parts[nparts - 1]), left to right. */
+/* acc[0] = (float)(acc[0] + (parts[0] + ... + parts[nparts - 1])), the sum left
+ * to right in double, as the CPU adds its double total to the float. */
 static __global__ void parts_accumulate_kernel(int nparts, const double *parts, float *acc)
 {
     double s = 0;
     for (int i = 0; i < nparts; i++) s += parts[i];
-    acc[0] = __fadd_rn(acc[0], (float)s);
+    acc[0] = (float)__dadd_rn((double)acc[0], s);
 }
 
 int cuda_parts_result(eg_backend *be, int nparts, double *out)

@@ -1,0 +1,50 @@
+#!/bin/bash
+# On a GPU machine and on an existing CUDA build (made elsewhere with
+# `make CUDA=1 BUILD=build/gpu gpu-bundle`, the build folder carried
+# along): runs the CPU-vs-CUDA parity tests (every backend op, LeNet and
+# ResNet-32, one EvoGrad and one T1-T2 step), the out-of-memory test and
+# the GPU benchmark, and writes their logs and a summary under $OUT
+# (default ./gpu-results). A test that skips here counts as failed: on
+# this machine there must be a GPU.
+#
+#   tests/gpu/run.sh [BUILD]   (default build/gpu)
+cd "$(dirname "$0")/../.." || exit 1
+build=${1:-build/gpu}
+out=${OUT:-./gpu-results}
+mkdir -p "$out"
+summary="$out/summary.txt"
+: >"$summary"
+say() { echo "$*" | tee -a "$summary"; }
+
+libs=$(mktemp -d)
+trap 'rm -rf "$libs"' EXIT
+if [ -f "$build/gpu-libs.tar.xz" ]; then
+    tar -xJf "$build/gpu-libs.tar.xz" -C "$libs" || say "cannot unpack $build/gpu-libs.tar.xz"
+fi
+export LD_LIBRARY_PATH="$libs:/usr/local/cuda/lib64:/usr/local/cuda-13.0/targets/x86_64-linux/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export CMOCKA_MESSAGE_OUTPUT=TAP
+nvidia-smi >"$out/nvidia-smi.txt" 2>&1 || say "nvidia-smi failed (see $out/nvidia-smi.txt)"
+
+passed=0 failed=0
+for t in test_cuda_parity test_cuda_models test_daemon_cuda_oom; do
+    log="$out/$t.log"
+    start=$(date +%s.%N)
+    timeout 400 "$build/tests/$t" >"$log" 2>&1
+    rc=$?
+    secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {print b - a}')
+    p=$(grep -E '^ok [0-9]+' "$log" | grep -cv '# SKIP')
+    f=$(grep -cE '^not ok [0-9]+' "$log")
+    [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+    passed=$((passed + p)); failed=$((failed + f))
+    say "$(printf '%-24s %3d passed %3d failed (skips count as failed)  rc %d  %.1f s' "$t" "$p" "$f" "$rc" "$secs")"
+    [ "$f" -ne 0 ] && grep -E '^not ok|error|Error' "$log" | head -20 | sed 's/^/    | /' | tee -a "$summary"
+done
+
+say ""
+say "GPU benchmark (bench_meta --gpu):"
+timeout 400 "$build/bench_meta" --gpu "${BENCH_STEPS:-50}" 2>&1 | tee "$out/bench_gpu.txt" | tee -a "$summary"
+[ "${PIPESTATUS[0]}" -eq 0 ] || { say "bench_meta --gpu failed"; failed=$((failed + 1)); }
+
+say ""
+say "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
