@@ -285,7 +285,8 @@ int eg_cmd_run(int argc, char **argv)
         EG_LOG(ERROR, "run: %s", eg_last_error());
         return 2;
     }
-    eg_backend *be = eg_device_open(job.device, NULL, job.device, sizeof job.device);
+    eg_backend *be = eg_device_open(job.device, &(eg_device_options){.tf32 = job.tf32},
+                                    job.device, sizeof job.device);
     if (!be) {
         EG_LOG(ERROR, "run: job failed: %s", eg_last_error());
         return 1;

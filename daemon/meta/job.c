@@ -358,8 +358,8 @@ static int open_obj(const scope *s, const char *key, const char *const *allowed,
 
 static const char *const top_keys[] = {
     "task", "method", "model", "dataset", "optimizer", "meta_optimizer", "evograd", "epochs",
-    "steps", "batch_size", "seed", "device", "eval_every", "eval_limit", "rotation", "mwn",
-    "toy1d", NULL};
+    "steps", "batch_size", "seed", "device", "tf32", "eval_every", "eval_limit", "rotation",
+    "mwn", "toy1d", NULL};
 
 static int read_model(const scope *top, eg_job *j)
 {
@@ -579,6 +579,7 @@ int eg_job_from_json(const json_t *spec, eg_job *out)
     EG_TRY(rd_int(&top, "seed", 0, MAX_SAFE_INT, &seed));
     out->seed = (uint64_t)seed;
     EG_TRY(read_device(&top, out));
+    EG_TRY(rd_bool(&top, "tf32", &out->tf32));
     EG_TRY(rd_l(&top, "eval_every", 0, 1000000000L, &out->eval_every));
     EG_TRY(rd_i(&top, "eval_limit", 0, 10000000, &out->eval_limit));
     return read_task_sections(&top, out);
@@ -679,14 +680,14 @@ json_t *eg_job_to_json(const eg_job *j)
     /* "o" steals each reference, also when the pack fails. */
     json_t *o = json_pack(
         "{s:s, s:s, s:o, s:o, s:o, s:o, s:{s:i, s:f, s:f, s:b, s:s}, s:i, s:I, s:i, s:I, "
-        "s:s, s:I, s:i, s:o}",
+        "s:s, s:b, s:I, s:i, s:o}",
         "task", task_names[j->task], "method", method_names[j->method], "model", model,
         "dataset", dataset, "optimizer", optim_to_json(&j->optimizer, j->auto_milestones),
         "meta_optimizer", optim_to_json(&j->meta_optimizer, 0), "evograd", "k", j->evograd.k,
         "sigma", shortest(j->evograd.sigma), "tau", shortest(j->evograd.tau), "antithetic",
         j->evograd.antithetic, "noise", evo_noise_names[j->evograd.noise], "epochs", j->epochs,
         "steps", (json_int_t)j->steps, "batch_size", j->batch_size, "seed",
-        (json_int_t)j->seed, "device", j->device, "eval_every", (json_int_t)j->eval_every,
+        (json_int_t)j->seed, "device", j->device, "tf32", j->tf32, "eval_every", (json_int_t)j->eval_every,
         "eval_limit", j->eval_limit, task_names[j->task], task_section(j));
     return o;
 }

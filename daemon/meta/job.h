@@ -39,6 +39,8 @@ typedef struct eg_job {
     int batch_size;
     uint64_t seed;
     char device[16];        /* cpu, cuda, cuda:N, auto */
+    int tf32;               /* TF32 tensor cores on a GPU: faster convolutions
+                               and GEMM at about 1e-3 relative precision */
     long eval_every;        /* steps between evaluations; 0 = each epoch */
     int eval_limit;         /* test samples per evaluation; 0 = all */
     struct {

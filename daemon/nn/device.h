@@ -10,11 +10,13 @@
 
 #include "nn/backend.h"
 
-/* Options of a GPU backend; zero is the default (no TF32, cuDNN may pick
- * nondeterministic algorithms). */
+/* Options of a GPU backend. Zero (or no options) is the default: full fp32
+ * and deterministic cuDNN algorithms, so the same seed on the same device
+ * gives the same losses. */
 typedef struct eg_device_options {
-    int tf32;          /* TF32 tensor cores for convolutions and GEMM */
-    int deterministic; /* deterministic cuDNN algorithms only */
+    int tf32;             /* TF32 tensor cores for convolutions and GEMM */
+    int nondeterministic; /* let cuDNN pick algorithms whose sums run in
+                             timing-dependent order (often faster) */
 } eg_device_options;
 
 /* One GPU as the driver reports it. */

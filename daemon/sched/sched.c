@@ -84,7 +84,7 @@ static outcome run_job(worker *w, int64_t id, const char *spec, char **summary)
     outcome out = OUT_FAILED;
     double t0 = eg_now_ms();
     if (eg_job_parse(spec, strlen(spec), &job) != 0) goto done;
-    if (!(be = eg_device_open(w->device, NULL, NULL, 0))) goto done;
+    if (!(be = eg_device_open(w->device, &(eg_device_options){.tf32 = job.tf32}, NULL, 0))) goto done;
     if (eg_task_create(&job, be, &t) != 0) goto done;
     long total = eg_task_total_steps(&job, t);
     if (total <= 0) {

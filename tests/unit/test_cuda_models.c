@@ -26,7 +26,7 @@
 static eg_backend *gpu_open(void)
 {
     if (eg_gpu_count() == 0) skip();
-    eg_device_options opt = {.tf32 = 0, .deterministic = 1};
+    eg_device_options opt = {.tf32 = 0, .nondeterministic = 0};
     eg_backend *be = eg_device_open("cuda:0", &opt, NULL, 0);
     if (!be) fail_msg("cannot open cuda:0: %s", eg_last_error());
     return be;

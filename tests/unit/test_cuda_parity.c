@@ -70,7 +70,7 @@ static int group_setup(void **state)
         P.no_gpu = 1;
         return 0;
     }
-    eg_device_options opt = {.tf32 = 0, .deterministic = 1};
+    eg_device_options opt = {.tf32 = 0, .nondeterministic = 0};
     P.be[GPU] = eg_device_open("cuda:0", &opt, NULL, 0);
     if (!P.be[GPU]) {
         snprintf(P.why, sizeof P.why, "cannot open cuda:0: %s", eg_last_error());

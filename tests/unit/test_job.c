@@ -80,6 +80,7 @@ static void assert_job_equal(const eg_job *a, const eg_job *b)
     FEQ(a, b, batch_size);
     FEQ(a, b, seed);
     SEQ(a, b, device);
+    FEQ(a, b, tf32);
     FEQ(a, b, eval_every);
     FEQ(a, b, eval_limit);
     FEQ(a, b, rotation.true_angle_deg);
@@ -289,7 +290,7 @@ static void test_round_trip(void **state)
         "{\"kind\": \"sgd\", \"lr\": 0.01, \"momentum\": 0.5, \"nesterov\": false}, "
         "\"evograd\": {\"k\": 8, \"sigma\": 0.01, \"tau\": 0.1, \"antithetic\": true, "
         "\"noise\": \"gaussian\"}, \"epochs\": 7, \"steps\": 1234, \"batch_size\": 64, "
-        "\"seed\": 9007199254740991, \"device\": \"cuda:1\", \"eval_every\": 50, "
+        "\"seed\": 9007199254740991, \"device\": \"cuda:1\", \"tf32\": true, \"eval_every\": 50, "
         "\"eval_limit\": 500, \"mwn\": {\"meta_samples\": 500, \"vnet_hidden\": 50}}";
     eg_job j = parse_ok(full);
     assert_int_equal(j.method, EG_METHOD_T1T2);
@@ -305,6 +306,7 @@ static void test_round_trip(void **state)
     assert_int_equal(j.evograd.antithetic, 1);
     assert_int_equal(j.steps, 1234);
     assert_int_equal(j.eval_limit, 500);
+    assert_int_equal(j.tf32, 1);
     assert_int_equal(j.mwn.vnet_hidden, 50);
     assert_round_trip(&j);
 
@@ -495,6 +497,7 @@ static const bad_spec bad_specs[] = {
     {"{\"task\": \"toy1d\", \"device\": \"cuda:123\"}", "device", "\"cuda:123\"", 1},
     {"{\"task\": \"toy1d\", \"device\": \"cuda:\"}", "device", "\"cuda:\"", 1},
     {"{\"task\": \"toy1d\", \"device\": \"a-very-long-device-name\"}", "device", "at most 15", 1},
+    {"{\"task\": \"toy1d\", \"tf32\": 1}", "tf32", "true or false", 1},
     {"{\"task\": \"toy1d\", \"eval_every\": -5}", "eval_every", "[0, 1000000000]", 1},
     {"{\"task\": \"toy1d\", \"eval_limit\": true}", "eval_limit", "not true", 1},
     /* Not JSON at all: no field, the place of the fault. */

@@ -115,6 +115,11 @@ static void cuda_destroy(eg_backend *be)
         cuda_pool_destroy(be);
         if (impl->result_host) cudaFreeHost(impl->result_host);
         if (impl->stream) cudaStreamDestroy(impl->stream);
+        /* A sticky error (an illegal address, say) poisons the device's
+         * context for the whole process; resetting it lets the next job on
+         * this device start clean. The daemon runs one worker, hence one
+         * backend at a time, per device. */
+        if (cudaDeviceSynchronize() != cudaSuccess) cudaDeviceReset();
         cudaGetLastError();
         free(impl);
     }

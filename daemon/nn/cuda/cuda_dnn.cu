@@ -1,8 +1,8 @@
 /* Convolution, batch normalisation and max pooling on cuDNN (the stable
  * v9 "legacy" API). Each convolution shape gets a plan once: descriptors
  * plus, per direction, the algorithm cudnnFind* measured fastest among
- * those whose workspace fits MAX_WORKSPACE (deterministic ones only when
- * the backend was opened with `deterministic`). TF32 tensor cores are used
+ * those whose workspace fits MAX_WORKSPACE (deterministic ones only,
+ * unless the backend was opened with `nondeterministic`). TF32 tensor cores are used
  * only when the backend's `tf32` option is on; otherwise FMA math. */
 #include <stdlib.h>
 #include <string.h>
@@ -75,26 +75,26 @@ static cuda_conv_plan *plan_for(eg_backend *be, const eg_conv_shape *cs)
 }
 
 /* Picks among cudnnFind* results (fastest first): the first that
- * succeeded, fits MAX_WORKSPACE, is deterministic when asked, and uses
- * tensor cores only when TF32 is allowed (without TF32 the chosen
- * algorithm runs under CUDNN_FMA_MATH, as the search did). */
-#define PICK(results, count, impl, p, dir)                                                \
-    do {                                                                                  \
-        for (int i_ = 0; i_ < (count); i_++) {                                            \
-            if ((results)[i_].status != CUDNN_STATUS_SUCCESS) continue;                   \
-            if ((results)[i_].memory > MAX_WORKSPACE) continue;                           \
-            if ((impl)->opt.deterministic && (results)[i_].determinism != CUDNN_DETERMINISTIC) \
-                continue;                                                                 \
-            if (!(impl)->opt.tf32 && (results)[i_].mathType != CUDNN_FMA_MATH &&          \
-                (results)[i_].mathType != CUDNN_DEFAULT_MATH)                             \
-                continue;                                                                 \
-            (p)->algo[dir] = (int)(results)[i_].algo;                                     \
-            (p)->math[dir] = (impl)->opt.tf32 ? (results)[i_].mathType : CUDNN_FMA_MATH;  \
-            (p)->work[dir] = (results)[i_].memory;                                        \
-            (p)->chosen[dir] = 1;                                                         \
-            break;                                                                        \
-        }                                                                                 \
-    } while (0)
+ * succeeded, fits MAX_WORKSPACE, is deterministic unless the backend allows
+ * otherwise, and uses tensor cores only when TF32 is allowed (without TF32
+ * the chosen algorithm runs under CUDNN_FMA_MATH, as the search did).
+ * Perf is one of cudnnConvolution{Fwd,BwdData,BwdFilter}AlgoPerf_t. */
+template <typename Perf>
+static void pick(const Perf *r, int count, const cuda_impl *impl, cuda_conv_plan *p, int dir)
+{
+    for (int i = 0; i < count; i++) {
+        if (r[i].status != CUDNN_STATUS_SUCCESS || r[i].memory > MAX_WORKSPACE) continue;
+        if (!impl->opt.nondeterministic && r[i].determinism != CUDNN_DETERMINISTIC) continue;
+        if (!impl->opt.tf32 && r[i].mathType != CUDNN_FMA_MATH &&
+            r[i].mathType != CUDNN_DEFAULT_MATH)
+            continue;
+        p->algo[dir] = (int)r[i].algo;
+        p->math[dir] = impl->opt.tf32 ? r[i].mathType : CUDNN_FMA_MATH;
+        p->work[dir] = r[i].memory;
+        p->chosen[dir] = 1;
+        return;
+    }
+}
 
 static int choose(eg_backend *be, cuda_conv_plan *p, int dir)
 {
@@ -107,18 +107,18 @@ static int choose(eg_backend *be, cuda_conv_plan *p, int dir)
         cudnnConvolutionFwdAlgoPerf_t r[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
         CU_CHECK(cudnnFindConvolutionForwardAlgorithm(impl->dnn, p->x, p->w, p->conv, p->y,
                                                       CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, r));
-        PICK(r, got, impl, p, dir);
+        pick(r, got, impl, p, dir);
     } else if (dir == DIR_DATA) {
         cudnnConvolutionBwdDataAlgoPerf_t r[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
         CU_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(
             impl->dnn, p->w, p->y, p->conv, p->x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, r));
-        PICK(r, got, impl, p, dir);
+        pick(r, got, impl, p, dir);
     } else {
         cudnnConvolutionBwdFilterAlgoPerf_t r[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
         CU_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(
             impl->dnn, p->x, p->y, p->conv, p->w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got,
             r));
-        PICK(r, got, impl, p, dir);
+        pick(r, got, impl, p, dir);
     }
     if (!p->chosen[dir]) {
         static const char *const names[] = {"forward", "backward data", "backward filter"};
@@ -127,7 +127,7 @@ static int choose(eg_backend *be, cuda_conv_plan *p, int dir)
                          "* %dx%dx%dx%d stride %d pad %d%s",
                          be->name, names[dir], cs->n, cs->c, cs->h, cs->w, cs->k, cs->c, cs->r,
                          cs->s, cs->stride, cs->pad,
-                         impl->opt.deterministic ? " (deterministic ones asked for)" : "");
+                         impl->opt.nondeterministic ? "" : " (deterministic ones asked for)");
     }
     return 0;
 }
