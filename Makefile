@@ -71,14 +71,20 @@ BENCH_BIN := $(BUILD)/bench_cpu $(BUILD)/bench_meta $(BUILD)/bench_api
 CLIENT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard client/*.c))
 CLIENT_MOD := $(filter-out $(BUILD)/obj/client/evogradctl.o,$(CLIENT_OBJ))
 
-.PHONY: all test unit bench deps install clean demo gpu-bundle
+.PHONY: all test unit bench deps install clean demo gpu-bundle FORCE
 all: $(BUILD)/evogradd $(BUILD)/evogradctl $(TEST_BIN) $(BENCH_BIN)
 
-$(BUILD)/obj/%.o: %.c
+# Objects depend on the flags they were built with (CUDA on or off
+# included), so switching them in one build folder rebuilds it.
+$(BUILD)/flags: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(CFLAGS) | $(NVCCFLAGS) | $(CU_SRC)' | cmp -s - $@ || echo '$(CFLAGS) | $(NVCCFLAGS) | $(CU_SRC)' > $@
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/%.o: %.cu
+$(BUILD)/obj/%.o: %.cu $(BUILD)/flags
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
@@ -91,9 +97,9 @@ $(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(LIB): $(LIB_OBJ)
+$(LIB): $(LIB_OBJ) $(BUILD)/flags
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $(filter %.o,$^)
 
 $(BUILD)/evogradd: $(DAEMON_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)

@@ -51,6 +51,20 @@ struct eg_backend {
     int (*sync)(eg_backend *be);
     void (*destroy)(eg_backend *be);
 
+    /* ---- captured work (CUDA graphs); NULL where the backend has none ---- */
+    /* Between capture_begin and capture_end the operations called are
+     * recorded, not run. capture_end returns the recording as a replayable
+     * unit in *unit, or fails (and leaves *unit NULL) when something in it
+     * cannot be recorded; either way nothing of it ran. A unit replays the
+     * same operations on the same pointers and scalars. */
+    int (*capture_begin)(eg_backend *be);
+    int (*capture_end)(eg_backend *be, void **unit);
+    int (*replay)(eg_backend *be, void *unit);
+    void (*unit_free)(eg_backend *be, void *unit);
+    /* Changes whenever units recorded before may refer to memory the
+     * backend has since moved (its convolution workspace). */
+    unsigned long capture_epoch;
+
     /* ---- dense algebra ---- */
     /* C (M, N) = alpha * op(A) op(B) + beta * C, row-major; op(A) is (M, K). */
     int (*gemm)(eg_backend *be, int trans_a, int trans_b, int m, int n, int k,

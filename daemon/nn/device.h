@@ -17,6 +17,7 @@ typedef struct eg_device_options {
     int tf32;             /* TF32 tensor cores for convolutions and GEMM */
     int nondeterministic; /* let cuDNN pick algorithms whose sums run in
                              timing-dependent order (often faster) */
+    int no_graphs;        /* run every operation eagerly, no CUDA graphs */
 } eg_device_options;
 
 /* One GPU as the driver reports it. */

@@ -1,4 +1,5 @@
 #include "net.h"
+#include "net_replay.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,40 +191,133 @@ static int accumulates(eg_layer_kind k)
     return k == EG_L_CONV || k == EG_L_LINEAR || k == EG_L_AVGPOOL;
 }
 
+/* Plans the gradient buffers. A layer's gradient dy is shared with the
+ * in-place layers stacked on it (a group, named by its lowest layer).
+ * Backward visits layers from the last to the first: a group's buffer is
+ * first written by the backward of its highest consumer (`hi`; the last
+ * layer's is written before the loop) and last read by the backward of its
+ * lowest member (`lo`; the input's by the copy to dx). Groups whose closed
+ * intervals [lo, hi] are disjoint share a buffer, so a chain of layers
+ * needs two or three whatever its depth. Fills slot[g] for every group g
+ * and bytes[] per buffer; returns the number of buffers. */
+static int plan_grads(const eg_net *net, const int *group, int *slot, size_t *bytes)
+{
+    int n = net->n_layers;
+    int *lo = malloc((size_t)n * sizeof *lo), *hi = malloc((size_t)n * sizeof *hi);
+    int *order = malloc((size_t)n * sizeof *order), *slot_lo = malloc((size_t)n * sizeof *slot_lo);
+    int n_slots = -1;
+    if (!lo || !hi || !order || !slot_lo) goto out;
+    for (int i = 0; i < n; i++) lo[i] = n, hi[i] = -1, slot[i] = -1;
+    for (int i = 0; i < n; i++) {
+        if (group[i] < i) continue; /* in place: its group's buffer */
+        lo[i] = i;
+        if (i == n - 1) hi[i] = n;
+    }
+    for (int i = n - 1; i > 0; i--) {
+        const eg_layer *l = &net->layers[i];
+        int g = group[l->in];
+        if (hi[g] < i) hi[g] = i;
+        if (l->kind == EG_L_SHORTCUT && hi[group[l->skip]] < i) hi[group[l->skip]] = i;
+        if (group[i] < i && hi[group[i]] < i) hi[group[i]] = i; /* in place */
+    }
+    /* Groups by first write, latest layer first, as backward meets them. */
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (group[i] == i && (i > 0 || net->need_dx)) order[m++] = i;
+    for (int a = 1; a < m; a++)
+        for (int b = a; b > 0 && hi[order[b]] > hi[order[b - 1]]; b--) {
+            int t = order[b];
+            order[b] = order[b - 1];
+            order[b - 1] = t;
+        }
+    n_slots = 0;
+    for (int a = 0; a < m; a++) {
+        int g = order[a];
+        if (hi[g] < lo[g]) hi[g] = lo[g]; /* never written: its own moment */
+        size_t need = (size_t)net->max_batch * sample_size(&net->layers[g]) * sizeof(float);
+        /* A buffer is free for g when its last group was done reading
+         * before g's first write. Take the smallest free one that fits,
+         * else grow the largest free one, else add one. */
+        int fit = -1, big = -1;
+        for (int s = 0; s < n_slots; s++) {
+            if (slot_lo[s] <= hi[g]) continue;
+            if (bytes[s] >= need && (fit < 0 || bytes[s] < bytes[fit])) fit = s;
+            if (big < 0 || bytes[s] > bytes[big]) big = s;
+        }
+        int best = fit >= 0 ? fit : big;
+        if (best < 0) {
+            best = n_slots++;
+            bytes[best] = 0;
+        }
+        if (bytes[best] < need) bytes[best] = need;
+        slot_lo[best] = lo[g];
+        slot[g] = best;
+    }
+out:
+    if (n_slots < 0) eg_errorf("net: out of memory");
+    free(lo);
+    free(hi);
+    free(order);
+    free(slot_lo);
+    return n_slots;
+}
+
 int eg_net_finish(eg_net *net, int max_batch, int need_dx)
 {
     if (max_batch < 1) return eg_errorf("net: batch capacity %d", max_batch);
     net->max_batch = max_batch;
     net->need_dx = need_dx;
     eg_backend *be = net->be;
-    for (int i = 0; i < net->n_layers; i++) {
+    int n = net->n_layers;
+    int *group = malloc((size_t)n * sizeof *group), *slot = malloc((size_t)n * sizeof *slot);
+    size_t *bytes = malloc((size_t)n * sizeof *bytes);
+    int rc = -1;
+    if (!group || !slot || !bytes) {
+        eg_errorf("net: out of memory");
+        goto out;
+    }
+    group[0] = 0;
+    for (int i = 1; i < n; i++) {
         eg_layer *l = &net->layers[i];
-        size_t n = (size_t)max_batch * sample_size(l);
-        if (l->kind == EG_L_INPUT) {
-            if (need_dx && !(l->dy = eg_alloc_floats(be, n))) return -1;
-            continue;
-        }
+        size_t count = (size_t)max_batch * sample_size(l);
         eg_layer *src = &net->layers[l->in];
-        if (!accumulates(l->kind) && src->consumers > 1)
-            return eg_errorf("net: layer %d overwrites the gradient of layer %d, "
-                             "which has %d consumers", i, l->in, src->consumers);
+        if (!accumulates(l->kind) && src->consumers > 1) {
+            eg_errorf("net: layer %d overwrites the gradient of layer %d, which has %d "
+                      "consumers", i, l->in, src->consumers);
+            goto out;
+        }
         /* ReLU, sigmoid and the shortcut add run in place when their input
          * has no other reader and does not need its own output later. */
         l->in_place = (l->kind == EG_L_RELU || l->kind == EG_L_SIGMOID ||
                        l->kind == EG_L_SHORTCUT) &&
                       src->consumers == 1 && !needs_own_output(src->kind);
-        if (l->kind == EG_L_SHORTCUT && !l->in_place)
-            return eg_errorf("net: shortcut %d needs its input to itself", i);
-        if (l->in_place) {
-            l->y = src->y;
-            l->dy = src->dy;
-        } else if (!(l->y = eg_alloc_floats(be, n)) || !(l->dy = eg_alloc_floats(be, n))) {
-            return -1;
+        if (l->kind == EG_L_SHORTCUT && !l->in_place) {
+            eg_errorf("net: shortcut %d needs its input to itself", i);
+            goto out;
         }
-        if (l->kind == EG_L_BN && !(l->aux = eg_alloc_floats(be, 4 * (size_t)l->c)))
-            return -1;
+        group[i] = l->in_place ? group[l->in] : i;
+        if (l->in_place) l->y = src->y;
+        else if (!(l->y = eg_alloc_floats(be, count))) goto out;
+        if (l->kind == EG_L_BN && !(l->aux = eg_alloc_floats(be, 4 * (size_t)l->c))) goto out;
     }
-    return 0;
+    int n_grads = plan_grads(net, group, slot, bytes);
+    if (n_grads < 0) goto out;
+    if (!(net->grads = calloc((size_t)n_grads + 1, sizeof *net->grads))) {
+        eg_errorf("net: out of memory");
+        goto out;
+    }
+    for (; net->n_grads < n_grads; net->n_grads++)
+        if (!(net->grads[net->n_grads] = be->alloc(be, bytes[net->n_grads]))) goto out;
+    for (int i = 0; i < n; i++) {
+        int s = slot[group[i]];
+        net->layers[i].dy = s >= 0 ? net->grads[s] : NULL;
+    }
+    rc = 0;
+out:
+    free(group);
+    free(slot);
+    free(bytes);
+    return rc;
 }
 
 const float *eg_net_output(const eg_net *net) { return net->layers[net->n_layers - 1].y; }
@@ -298,6 +392,20 @@ static int layer_forward(eg_net *net, eg_layer *l, const float *theta,
     return eg_errorf("net: unknown layer kind %d", (int)l->kind);
 }
 
+typedef struct pass_args {
+    const float *theta, *dout;
+    float *state, *dtheta, *dx;
+    eg_mode mode;
+} pass_args;
+
+static int forward_pass(eg_net *net, const void *args)
+{
+    const pass_args *a = args;
+    for (int i = 1; i < net->n_layers; i++)
+        EG_TRY(layer_forward(net, &net->layers[i], a->theta, a->state, a->mode));
+    return 0;
+}
+
 int eg_net_forward(eg_net *net, const float *theta, float *state,
                    const float *x, int batch, eg_mode mode)
 {
@@ -310,9 +418,10 @@ int eg_net_forward(eg_net *net, const float *theta, float *state,
     for (int i = 1; i < net->n_layers; i++) {
         eg_layer *l = &net->layers[i];
         if (l->in_place) l->y = net->layers[l->in].y;
-        EG_TRY(layer_forward(net, l, theta, state, mode));
     }
-    return 0;
+    pass_args a = {.theta = theta, .state = state, .mode = mode};
+    eg_pass_key key = {.backward = 0, .batch = batch, .mode = mode, .p = {theta, state, x}};
+    return eg_net_run_pass(net, &key, forward_pass, &a);
 }
 
 /* Whether layer i's gradient is wanted at all. */
@@ -391,6 +500,29 @@ static int layer_backward(eg_net *net, eg_layer *l, const float *theta,
     return 0;
 }
 
+static int backward_pass(eg_net *net, const void *args)
+{
+    const pass_args *a = args;
+    eg_backend *be = net->be;
+    for (int i = 0; i < net->n_layers; i++) net->layers[i].written = 0;
+    eg_layer *last = &net->layers[net->n_layers - 1];
+    EG_TRY(be->copy(be, last->dy, a->dout,
+                    (size_t)net->batch * sample_size(last) * sizeof(float)));
+    last->written = 1;
+    for (int i = net->n_layers - 1; i > 0; i--) {
+        eg_layer *l = &net->layers[i];
+        if (!l->written) continue; /* no path from the output */
+        EG_TRY(layer_backward(net, l, a->theta, a->dtheta));
+    }
+    if (a->dx) {
+        const eg_layer *in = &net->layers[0];
+        size_t bytes = (size_t)net->batch * sample_size(in) * sizeof(float);
+        if (in->written) return be->copy(be, a->dx, in->dy, bytes);
+        return be->fill(be, bytes / sizeof(float), 0.0f, a->dx);
+    }
+    return 0;
+}
+
 int eg_net_backward(eg_net *net, const float *theta, const float *dout,
                     float *dtheta, float *dx)
 {
@@ -401,23 +533,10 @@ int eg_net_backward(eg_net *net, const float *theta, const float *dout,
         return eg_errorf("net: backward after an evaluation-mode forward");
     if (dx && !net->need_dx)
         return eg_errorf("net: input gradient asked of a net built without it");
-    eg_backend *be = net->be;
-    for (int i = 0; i < net->n_layers; i++) net->layers[i].written = 0;
-    eg_layer *last = &net->layers[net->n_layers - 1];
-    EG_TRY(be->copy(be, last->dy, dout, (size_t)net->batch * sample_size(last) * sizeof(float)));
-    last->written = 1;
-    for (int i = net->n_layers - 1; i > 0; i--) {
-        eg_layer *l = &net->layers[i];
-        if (!l->written) continue; /* no path from the output */
-        EG_TRY(layer_backward(net, l, theta, dtheta));
-    }
-    if (dx) {
-        const eg_layer *in = &net->layers[0];
-        size_t bytes = (size_t)net->batch * sample_size(in) * sizeof(float);
-        if (in->written) return be->copy(be, dx, in->dy, bytes);
-        return be->fill(be, bytes / sizeof(float), 0.0f, dx);
-    }
-    return 0;
+    pass_args a = {.theta = theta, .dout = dout, .dtheta = dtheta, .dx = dx};
+    eg_pass_key key = {.backward = 1, .batch = net->batch, .mode = net->last_mode,
+                       .p = {theta, dout, dtheta, dx}};
+    return eg_net_run_pass(net, &key, backward_pass, &a);
 }
 
 void eg_net_init_params(const eg_net *net, float *theta, float *state,
@@ -432,14 +551,13 @@ void eg_net_free(eg_net *net)
     if (!net->layers) return;
     for (int i = 0; i < net->n_layers; i++) {
         eg_layer *l = &net->layers[i];
-        if (l->in_place || l->kind == EG_L_INPUT) {
-            if (l->kind == EG_L_INPUT) net->be->free(net->be, l->dy);
-            continue;
-        }
+        if (l->in_place || l->kind == EG_L_INPUT) continue;
         net->be->free(net->be, l->y);
-        net->be->free(net->be, l->dy);
         net->be->free(net->be, l->aux);
     }
+    eg_net_units_free(net);
+    for (int i = 0; i < net->n_grads; i++) net->be->free(net->be, net->grads[i]);
+    free(net->grads);
     free(net->layers);
     eg_layout_free(&net->params);
     eg_layout_free(&net->state);

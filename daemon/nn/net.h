@@ -54,6 +54,11 @@ typedef struct eg_net {
     int max_batch, batch;  /* capacity; batch of the last forward */
     int need_dx;           /* keep a gradient for the input */
     eg_mode last_mode;
+    float **grads;         /* the gradient buffers the layers' dy share */
+    int n_grads;
+    struct eg_net_unit *units; /* recorded passes (net_replay.c) */
+    int n_units;
+    unsigned long unit_clock;
 } eg_net;
 
 /* Starts a net whose input is (c, h, w) per sample; layer 0 is the input. */

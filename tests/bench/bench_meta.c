@@ -9,8 +9,14 @@
  *   bench_meta --gpu [STEPS]           GPU cuda:0: widths 1, 2 and 4 on
  *                                      synthetic CIFAR-10 3x32x32, TF32 on
  *                                      and any cuDNN algorithm (as PyTorch),
+ *                                      and EvoGrad once more without CUDA
+ *                                      graphs (row "eager"),
  *                                      beside PyTorch's figures on an H200
  *                                      (torch_ref below; default 50 steps)
+ *   bench_meta --widths DEVICE [STEPS] the same table on any device (on the
+ *                                      CPU its memory column is what the
+ *                                      GPU's would be, less cuDNN's
+ *                                      workspace)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,11 +54,12 @@ static int step(variant v, eg_task *t, eg_meta *m, eg_optim *meta_opt, const eg_
     return t->ops->base_step(t, &loss);
 }
 
+/* GPU options of the backends measure() opens. */
+static eg_device_options bench_opt = {.tf32 = 1, .nondeterministic = 1};
+
 static int measure(variant v, const eg_job *job, int steps, result *out)
 {
-    /* As PyTorch runs by default: TF32 convolutions, any cuDNN algorithm. */
-    eg_device_options opt = {.tf32 = 1, .nondeterministic = 1};
-    eg_backend *be = eg_device_open(job->device, &opt, NULL, 0);
+    eg_backend *be = eg_device_open(job->device, &bench_opt, NULL, 0);
     if (!be) return -1;
     eg_task *t = NULL;
     eg_meta m = {0};
@@ -129,7 +136,7 @@ static const struct {
     {4, {11.2, 55.6, 97.3}, {1103, 1207, 3045}, 30.5},
 };
 
-static int gpu_bench(int steps)
+static int widths_bench(const char *device, int steps)
 {
     char dir[] = "/tmp/evograd-bench-XXXXXX";
     if (!mkdtemp(dir)) {
@@ -143,7 +150,13 @@ static int gpu_bench(int steps)
         return 1;
     }
     eg_gpu_info info;
-    if (eg_gpu_info_get(0, &info) != 0) {
+    int ordinal;
+    if (eg_device_parse(device, &ordinal) != 0) {
+        fprintf(stderr, "bench_meta: %s\n", eg_last_error());
+        return 1;
+    }
+    if (ordinal < 0) snprintf(info.name, sizeof info.name, "%s", device);
+    else if (eg_gpu_info_get(ordinal, &info) != 0) {
         fprintf(stderr, "bench_meta: %s\n", eg_last_error());
         return 1;
     }
@@ -159,7 +172,7 @@ static int gpu_bench(int steps)
         job.model.width = torch_ref[w].width;
         snprintf(job.dataset.name, sizeof job.dataset.name, "cifar10");
         snprintf(job.dataset.path, sizeof job.dataset.path, "%s", dir);
-        snprintf(job.device, sizeof job.device, "cuda:0");
+        snprintf(job.device, sizeof job.device, "%s", device);
         result r[3];
         for (int v = NONE; v <= T1T2; v++) {
             if (measure((variant)v, &job, steps, &r[v]) != 0) {
@@ -175,6 +188,20 @@ static int gpu_bench(int steps)
             fflush(stdout);
         }
         if (rc) break;
+        /* The same EvoGrad step issued op by op: what recording the
+         * network passes as CUDA graphs saves. */
+        result eager;
+        bench_opt.no_graphs = 1;
+        rc = measure(EVOGRAD, &job, steps, &eager);
+        bench_opt.no_graphs = 0;
+        if (rc) {
+            fprintf(stderr, "bench_meta: width %d evograd without graphs: %s\n",
+                    torch_ref[w].width, eg_last_error());
+            break;
+        }
+        printf("%-6d %-8s %9.2f %9.1f | graphs make the EvoGrad step %.2fx faster\n",
+               torch_ref[w].width, "eager", eager.step_ms, eager.peak / 1048576.0,
+               eager.step_ms / r[EVOGRAD].step_ms);
         double goal = torch_ref[w].width == 1 ? 6.0 : torch_ref[w].width == 4 ? 18.0 : 0;
         if (goal > 0)
             printf("width %d: evograd %.2f ms (goal <= %.0f ms: %s; torch.compile %.1f ms), "
@@ -193,14 +220,21 @@ static int gpu_bench(int steps)
 
 int main(int argc, char **argv)
 {
-    int gpu = argc > 1 && strcmp(argv[1], "--gpu") == 0;
-    const char *arg = argc > 1 + gpu ? argv[1 + gpu] : getenv("BENCH_STEPS");
-    int steps = arg ? atoi(arg) : gpu ? 50 : 4;
-    if (steps < 1) steps = 1;
-    if (!gpu) return cpu_bench(steps);
-    if (eg_gpu_count() == 0) {
-        fprintf(stderr, "bench_meta --gpu: no usable GPU\n");
-        return 2;
+    const char *device = NULL;
+    int first = 1;
+    if (argc > 1 && strcmp(argv[1], "--gpu") == 0) {
+        device = "cuda:0";
+        first = 2;
+        if (eg_gpu_count() == 0) {
+            fprintf(stderr, "bench_meta --gpu: no usable GPU\n");
+            return 2;
+        }
+    } else if (argc > 2 && strcmp(argv[1], "--widths") == 0) {
+        device = argv[2];
+        first = 3;
     }
-    return gpu_bench(steps);
+    const char *arg = argc > first ? argv[first] : getenv("BENCH_STEPS");
+    int steps = arg ? atoi(arg) : device ? 50 : 4;
+    if (steps < 1) steps = 1;
+    return device ? widths_bench(device, steps) : cpu_bench(steps);
 }

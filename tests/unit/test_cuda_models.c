@@ -3,7 +3,9 @@
  * every parameter slice and the input, running statistics and an
  * evaluation forward; then one Meta-Weight-Net step (ResNet-32 on
  * synthetic CIFAR-10) with EvoGrad and with T1−T2, comparing the losses,
- * copy weights, hypergradient norm, λ and θ after the step. Everything
+ * copy weights, hypergradient norm, λ and θ over three steps. The GPU runs
+ * each pass eagerly, then records it as a CUDA graph, then replays it, and
+ * each of those must agree with the CPU. Everything
  * within 1e-4 relative error, in fp32 without TF32 and with deterministic
  * cuDNN algorithms. Skips every test where there is no usable GPU. */
 #include <math.h>
@@ -83,8 +85,21 @@ typedef struct model_out {
     float loss;
 } model_out;
 
+static void model_out_free(model_out *o)
+{
+    free(o->logits);
+    free(o->state);
+    free(o->dtheta);
+    free(o->dx);
+    free(o->eval_logits);
+}
+
+/* Runs the model on be `reps` times from the same start (the GPU records
+ * its passes on the second run and replays them on the third) and keeps
+ * the last run's results. */
 static void run_model(eg_backend *be, const model_spec *sp, const float *theta,
-                      const float *state0, const float *x, const int32_t *labels, model_out *o)
+                      const float *state0, const float *x, const int32_t *labels, int reps,
+                      model_out *o)
 {
     eg_net net;
     assert_int_equal(eg_model_build(&net, be, sp->model, sp->width, sp->c, sp->h, sp->w,
@@ -101,18 +116,26 @@ static void run_model(eg_backend *be, const model_spec *sp, const float *theta,
     assert_non_null(d_dx);
     eg_xent xe;
     assert_int_equal(eg_xent_init(&xe, be, sp->batch, sp->classes), 0);
-    assert_int_equal(eg_net_forward(&net, d_theta, d_state, d_x, sp->batch, EG_TRAIN), 0);
-    o->logits = get(be, eg_net_output(&net), nlog);
-    double mean;
-    assert_int_equal(eg_xent_forward(&xe, eg_net_output(&net), d_labels, sp->batch, &mean), 0);
-    o->loss = (float)mean;
-    assert_int_equal(eg_xent_backward(&xe, d_labels, NULL, 1.0f / sp->batch, sp->batch), 0);
-    assert_int_equal(eg_net_backward(&net, d_theta, xe.dlogits, d_dtheta, d_dx), 0);
-    o->dtheta = get(be, d_dtheta, P);
-    o->dx = get(be, d_dx, nx);
-    o->state = get(be, d_state, S);
-    assert_int_equal(eg_net_forward(&net, d_theta, d_state, d_x, sp->batch, EG_EVAL), 0);
-    o->eval_logits = get(be, eg_net_output(&net), nlog);
+    for (int rep = 0; rep < reps; rep++) {
+        if (rep > 0) {
+            model_out_free(o);
+            assert_int_equal(be->upload(be, d_state, state0, (S + 1) * sizeof(float)), 0);
+            assert_int_equal(be->fill(be, P, 0.0f, d_dtheta), 0);
+        }
+        assert_int_equal(eg_net_forward(&net, d_theta, d_state, d_x, sp->batch, EG_TRAIN), 0);
+        o->logits = get(be, eg_net_output(&net), nlog);
+        double mean;
+        assert_int_equal(eg_xent_forward(&xe, eg_net_output(&net), d_labels, sp->batch, &mean),
+                         0);
+        o->loss = (float)mean;
+        assert_int_equal(eg_xent_backward(&xe, d_labels, NULL, 1.0f / sp->batch, sp->batch), 0);
+        assert_int_equal(eg_net_backward(&net, d_theta, xe.dlogits, d_dtheta, d_dx), 0);
+        o->dtheta = get(be, d_dtheta, P);
+        o->dx = get(be, d_dx, nx);
+        o->state = get(be, d_state, S);
+        assert_int_equal(eg_net_forward(&net, d_theta, d_state, d_x, sp->batch, EG_EVAL), 0);
+        o->eval_logits = get(be, eg_net_output(&net), nlog);
+    }
     eg_xent_free(&xe);
     be->free(be, d_theta);
     be->free(be, d_state);
@@ -121,15 +144,6 @@ static void run_model(eg_backend *be, const model_spec *sp, const float *theta,
     be->free(be, d_dtheta);
     be->free(be, d_dx);
     eg_net_free(&net);
-}
-
-static void model_out_free(model_out *o)
-{
-    free(o->logits);
-    free(o->state);
-    free(o->dtheta);
-    free(o->dx);
-    free(o->eval_logits);
 }
 
 static void compare_model(const model_spec *sp)
@@ -155,8 +169,8 @@ static void compare_model(const model_spec *sp)
     model_out g, c;
     fprintf(stderr, "%s width %d, batch %d, %dx%dx%d:\n", sp->model, sp->width, sp->batch, sp->c,
             sp->h, sp->w);
-    run_model(gpu, sp, theta, state, x, labels, &g);
-    run_model(cpu, sp, theta, state, x, labels, &c);
+    run_model(gpu, sp, theta, state, x, labels, 3, &g);
+    run_model(cpu, sp, theta, state, x, labels, 1, &c);
     size_t nlog = (size_t)sp->batch * sp->classes;
     check("logits", g.logits, c.logits, nlog);
     check("loss", &g.loss, &c.loss, 1);
@@ -201,9 +215,13 @@ static void test_resnet32(void **state)
 
 /* ---- one meta-learning step ---- */
 
-/* What a backend's first two steps gave. */
+/* Steps compared: on the GPU the first runs eagerly, the second records
+ * the network passes, the third replays them. */
+#define STEPS 3
+
+/* What a backend's first steps gave. */
 typedef struct step_out {
-    eg_step_record rec[2];
+    eg_step_record rec[STEPS];
     float *theta, *lambda;
     size_t P, H;
 } step_out;
@@ -218,7 +236,7 @@ static void run_steps(eg_backend *be, const eg_job *job, step_out *o)
     };
     eg_run run = {0};
     assert_int_equal(eg_run_init(&run, t, &cfg), 0);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < STEPS; i++)
         if (eg_run_step(&run, &o->rec[i]) != 0) fail_msg("%s step: %s", be->name, eg_last_error());
     o->P = t->P;
     o->H = t->H;
@@ -257,7 +275,7 @@ static void compare_step(eg_method method)
     run_steps(cpu, &job, &c);
     assert_int_equal(g.P, c.P);
     assert_int_equal(g.H, c.H);
-    for (int s = 0; s < 2; s++) {
+    for (int s = 0; s < STEPS; s++) {
         char what[64];
         snprintf(what, sizeof what, "step %d train loss", s);
         check_scalar(what, g.rec[s].train_loss, c.rec[s].train_loss);
@@ -271,8 +289,8 @@ static void compare_step(eg_method method)
             check_scalar(what, g.rec[s].w[k], c.rec[s].w[k]);
         }
     }
-    check("lambda after two steps", g.lambda, c.lambda, g.H);
-    check("theta after two steps", g.theta, c.theta, g.P);
+    check("lambda after the steps", g.lambda, c.lambda, g.H);
+    check("theta after the steps", g.theta, c.theta, g.P);
     free(g.theta);
     free(g.lambda);
     free(c.theta);

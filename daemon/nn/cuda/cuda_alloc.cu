@@ -134,6 +134,7 @@ void *cuda_workspace(eg_backend *be, size_t bytes)
     cuda_free(be, impl->work);
     impl->work = NULL;
     impl->work_bytes = 0;
+    be->capture_epoch++;
     void *w = cuda_alloc(be, bytes);
     if (!w) return NULL;
     impl->work = w;

@@ -141,6 +141,8 @@ static int cuda_setup(eg_backend *be)
     CU_CHECK(cudnnSetStream(impl->dnn, impl->stream));
     CU_CHECK(cudaMallocHost((void **)&impl->result_host, sizeof(double)));
     if (!(impl->parts = (double *)cuda_alloc(be, CU_MAX_PARTS * sizeof(double)))) return -1;
+    if (!(impl->blas_work = cuda_alloc(be, BLAS_WORKSPACE))) return -1;
+    CU_CHECK(cublasSetWorkspace(impl->blas, impl->blas_work, BLAS_WORKSPACE));
     return cuda_dnn_init(be);
 }
 
@@ -172,6 +174,12 @@ extern "C" eg_backend *eg_cuda_backend_create(int ordinal, const eg_device_optio
     be->copy = cuda_copy;
     be->sync = cuda_sync;
     be->destroy = cuda_destroy;
+    if (!impl->opt.no_graphs) {
+        be->capture_begin = cuda_capture_begin;
+        be->capture_end = cuda_capture_end;
+        be->replay = cuda_replay;
+        be->unit_free = cuda_unit_free;
+    }
     be->gemm = cuda_gemm;
     be->bias_add = cuda_bias_add;
     be->bias_grad = cuda_bias_grad;

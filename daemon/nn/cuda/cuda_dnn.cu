@@ -1,9 +1,8 @@
 /* Convolution, batch normalisation and max pooling on cuDNN (the stable
  * v9 "legacy" API). Each convolution shape gets a plan once: descriptors
- * plus, per direction, the algorithm cudnnFind* measured fastest among
- * those whose workspace fits MAX_WORKSPACE (deterministic ones only,
- * unless the backend was opened with `nondeterministic`). TF32 tensor cores are used
- * only when the backend's `tf32` option is on; otherwise FMA math. */
+ * plus, per direction, an algorithm cudnnFind* measured (see pick()).
+ * TF32 tensor cores are used only when the backend's `tf32` option is on;
+ * otherwise FMA math. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,26 +73,38 @@ static cuda_conv_plan *plan_for(eg_backend *be, const eg_conv_shape *cs)
     return p;
 }
 
-/* Picks among cudnnFind* results (fastest first): the first that
- * succeeded, fits MAX_WORKSPACE, is deterministic unless the backend allows
- * otherwise, and uses tensor cores only when TF32 is allowed (without TF32
- * the chosen algorithm runs under CUDNN_FMA_MATH, as the search did).
- * Perf is one of cudnnConvolution{Fwd,BwdData,BwdFilter}AlgoPerf_t. */
+/* Whether a cudnnFind* result may be used: it succeeded, fits
+ * MAX_WORKSPACE, is deterministic unless the backend allows otherwise, and
+ * uses tensor cores only when TF32 is allowed. */
+template <typename Perf>
+static int usable(const Perf &r, const cuda_impl *impl)
+{
+    if (r.status != CUDNN_STATUS_SUCCESS || r.memory > MAX_WORKSPACE) return 0;
+    if (!impl->opt.nondeterministic && r.determinism != CUDNN_DETERMINISTIC) return 0;
+    return impl->opt.tf32 || r.mathType == CUDNN_FMA_MATH || r.mathType == CUDNN_DEFAULT_MATH;
+}
+
+/* Picks among cudnnFind* results: of the usable ones within 10 % of the
+ * fastest, the one with the smallest workspace (the workspace counts in a
+ * job's peak memory). Without TF32 the chosen algorithm runs under
+ * CUDNN_FMA_MATH, as the search did. Perf is one of
+ * cudnnConvolution{Fwd,BwdData,BwdFilter}AlgoPerf_t. */
 template <typename Perf>
 static void pick(const Perf *r, int count, const cuda_impl *impl, cuda_conv_plan *p, int dir)
 {
-    for (int i = 0; i < count; i++) {
-        if (r[i].status != CUDNN_STATUS_SUCCESS || r[i].memory > MAX_WORKSPACE) continue;
-        if (!impl->opt.nondeterministic && r[i].determinism != CUDNN_DETERMINISTIC) continue;
-        if (!impl->opt.tf32 && r[i].mathType != CUDNN_FMA_MATH &&
-            r[i].mathType != CUDNN_DEFAULT_MATH)
-            continue;
-        p->algo[dir] = (int)r[i].algo;
-        p->math[dir] = impl->opt.tf32 ? r[i].mathType : CUDNN_FMA_MATH;
-        p->work[dir] = r[i].memory;
-        p->chosen[dir] = 1;
-        return;
-    }
+    float fastest = -1;
+    for (int i = 0; i < count; i++)
+        if (usable(r[i], impl) && (fastest < 0 || r[i].time < fastest)) fastest = r[i].time;
+    int best = -1;
+    for (int i = 0; i < count; i++)
+        if (usable(r[i], impl) && r[i].time <= 1.1f * fastest &&
+            (best < 0 || r[i].memory < r[best].memory))
+            best = i;
+    if (best < 0) return;
+    p->algo[dir] = (int)r[best].algo;
+    p->math[dir] = impl->opt.tf32 ? r[best].mathType : CUDNN_FMA_MATH;
+    p->work[dir] = r[best].memory;
+    p->chosen[dir] = 1;
 }
 
 static int choose(eg_backend *be, cuda_conv_plan *p, int dir)

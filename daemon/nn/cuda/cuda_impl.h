@@ -91,6 +91,9 @@ typedef struct cuda_pool {
 
 struct cuda_conv_plan;
 
+/* cuBLAS's workspace. */
+#define BLAS_WORKSPACE ((size_t)8 << 20)
+
 /* Room for the partial sums of one reduction (cuda_vec.cu). */
 #define CU_MAX_PARTS 1024
 
@@ -104,6 +107,8 @@ typedef struct cuda_impl {
     cuda_pool pool;
     void *work;                  /* cuDNN workspace, from the pool */
     size_t work_bytes;
+    void *blas_work;             /* cuBLAS's workspace (BLAS_WORKSPACE), from the
+                                    pool, so captured GEMMs allocate nothing */
     double *parts;               /* (CU_MAX_PARTS) reduction partials, device */
     double *result_host;         /* (1) pinned host word for reduction results */
     struct cuda_conv_plan *plans; /* cached convolution plans (cuda_dnn.cu) */
@@ -121,8 +126,15 @@ void cuda_free(eg_backend *be, void *ptr);
 /* Returns every cached block to the driver (after the stream drains). */
 void cuda_pool_trim(eg_backend *be);
 void cuda_pool_destroy(eg_backend *be);
-/* A workspace of at least `bytes` (grown through the pool), or NULL. */
+/* A workspace of at least `bytes` (grown through the pool), or NULL. When
+ * it moves, be->capture_epoch changes: recorded units refer to the old one. */
 void *cuda_workspace(eg_backend *be, size_t bytes);
+
+/* ---- cuda_graph.cu: the capture hooks of nn/backend.h ---- */
+int cuda_capture_begin(eg_backend *be);
+int cuda_capture_end(eg_backend *be, void **unit);
+int cuda_replay(eg_backend *be, void *unit);
+void cuda_unit_free(eg_backend *be, void *unit);
 
 /* ---- cuda_blas.cu ---- */
 int cuda_gemm(eg_backend *be, int trans_a, int trans_b, int m, int n, int k,
