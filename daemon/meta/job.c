@@ -574,7 +574,7 @@ int eg_job_from_json(const json_t *spec, eg_job *out)
     EG_TRY(read_evograd(&top, out));
     EG_TRY(rd_i(&top, "epochs", 1, 10000, &out->epochs));
     EG_TRY(rd_l(&top, "steps", 0, 1000000000L, &out->steps));
-    EG_TRY(rd_i(&top, "batch_size", 1, 4096, &out->batch_size));
+    EG_TRY(rd_i(&top, "batch_size", 1, 65536, &out->batch_size));
     long long seed = (long long)out->seed;
     EG_TRY(rd_int(&top, "seed", 0, MAX_SAFE_INT, &seed));
     out->seed = (uint64_t)seed;

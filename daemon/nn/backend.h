@@ -40,6 +40,12 @@ struct eg_backend {
     /* Memory statistics of this backend's allocator, in bytes. */
     size_t cur_bytes, peak_bytes;
 
+    /* Nets on this backend keep only the activations between blocks and
+     * recompute the others during backward (nn/net.h): less memory for
+     * one more forward's arithmetic. Set by the backend (CUDA: on); may be
+     * changed before nets are finished. */
+    int recompute;
+
     /* ---- memory ---- */
     /* Returns zeroed device memory or NULL (with eg_errorf) when out of memory. */
     void *(*alloc)(eg_backend *be, size_t bytes);

@@ -262,6 +262,56 @@ out:
     return n_slots;
 }
 
+/* Plans transient activations for a recomputing net (see net.h): a group
+ * (group[] as for gradients) is kept when its top layer is the input, the
+ * output or read by several layers; segments end at kept groups. Transient
+ * groups take buffer slots 0, 1, ... within their segment, so slot[g] is
+ * shared by one group of every segment; bytes[] gets each slot's size.
+ * Returns the number of slots, 0 when the net is a single segment (nothing
+ * to gain: it keeps everything), -1 on error. */
+static int plan_transient(eg_net *net, const int *group, int *slot, size_t *bytes)
+{
+    int n = net->n_layers, segs = 0;
+    int *top = malloc((size_t)n * sizeof *top);
+    if (!top) return eg_errorf("net: out of memory");
+    for (int i = 0; i < n; i++) top[group[i]] = i;
+    for (int i = 0; i < n; i++) {
+        eg_layer *l = &net->layers[i];
+        int t = top[group[i]];
+        l->transient = !(group[i] == 0 || t == n - 1 || net->layers[t].consumers > 1);
+        l->seg = segs;
+        if (!l->transient && i == t) segs++;
+    }
+    /* A transient output must be read inside its own segment. */
+    for (int i = 1; i < n; i++) {
+        const eg_layer *l = &net->layers[i];
+        int srcs[2] = {l->in, l->skip};
+        for (int k = 0; k < 2; k++) {
+            int s = srcs[k];
+            if (s < 0 || !net->layers[s].transient || net->layers[s].seg == l->seg) continue;
+            for (int j = 0; j < n; j++)
+                if (group[j] == group[s]) net->layers[j].transient = 0;
+        }
+    }
+    int n_slots = 0;
+    if (segs > 2) { /* the input alone is a segment */
+        int seg = -1, next = 0;
+        for (int i = 0; i < n; i++) {
+            const eg_layer *l = &net->layers[i];
+            if (l->seg != seg) seg = l->seg, next = 0;
+            if (!l->transient || group[i] != i) continue;
+            size_t need = (size_t)net->max_batch * sample_size(l) * sizeof(float);
+            if (next == n_slots) bytes[n_slots++] = 0;
+            if (bytes[next] < need) bytes[next] = need;
+            slot[i] = next++;
+        }
+    }
+    if (!n_slots)
+        for (int i = 0; i < n; i++) net->layers[i].transient = 0;
+    free(top);
+    return n_slots;
+}
+
 int eg_net_finish(eg_net *net, int max_batch, int need_dx)
 {
     if (max_batch < 1) return eg_errorf("net: batch capacity %d", max_batch);
@@ -279,7 +329,6 @@ int eg_net_finish(eg_net *net, int max_batch, int need_dx)
     group[0] = 0;
     for (int i = 1; i < n; i++) {
         eg_layer *l = &net->layers[i];
-        size_t count = (size_t)max_batch * sample_size(l);
         eg_layer *src = &net->layers[l->in];
         if (!accumulates(l->kind) && src->consumers > 1) {
             eg_errorf("net: layer %d overwrites the gradient of layer %d, which has %d "
@@ -296,9 +345,22 @@ int eg_net_finish(eg_net *net, int max_batch, int need_dx)
             goto out;
         }
         group[i] = l->in_place ? group[l->in] : i;
-        if (l->in_place) l->y = src->y;
-        else if (!(l->y = eg_alloc_floats(be, count))) goto out;
         if (l->kind == EG_L_BN && !(l->aux = eg_alloc_floats(be, 4 * (size_t)l->c))) goto out;
+    }
+    int n_acts = be->recompute ? plan_transient(net, group, slot, bytes) : 0;
+    if (n_acts < 0) goto out;
+    net->recompute = n_acts > 0;
+    if (!(net->acts = calloc((size_t)n_acts + 1, sizeof *net->acts))) {
+        eg_errorf("net: out of memory");
+        goto out;
+    }
+    for (; net->n_acts < n_acts; net->n_acts++)
+        if (!(net->acts[net->n_acts] = be->alloc(be, bytes[net->n_acts]))) goto out;
+    for (int i = 1; i < n; i++) {
+        eg_layer *l = &net->layers[i];
+        if (l->in_place) l->y = net->layers[l->in].y;
+        else if (l->transient) l->y = net->acts[slot[i]];
+        else if (!(l->y = eg_alloc_floats(be, (size_t)max_batch * sample_size(l)))) goto out;
     }
     int n_grads = plan_grads(net, group, slot, bytes);
     if (n_grads < 0) goto out;
@@ -369,12 +431,13 @@ static int layer_forward(eg_net *net, eg_layer *l, const float *theta,
     }
     case EG_L_BN: {
         const float *gamma = theta + l->weight, *beta = theta + l->bias;
-        float *mean = state + l->state, *var = mean + l->c;
+        float *mean = mode == EG_PROBE ? NULL : state + l->state;
+        float *var = mean ? mean + l->c : NULL;
         int hw = l->h * l->w;
         if (mode == EG_EVAL)
             return be->bn_fwd_eval(be, b, l->c, hw, src->y, gamma, beta, l->y, mean, var, BN_EPS);
         return be->bn_fwd_train(be, b, l->c, hw, src->y, gamma, beta, l->y,
-                                mode == EG_TRAIN ? mean : NULL, mode == EG_TRAIN ? var : NULL,
+                                mean, var,
                                 BN_MOMENTUM, BN_EPS, l->aux, l->aux + l->c);
     }
     case EG_L_RELU: return be->relu_fwd(be, n, src->y, l->y);
@@ -500,6 +563,19 @@ static int layer_backward(eg_net *net, eg_layer *l, const float *theta,
     return 0;
 }
 
+/* Recomputes the transient activations of the segment ending at layer
+ * `last`, in forward order, with the batch statistics of the forward that
+ * made them (running statistics untouched). */
+static int recompute_segment(eg_net *net, int last, const float *theta)
+{
+    int first = last;
+    while (first > 1 && net->layers[first - 1].seg == net->layers[last].seg) first--;
+    for (int j = first; j <= last; j++)
+        if (net->layers[j].transient)
+            EG_TRY(layer_forward(net, &net->layers[j], theta, NULL, EG_PROBE));
+    return 0;
+}
+
 static int backward_pass(eg_net *net, const void *args)
 {
     const pass_args *a = args;
@@ -509,8 +585,13 @@ static int backward_pass(eg_net *net, const void *args)
     EG_TRY(be->copy(be, last->dy, a->dout,
                     (size_t)net->batch * sample_size(last) * sizeof(float)));
     last->written = 1;
+    int seg = -1;
     for (int i = net->n_layers - 1; i > 0; i--) {
         eg_layer *l = &net->layers[i];
+        if (net->recompute && l->seg != seg) {
+            seg = l->seg;
+            EG_TRY(recompute_segment(net, i, a->theta));
+        }
         if (!l->written) continue; /* no path from the output */
         EG_TRY(layer_backward(net, l, a->theta, a->dtheta));
     }
@@ -551,10 +632,12 @@ void eg_net_free(eg_net *net)
     if (!net->layers) return;
     for (int i = 0; i < net->n_layers; i++) {
         eg_layer *l = &net->layers[i];
-        if (l->in_place || l->kind == EG_L_INPUT) continue;
-        net->be->free(net->be, l->y);
+        if (l->kind == EG_L_INPUT) continue;
+        if (!l->in_place && !l->transient) net->be->free(net->be, l->y);
         net->be->free(net->be, l->aux);
     }
+    for (int i = 0; i < net->n_acts; i++) net->be->free(net->be, net->acts[i]);
+    free(net->acts);
     eg_net_units_free(net);
     for (int i = 0; i < net->n_grads; i++) net->be->free(net->be, net->grads[i]);
     free(net->grads);

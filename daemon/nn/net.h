@@ -41,6 +41,8 @@ typedef struct eg_layer {
     int consumers;        /* layers reading this one's output */
     int in_place;         /* output and its gradient alias the input's */
     int written;          /* backward: dy holds a value (else overwrite) */
+    int transient;        /* recomputing nets: y is recomputed in backward */
+    int seg;              /* recomputing nets: the layer's segment */
     float *y;             /* (max_batch, c, h, w) */
     float *dy;            /* (max_batch, c, h, w) */
     float *aux;           /* BN: batch mean (c), 1/std (c), scratch (2c) */
@@ -56,6 +58,9 @@ typedef struct eg_net {
     eg_mode last_mode;
     float **grads;         /* the gradient buffers the layers' dy share */
     int n_grads;
+    int recompute;         /* transient activations, recomputed in backward */
+    float **acts;          /* the buffers transient activations share */
+    int n_acts;
     struct eg_net_unit *units; /* recorded passes (net_replay.c) */
     int n_units;
     unsigned long unit_clock;
@@ -78,7 +83,14 @@ int eg_net_avgpool(eg_net *net, int in);
 int eg_net_shortcut(eg_net *net, int in, int skip, int stride);
 
 /* Allocates activations for batches up to max_batch; need_dx keeps the
- * gradient with respect to the input. Call once, after the builders. */
+ * gradient with respect to the input. Call once, after the builders.
+ *
+ * On a backend with `recompute` set, a net made of several blocks keeps
+ * only the outputs of layers read by more than one layer (a ResNet block's
+ * input), the input and the output; the layers between two kept outputs
+ * form a segment whose activations share a few buffers with every other
+ * segment's, and backward recomputes a segment's activations (batch
+ * statistics, running statistics untouched) before going through it. */
 int eg_net_finish(eg_net *net, int max_batch, int need_dx);
 
 /* Runs the net on x (batch, c, h, w) at parameters theta (P) and state

@@ -13,10 +13,10 @@
  *                                      graphs (row "eager"),
  *                                      beside PyTorch's figures on an H200
  *                                      (torch_ref below; default 50 steps)
- *   bench_meta --widths DEVICE [STEPS] the same table on any device (on the
- *                                      CPU its memory column is what the
- *                                      GPU's would be, less cuDNN's
- *                                      workspace)
+ *   bench_meta --widths DEVICE [STEPS] the same table on any device, nets
+ *                                      recomputing as on the GPU (on the CPU
+ *                                      its memory column is what the GPU's
+ *                                      would be, less cuDNN's workspace)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,13 +54,16 @@ static int step(variant v, eg_task *t, eg_meta *m, eg_optim *meta_opt, const eg_
     return t->ops->base_step(t, &loss);
 }
 
-/* GPU options of the backends measure() opens. */
+/* GPU options of the backends measure() opens, and whether their nets
+ * recompute activations whatever the backend's default. */
 static eg_device_options bench_opt = {.tf32 = 1, .nondeterministic = 1};
+static int bench_recompute;
 
 static int measure(variant v, const eg_job *job, int steps, result *out)
 {
     eg_backend *be = eg_device_open(job->device, &bench_opt, NULL, 0);
     if (!be) return -1;
+    if (bench_recompute) be->recompute = 1;
     eg_task *t = NULL;
     eg_meta m = {0};
     eg_optim meta_opt = {0};
@@ -136,6 +139,24 @@ static const struct {
     {4, {11.2, 55.6, 97.3}, {1103, 1207, 3045}, 30.5},
 };
 
+/* The EvoGrad step of job issued op by op, printed beside the recorded
+ * one: what recording the network passes as CUDA graphs saves. */
+static int eager_row(const eg_job *job, int steps, int width, const result *graphs)
+{
+    result eager;
+    bench_opt.no_graphs = 1;
+    int rc = measure(EVOGRAD, job, steps, &eager);
+    bench_opt.no_graphs = 0;
+    if (rc) {
+        fprintf(stderr, "bench_meta: width %d evograd without graphs: %s\n", width,
+                eg_last_error());
+        return 1;
+    }
+    printf("%-6d %-8s %9.2f %9.1f | graphs make the EvoGrad step %.2fx faster\n", width,
+           "eager", eager.step_ms, eager.peak / 1048576.0, eager.step_ms / graphs->step_ms);
+    return 0;
+}
+
 static int widths_bench(const char *device, int steps)
 {
     char dir[] = "/tmp/evograd-bench-XXXXXX";
@@ -188,20 +209,8 @@ static int widths_bench(const char *device, int steps)
             fflush(stdout);
         }
         if (rc) break;
-        /* The same EvoGrad step issued op by op: what recording the
-         * network passes as CUDA graphs saves. */
-        result eager;
-        bench_opt.no_graphs = 1;
-        rc = measure(EVOGRAD, &job, steps, &eager);
-        bench_opt.no_graphs = 0;
-        if (rc) {
-            fprintf(stderr, "bench_meta: width %d evograd without graphs: %s\n",
-                    torch_ref[w].width, eg_last_error());
+        if (ordinal >= 0 && (rc = eager_row(&job, steps, torch_ref[w].width, &r[EVOGRAD])))
             break;
-        }
-        printf("%-6d %-8s %9.2f %9.1f | graphs make the EvoGrad step %.2fx faster\n",
-               torch_ref[w].width, "eager", eager.step_ms, eager.peak / 1048576.0,
-               eager.step_ms / r[EVOGRAD].step_ms);
         double goal = torch_ref[w].width == 1 ? 6.0 : torch_ref[w].width == 4 ? 18.0 : 0;
         if (goal > 0)
             printf("width %d: evograd %.2f ms (goal <= %.0f ms: %s; torch.compile %.1f ms), "
@@ -232,6 +241,7 @@ int main(int argc, char **argv)
     } else if (argc > 2 && strcmp(argv[1], "--widths") == 0) {
         device = argv[2];
         first = 3;
+        bench_recompute = 1;
     }
     const char *arg = argc > first ? argv[first] : getenv("BENCH_STEPS");
     int steps = arg ? atoi(arg) : device ? 50 : 4;

@@ -489,7 +489,7 @@ static const bad_spec bad_specs[] = {
     {"{\"task\": \"toy1d\", \"epochs\": 2.5}", "epochs", "2.5", 1},
     {"{\"task\": \"toy1d\", \"steps\": -1}", "steps", "[0, 1000000000]", 1},
     {"{\"task\": \"toy1d\", \"steps\": 2000000000}", "steps", "2000000000", 1},
-    {"{\"task\": \"toy1d\", \"batch_size\": 5000}", "batch_size", "[1, 4096]", 1},
+    {"{\"task\": \"toy1d\", \"batch_size\": 70000}", "batch_size", "[1, 65536]", 1},
     {"{\"task\": \"toy1d\", \"seed\": -1}", "seed", "[0, 9007199254740991]", 1},
     {"{\"task\": \"toy1d\", \"seed\": 9007199254740992}", "seed", "9007199254740992", 1},
     {"{\"task\": \"toy1d\", \"seed\": \"1\"}", "seed", "not a string", 1},

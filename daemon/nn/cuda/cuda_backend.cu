@@ -167,6 +167,7 @@ extern "C" eg_backend *eg_cuda_backend_create(int ordinal, const eg_device_optio
     if (opt) impl->opt = *opt;
     be->name = impl->name;
     be->impl = impl;
+    be->recompute = 1; /* GPU memory is the scarce resource, arithmetic is not */
     be->alloc = cuda_alloc;
     be->free = cuda_free;
     be->upload = cuda_upload;

@@ -9,7 +9,7 @@
 #include "cuda_impl.h"
 
 /* The largest cuDNN workspace an algorithm may ask for. */
-#define MAX_WORKSPACE ((size_t)256 << 20)
+#define MAX_WORKSPACE ((size_t)64 << 20)
 
 enum { DIR_FWD, DIR_DATA, DIR_FILTER, N_DIRS };
 

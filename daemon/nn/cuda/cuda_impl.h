@@ -92,7 +92,7 @@ typedef struct cuda_pool {
 struct cuda_conv_plan;
 
 /* cuBLAS's workspace. */
-#define BLAS_WORKSPACE ((size_t)8 << 20)
+#define BLAS_WORKSPACE ((size_t)4 << 20)
 
 /* Room for the partial sums of one reduction (cuda_vec.cu). */
 #define CU_MAX_PARTS 1024
