@@ -204,6 +204,20 @@ struct eg_backend {
                      float eps, float wd, int t);
 };
 
+/* The scalars of one Adam step, as torch.optim.Adam computes them: the
+ * bias corrections in double, then rounded to float. */
+typedef struct eg_adam_scalars {
+    float neg_step;  /* -lr / (1 - beta1^t) */
+    float bc2_sqrt;  /* sqrt(1 - beta2^t) */
+    float c1, c2;    /* 1 - beta1, 1 - beta2 */
+} eg_adam_scalars;
+
+/* Fills *out for step t; -1 with eg_errorf when t < 1, a moment buffer is
+ * missing or the betas give no bias correction. Shared by the backends'
+ * adam_step so they check and round alike. */
+int eg_adam_scalars_get(float lr, float beta1, float beta2, int t, const float *m,
+                        const float *v, eg_adam_scalars *out);
+
 /* Creates the CPU backend (OpenBLAS); NULL with eg_errorf on failure. */
 eg_backend *eg_cpu_backend_create(void);
 

@@ -1035,7 +1035,7 @@ static const bad_req bad_bodies[] = {
     BADJOB("{\"task\":\"toy1d\",\"epochs\":2.5}", "epochs"),
     BADJOB("{\"task\":\"toy1d\",\"epochs\":-1}", "epochs"),
     BADJOB("{\"task\":\"toy1d\",\"batch_size\":0}", "batch_size"),
-    BADJOB("{\"task\":\"toy1d\",\"batch_size\":4097}", "batch_size"),
+    BADJOB("{\"task\":\"toy1d\",\"batch_size\":65537}", "batch_size"),
     BADJOB("{\"task\":\"toy1d\",\"batch_size\":-5}", "batch_size"),
     BADJOB("{\"task\":\"toy1d\",\"batch_size\":\"1\"}", "batch_size"),
     BADJOB("{\"task\":\"toy1d\",\"batch_size\":1.1}", "batch_size"),

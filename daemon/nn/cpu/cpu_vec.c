@@ -147,11 +147,6 @@ int cpu_rademacher_dot(eg_backend *be, size_t n, uint64_t key, uint64_t stream,
     return 0;
 }
 
-/* Follows torch.optim.SGD (dampening 0) operation by operation in float:
- * g = grad + wd theta (only when wd != 0), buf = momentum buf + g or
- * buf = g when first, step = g + momentum buf (nesterov) or buf,
- * theta = theta + (-lr) step. Both sides of each choice are computed and
- * then selected, leaving a branch-free body for the vectoriser. */
 int cpu_gaussian_axpy(eg_backend *be, size_t n, float alpha, uint64_t key,
                       uint64_t stream, float *y)
 {
@@ -168,6 +163,11 @@ int cpu_gaussian_dot(eg_backend *be, size_t n, uint64_t key, uint64_t stream,
     return 0;
 }
 
+/* Follows torch.optim.SGD (dampening 0) operation by operation in float:
+ * g = grad + wd theta (only when wd != 0), buf = momentum buf + g or
+ * buf = g when first, step = g + momentum buf (nesterov) or buf,
+ * theta = theta + (-lr) step. Both sides of each choice are computed and
+ * then selected, leaving a branch-free body for the vectoriser. */
 int cpu_sgd_step(eg_backend *be, size_t n, float *theta, const float *grad,
                  float *buf, float lr, float momentum, float wd, int nesterov,
                  int first)
@@ -213,17 +213,9 @@ int cpu_adam_step(eg_backend *be, size_t n, float *theta, const float *grad,
                   float *m, float *v, float lr, float beta1, float beta2,
                   float eps, float wd, int t)
 {
-    if (t < 1) return eg_errorf("adam step: step number %d must be >= 1", t);
-    if (!m || !v) return eg_errorf("adam step: moment buffers missing");
-    const double bc1 = 1.0 - pow((double)beta1, (double)t);
-    const double bc2 = 1.0 - pow((double)beta2, (double)t);
-    if (!(bc1 > 0.0) || !(bc2 > 0.0))
-        return eg_errorf("adam step: betas %g, %g give no bias correction",
-                         (double)beta1, (double)beta2);
-    const float neg_step = (float)(-((double)lr / bc1));
-    const float bc2_sqrt = (float)sqrt(bc2);
-    const float c1 = (float)(1.0 - (double)beta1);
-    const float c2 = (float)(1.0 - (double)beta2);
+    eg_adam_scalars k;
+    EG_TRY(eg_adam_scalars_get(lr, beta1, beta2, t, m, v, &k));
+    const float neg_step = k.neg_step, bc2_sqrt = k.bc2_sqrt, c1 = k.c1, c2 = k.c2;
     const int use_wd = wd != 0.0f;
 #pragma omp parallel for simd schedule(static) if (parallel : n >= PAR_MIN)
     for (size_t i = 0; i < n; i++) {

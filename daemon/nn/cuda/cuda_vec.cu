@@ -357,21 +357,12 @@ int cuda_adam_step(eg_backend *be, size_t n, float *theta, const float *grad,
                    float *m, float *v, float lr, float beta1, float beta2,
                    float eps, float wd, int t)
 {
-    if (t < 1) return eg_errorf("adam step: step number %d must be >= 1", t);
-    if (!m || !v) return eg_errorf("adam step: moment buffers missing");
-    const double bc1 = 1.0 - pow((double)beta1, (double)t);
-    const double bc2 = 1.0 - pow((double)beta2, (double)t);
-    if (!(bc1 > 0.0) || !(bc2 > 0.0))
-        return eg_errorf("adam step: betas %g, %g give no bias correction",
-                         (double)beta1, (double)beta2);
+    eg_adam_scalars k;
+    EG_TRY(eg_adam_scalars_get(lr, beta1, beta2, t, m, v, &k));
     if (n == 0) return 0;
-    const float neg_step = (float)(-((double)lr / bc1));
-    const float bc2_sqrt = (float)sqrt(bc2);
-    const float c1 = (float)(1.0 - (double)beta1);
-    const float c2 = (float)(1.0 - (double)beta2);
     const int use_wd = wd != 0.0f;
     adam_kernel<<<cu_blocks(n), CU_THREADS, 0, cuda_stream(be)>>>(
-        n, theta, grad, m, v, neg_step, bc2_sqrt, c1, c2, beta1, beta2, eps, wd,
+        n, theta, grad, m, v, k.neg_step, k.bc2_sqrt, k.c1, k.c2, beta1, beta2, eps, wd,
         use_wd);
     CU_CHECK_LAUNCH();
     return 0;
