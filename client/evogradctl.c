@@ -33,6 +33,8 @@ static const struct {
      "ID [--after N] [--limit N] [--max-points N] [--csv]", "print a job's step log"},
     {"cancel", ctl_cmd_cancel, 1, 0, "ID", "cancel a queued or running job"},
     {"delete", ctl_cmd_delete, 1, 0, "ID", "delete a job that is not running"},
+    {"devices", ctl_cmd_devices, 0, CTL_OPT_CSV, "[--csv]",
+     "list the daemon's devices (GPUs with their memory)"},
 };
 #define N_COMMANDS (sizeof commands / sizeof *commands)
 

@@ -677,6 +677,12 @@ static void good_server(void *ctx, const char *method, const char *target, const
                      "{\"steps\": [{\"step\": 0, \"epoch\": 0, \"train_loss\": 2.3, "
                      "\"lambda\": [0.1], \"w\": [0.25, 0.75]}, {\"step\": 1, \"epoch\": 0, "
                      "\"train_loss\": 1.5, \"lambda\": [0.2]}], \"next_after\": 1}");
+    } else if (strcmp(target, "/v1/devices") == 0) {
+        snprintf(r->body, sizeof r->body,
+                 "[{\"name\": \"cuda:0\", \"kind\": \"cuda\", \"model\": \"NVIDIA H200\", "
+                 "\"compute_capability\": \"9.0\", \"memory_bytes\": 150754820096, "
+                 "\"free_bytes\": 150000000000}, {\"name\": \"cpu\", \"kind\": \"cpu\", "
+                 "\"threads\": 16, \"memory_bytes\": 1073741824}]");
     } else if (strcmp(target, "/v1/jobs/7/cancel") == 0) {
         r->status = 202;
         snprintf(r->body, sizeof r->body, "{\"id\": 7, \"state\": \"running\"}");
@@ -761,6 +767,17 @@ static void test_list_show_steps(void **state)
                         "ID,STATE,TASK,METHOD,DEVICE,STEPS,CREATED,FINISHED\n"
                         "1,succeeded,toy1d,evograd,cpu,5/5,2024-01-01T00:00:00Z,\n"
                         "2,running,rotation,,,-/-,,\n");
+
+    o = opts_for("devices", NULL);
+    assert_int_equal(run_captured(ctl_cmd_devices, &c, &o), CTL_EXIT_OK);
+    assert_non_null(strstr(captured, "NAME    KIND  MODEL         CC  THREADS  MEMORY_MIB  FREE_MIB"));
+    assert_non_null(strstr(captured, "cuda:0  cuda  NVIDIA H200  9.0        -      143771    143051"));
+    assert_non_null(strstr(captured, "cpu     cpu   -              -       16        1024         -"));
+    o.csv = 1;
+    assert_int_equal(run_captured(ctl_cmd_devices, &c, &o), CTL_EXIT_OK);
+    assert_string_equal(captured, "NAME,KIND,MODEL,CC,THREADS,MEMORY_MIB,FREE_MIB\n"
+                                  "cuda:0,cuda,NVIDIA H200,9.0,,143771,143051\n"
+                                  "cpu,cpu,,,16,1024,\n");
 
     o = opts_for("show", "7");
     polls = 10;
