@@ -19,25 +19,49 @@ static float sign_of(const eg_meta *m, int k)
     return (m->evo.antithetic && (k & 1)) ? -1.0f : 1.0f;
 }
 
-/* y += alpha * noise of copy k. */
-static int noise_axpy(eg_meta *m, size_t n, float alpha, long step, int k, float *y)
+/* y = x + Σ_j scale w_j s_j r_j over copies j = first .. first + count - 1
+ * (r_j copy j's noise, s_j its sign, w_j = 1 when w is NULL), in groups of
+ * EG_NOISE_MAX added onto y; y may alias x. */
+static int combine(eg_meta *m, size_t n, long step, int first, int count, float scale,
+                   const double *w, const float *x, float *y)
 {
     eg_backend *be = m->be;
-    uint64_t s = stream_of(m, step, k);
-    alpha *= sign_of(m, k);
-    if (m->evo.noise == EG_NOISE_GAUSSIAN) return be->gaussian_axpy(be, n, alpha, m->seed, s, y);
-    return be->rademacher_axpy(be, n, alpha, m->seed, s, y);
+    for (int j0 = 0; j0 < count; j0 += EG_NOISE_MAX) {
+        int g = count - j0 < EG_NOISE_MAX ? count - j0 : EG_NOISE_MAX;
+        uint64_t streams[EG_NOISE_MAX];
+        float a[EG_NOISE_MAX];
+        for (int i = 0; i < g; i++) {
+            int j = first + j0 + i;
+            streams[i] = stream_of(m, step, j);
+            a[i] = scale * (w ? (float)w[j] : 1.0f) * sign_of(m, j);
+        }
+        EG_TRY(be->noise_combine(be, n, m->evo.noise == EG_NOISE_GAUSSIAN, m->seed, g, streams,
+                                 a, j0 ? y : x, y));
+    }
+    return 0;
 }
 
-/* *out = g . noise of copy k. */
-static int noise_dot(eg_meta *m, size_t n, long step, int k, const float *g, double *out)
+/* dot[j] = g . noise of copy j for j < k; an antithetic copy's is its
+ * partner's negated, so only the partners' are computed. */
+static int noise_dots(eg_meta *m, size_t n, long step, int k, const float *g, double *dot)
 {
     eg_backend *be = m->be;
-    uint64_t s = stream_of(m, step, k);
-    int rc = m->evo.noise == EG_NOISE_GAUSSIAN ? be->gaussian_dot(be, n, m->seed, s, g, out)
-                                               : be->rademacher_dot(be, n, m->seed, s, g, out);
-    *out *= sign_of(m, k);
-    return rc;
+    int stride = m->evo.antithetic ? 2 : 1;
+    for (int j0 = 0; j0 < k; j0 += stride * EG_NOISE_MAX) {
+        uint64_t streams[EG_NOISE_MAX];
+        double out[EG_NOISE_MAX];
+        int cnt = 0;
+        for (int j = j0; j < k && cnt < EG_NOISE_MAX; j += stride)
+            streams[cnt++] = stream_of(m, step, j);
+        EG_TRY(be->noise_dots(be, n, m->evo.noise == EG_NOISE_GAUSSIAN, m->seed, cnt, streams, g,
+                              out));
+        for (int c = 0; c < cnt; c++) {
+            int j = j0 + c * stride;
+            dot[j] = out[c];
+            if (stride == 2 && j + 1 < k) dot[j + 1] = -out[c];
+        }
+    }
+    return 0;
 }
 
 /* w = softmax(-losses / tau), in double. */
@@ -54,12 +78,11 @@ int eg_evograd_hypergrad(eg_meta *m, eg_task *t, long step)
     eg_backend *be = m->be;
     const int K = m->evo.k;
     const float sigma = m->evo.sigma;
-    const size_t P = t->P, H = t->H, bytes = P * sizeof(float);
+    const size_t P = t->P, H = t->H;
 
     /* 1-2: the copies' training losses and their gradients in λ. */
     for (int k = 0; k < K; k++) {
-        EG_TRY(be->copy(be, m->buf, t->theta, bytes));
-        EG_TRY(noise_axpy(m, P, sigma, step, k, m->buf));
+        EG_TRY(combine(m, P, step, k, 1, sigma, NULL, t->theta, m->buf)); /* θ + σ r_k */
         EG_TRY(t->ops->train_loss(t, m->buf, &m->losses[k], m->dl + (size_t)k * H));
         if (!isfinite(m->losses[k]))
             return eg_errorf("evograd: training loss of copy %d is %g at step %ld", k,
@@ -67,22 +90,16 @@ int eg_evograd_hypergrad(eg_meta *m, eg_task *t, long step)
     }
     /* 3-4: weights and the merged parameters θ* = θ + σ Σ w_k r_k. */
     copy_weights(m->losses, K, m->evo.tau, m->w);
-    EG_TRY(be->copy(be, m->buf, t->theta, bytes));
-    for (int k = 0; k < K; k++) EG_TRY(noise_axpy(m, P, sigma * (float)m->w[k], step, k, m->buf));
+    EG_TRY(combine(m, P, step, 0, K, sigma, m->w, t->theta, m->buf));
 
     /* 5: g = ∂ℓ_V(θ*)/∂θ*, and the direct term into the hypergradient. */
     EG_TRY(be->fill(be, H, 0.0f, m->hyper));
     EG_TRY(t->ops->val_grad(t, m->buf, &m->val_loss, t->grad, m->hyper));
 
     /* 6: ∂ℓ_V/∂ℓ_j = -(σ/τ) w_j (g.r_j - Σ_k w_k g.r_k). */
+    EG_TRY(noise_dots(m, P, step, K, t->grad, m->dot));
     double mean_dot = 0;
-    for (int k = 0; k < K; k++) {
-        if (m->evo.antithetic && (k & 1))
-            m->dot[k] = -m->dot[k - 1]; /* the partner's noise, negated */
-        else
-            EG_TRY(noise_dot(m, P, step, k, t->grad, &m->dot[k]));
-        mean_dot += m->w[k] * m->dot[k];
-    }
+    for (int k = 0; k < K; k++) mean_dot += m->w[k] * m->dot[k];
     /* 7: the hypergradient Σ_j (∂ℓ_V/∂ℓ_j) ∂ℓ_j/∂λ. */
     for (int k = 0; k < K; k++) {
         double seed = -(double)sigma / m->evo.tau * m->w[k] * (m->dot[k] - mean_dot);

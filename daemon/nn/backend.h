@@ -31,6 +31,9 @@ typedef struct eg_pool_shape {
     int p, q;
 } eg_pool_shape;
 
+/* Noise vectors one noise_combine or noise_dots call handles. */
+#define EG_NOISE_MAX 8
+
 typedef struct eg_backend eg_backend;
 
 struct eg_backend {
@@ -176,19 +179,21 @@ struct eg_backend {
     /* *out = x . y, accumulated in double. */
     int (*dot)(eg_backend *be, size_t n, const float *x, const float *y,
                double *out);
-    /* y += alpha * r, r in {-1, +1}^n the Rademacher vector of
-     * (key, stream): r[i] = eg_rademacher(key, stream, i) (nn/philox.h). */
-    int (*rademacher_axpy)(eg_backend *be, size_t n, float alpha, uint64_t key,
-                           uint64_t stream, float *y);
-    /* *out = r . g, r as above, accumulated in double. */
-    int (*rademacher_dot)(eg_backend *be, size_t n, uint64_t key,
-                          uint64_t stream, const float *g, double *out);
-    /* The same two with the standard normal vector e[i] =
-     * eg_gaussian(key, stream, i) in place of r. */
-    int (*gaussian_axpy)(eg_backend *be, size_t n, float alpha, uint64_t key,
-                         uint64_t stream, float *y);
-    int (*gaussian_dot)(eg_backend *be, size_t n, uint64_t key,
-                        uint64_t stream, const float *g, double *out);
+
+    /* ---- Philox noise over flat vectors, fused over up to EG_NOISE_MAX
+     * vectors: e_j is the noise vector of (key, streams[j]), Rademacher
+     * signs e_j[i] = eg_rademacher(key, streams[j], i) (nn/philox.h), or
+     * with `gaussian` set the standard normal e_j[i] =
+     * (float)eg_gaussian(key, streams[j], i). 1 <= k <= EG_NOISE_MAX. ---- */
+    /* y = x + alpha[0] e_0 + ... + alpha[k-1] e_{k-1}, the terms added left
+     * to right in float (the bits of a copy and k axpys); y may alias x. */
+    int (*noise_combine)(eg_backend *be, size_t n, int gaussian, uint64_t key, int k,
+                         const uint64_t *streams, const float *alpha, const float *x,
+                         float *y);
+    /* out[j] = e_j . g for j < k, each accumulated in double, g read once
+     * for all of them. */
+    int (*noise_dots)(eg_backend *be, size_t n, int gaussian, uint64_t key, int k,
+                      const uint64_t *streams, const float *g, double *out);
 
     /* ---- optimiser steps over flat arenas ---- */
     /* PyTorch SGD: g = grad + wd theta; buf = momentum buf + g (buf = g on

@@ -23,8 +23,7 @@ int naive_evograd(eg_task *t, const eg_evograd_opts *o, uint64_t seed, long step
     for (int k = 0; k < K; k++) {
         float *c = copies + (size_t)k * P;
         uint64_t stream = ((uint64_t)step << 20) | (uint64_t)k;
-        if (be->copy(be, c, t->theta, P * sizeof(float)) ||
-            be->rademacher_axpy(be, P, o->sigma, seed, stream, c) ||
+        if (be->noise_combine(be, P, 0, seed, 1, &stream, &o->sigma, t->theta, c) ||
             t->ops->train_loss(t, c, &loss[k], dl + (size_t)k * H))
             goto out;
         lo = fmin(lo, loss[k]);

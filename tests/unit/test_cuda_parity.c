@@ -557,6 +557,19 @@ static void test_vec(void **state)
     check_scalar("dot n=0", out[CPU], out[GPU], 1, 0);
 }
 
+/* y += alpha e and e . g for one noise vector (key, stream). */
+static int noise_axpy(eg_backend *be, size_t n, int gaussian, float alpha, uint64_t key,
+                      uint64_t stream, float *y)
+{
+    return be->noise_combine(be, n, gaussian, key, 1, &stream, &alpha, y, y);
+}
+
+static int noise_dot(eg_backend *be, size_t n, int gaussian, uint64_t key, uint64_t stream,
+                     const float *g, double *out)
+{
+    return be->noise_dots(be, n, gaussian, key, 1, &stream, g, out);
+}
+
 static void test_rademacher(void **state)
 {
     need_gpu();
@@ -567,7 +580,7 @@ static void test_rademacher(void **state)
         char what[96];
         /* alpha = 1 onto zeros: the noise itself, bit for bit. */
         twin *r = tw_const(n, 0.0f);
-        BOTH(be->rademacher_axpy(be, n, 1.0f, key, stream + t, F(r, s)));
+        BOTH(noise_axpy(be, n, 0, 1.0f, key, stream + t, F(r, s)));
         const float *rc = tw_get(r, CPU), *rg = tw_get(r, GPU);
         if (memcmp(rc, rg, n * sizeof *rc) != 0) {
             size_t i = 0;
@@ -578,21 +591,21 @@ static void test_rademacher(void **state)
         fprintf(stderr, "# rademacher noise n=%-6zu identical\n", n);
 
         twin *y = tw_rand(n, 300 + t, -1, 1);
-        BOTH(be->rademacher_axpy(be, n, -0.013f, key, stream + t, F(y, s)));
-        snprintf(what, sizeof what, "rademacher_axpy n=%zu", n);
+        BOTH(noise_axpy(be, n, 0, -0.013f, key, stream + t, F(y, s)));
+        snprintf(what, sizeof what, "rademacher combine n=%zu", n);
         tw_check(what, y, TOL);
 
         twin *g = tw_rand(n, 310 + t, -1, 1);
         const float *gh = tw_get(g, CPU);
         double out[2], mag = 0;
         for (size_t i = 0; i < n; i++) mag += fabs((double)gh[i]);
-        BOTH(be->rademacher_dot(be, n, key, stream + t, F(g, s), &out[s]));
-        snprintf(what, sizeof what, "rademacher_dot n=%zu", n);
+        BOTH(noise_dot(be, n, 0, key, stream + t, F(g, s), &out[s]));
+        snprintf(what, sizeof what, "rademacher dots n=%zu", n);
         check_scalar(what, out[CPU], out[GPU], mag, 1e-9);
         /* The dot is the noise against g: check the CPU's value too. */
         double want = 0;
         for (size_t i = 0; i < n; i++) want += (double)rc[i] * gh[i];
-        check_scalar("rademacher_dot vs r . g", want, out[GPU], mag, 1e-9);
+        check_scalar("rademacher dots vs r . g", want, out[GPU], mag, 1e-9);
     }
 }
 
@@ -605,13 +618,13 @@ static void test_gaussian(void **state)
         size_t n = sizes[t];
         char what[96];
         twin *e = tw_const(n, 0.0f);
-        BOTH(be->gaussian_axpy(be, n, 1.0f, key, stream + t, F(e, s)));
+        BOTH(noise_axpy(be, n, 1, 1.0f, key, stream + t, F(e, s)));
         snprintf(what, sizeof what, "gaussian noise n=%zu", n);
         tw_check(what, e, 1e-6);
 
         twin *y = tw_rand(n, 320 + t, -1, 1);
-        BOTH(be->gaussian_axpy(be, n, 0.05f, key, stream + t, F(y, s)));
-        snprintf(what, sizeof what, "gaussian_axpy n=%zu", n);
+        BOTH(noise_axpy(be, n, 1, 0.05f, key, stream + t, F(y, s)));
+        snprintf(what, sizeof what, "gaussian combine n=%zu", n);
         tw_check(what, y, 1e-6);
 
         twin *g = tw_rand(n, 330 + t, -1, 1);
@@ -619,9 +632,34 @@ static void test_gaussian(void **state)
         double out[2], mag = 0;
         for (size_t i = 0; i < n; i++)
             mag += fabs(eg_gaussian(key, stream + t, i) * gh[i]);
-        BOTH(be->gaussian_dot(be, n, key, stream + t, F(g, s), &out[s]));
-        snprintf(what, sizeof what, "gaussian_dot n=%zu", n);
+        BOTH(noise_dot(be, n, 1, key, stream + t, F(g, s), &out[s]));
+        snprintf(what, sizeof what, "gaussian dots n=%zu", n);
         check_scalar(what, out[CPU], out[GPU], mag, 1e-6);
+    }
+}
+
+/* Several vectors in one call: combine into a separate output and in
+ * place, and the dots of each, for both kinds of noise. */
+static void test_noise_fused(void **state)
+{
+    need_gpu();
+    enum { N = 100003, K = 5 };
+    const uint64_t key = 4242, streams[K] = {1, 2, 3, 1ull << 41, 5};
+    const float alpha[K] = {1e-3f, -1e-3f, 0.5f, 2.0f, -0.25f};
+    for (int gaussian = 0; gaussian < 2; gaussian++) {
+        twin *x = tw_rand(N, 340 + gaussian, -1, 1), *y = tw_const(N, 0.0f);
+        BOTH(be->noise_combine(be, N, gaussian, key, K, streams, alpha, F(x, s), F(y, s)));
+        tw_check(gaussian ? "gaussian combine of 5" : "rademacher combine of 5", y,
+                 gaussian ? 1e-6 : 0);
+        BOTH(be->noise_combine(be, N, gaussian, key, K, streams, alpha, F(x, s), F(x, s)));
+        tw_check(gaussian ? "gaussian combine of 5 in place" : "rademacher combine of 5 in place",
+                 x, gaussian ? 1e-6 : 0);
+        twin *g = tw_rand(N, 350 + gaussian, -1, 1);
+        double out[2][K];
+        BOTH(be->noise_dots(be, N, gaussian, key, K, streams, F(g, s), out[s]));
+        for (int j = 0; j < K; j++)
+            check_scalar(gaussian ? "gaussian dots of 5" : "rademacher dots of 5", out[CPU][j],
+                         out[GPU][j], N, gaussian ? 1e-6 : 1e-9);
     }
 }
 
@@ -703,6 +741,7 @@ int main(void)
         cmocka_unit_test_teardown(test_rotate, test_teardown),
         cmocka_unit_test_teardown(test_vec, test_teardown),
         cmocka_unit_test_teardown(test_rademacher, test_teardown),
+        cmocka_unit_test_teardown(test_noise_fused, test_teardown),
         cmocka_unit_test_teardown(test_gaussian, test_teardown),
         cmocka_unit_test_teardown(test_sgd, test_teardown),
         cmocka_unit_test_teardown(test_adam, test_teardown),

@@ -76,7 +76,65 @@ static void test_rademacher_layout(void **state)
 
 /* ---- Rademacher vectors of the CPU backend ---- */
 
-/* cpu_rademacher_axpy gives y0 + alpha r with r[i] = eg_rademacher, for
+/* y += alpha r and r . g for one Rademacher vector (key, stream), through
+ * the backend's fused noise operations with one vector. */
+static int rad_axpy(eg_backend *be, size_t n, float alpha, uint64_t key, uint64_t stream,
+                    float *y)
+{
+    return be->noise_combine(be, n, 0, key, 1, &stream, &alpha, y, y);
+}
+
+static int rad_dot(eg_backend *be, size_t n, uint64_t key, uint64_t stream, const float *g,
+                   double *out)
+{
+    return be->noise_dots(be, n, 0, key, 1, &stream, g, out);
+}
+
+/* noise_combine with several vectors gives the bits of one call per
+ * vector in order, from x into a separate y or in place; noise_dots with
+ * several gives each vector's own dot; Rademacher and Gaussian; counts
+ * outside 1..EG_NOISE_MAX are refused. */
+static void test_noise_fused(void **state)
+{
+    eg_backend *be = tu_cpu();
+    const size_t n = 40077;
+    const uint64_t key = 99, streams[5] = {3, 4, 1ull << 40, 7, 8};
+    const float alpha[5] = {0.5f, -0.001f, 3.0f, 1e-3f, -2.5f};
+    float *x = malloc(n * sizeof(float)), *fused = malloc(n * sizeof(float));
+    float *seq = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float));
+    tu_fill_uniform(x, n, 1, -1, 1);
+    tu_fill_uniform(g, n, 2, -1, 1);
+    for (int gaussian = 0; gaussian < 2; gaussian++) {
+        assert_int_equal(be->noise_combine(be, n, gaussian, key, 5, streams, alpha, x, fused), 0);
+        memcpy(seq, x, n * sizeof(float));
+        for (int j = 0; j < 5; j++)
+            assert_int_equal(be->noise_combine(be, n, gaussian, key, 1, &streams[j], &alpha[j],
+                                               seq, seq), 0);
+        assert_memory_equal(fused, seq, n * sizeof(float));
+        memcpy(seq, x, n * sizeof(float));
+        assert_int_equal(be->noise_combine(be, n, gaussian, key, 5, streams, alpha, seq, seq), 0);
+        assert_memory_equal(fused, seq, n * sizeof(float));
+        double many[5], one;
+        assert_int_equal(be->noise_dots(be, n, gaussian, key, 5, streams, g, many), 0);
+        for (int j = 0; j < 5; j++) {
+            assert_int_equal(be->noise_dots(be, n, gaussian, key, 1, &streams[j], g, &one), 0);
+            assert_memory_equal(&one, &many[j], sizeof one);
+        }
+    }
+    double out[EG_NOISE_MAX + 1];
+    uint64_t st[EG_NOISE_MAX + 1] = {0};
+    float al[EG_NOISE_MAX + 1] = {0};
+    assert_int_equal(be->noise_combine(be, n, 0, key, 0, st, al, x, fused), -1);
+    assert_int_equal(be->noise_combine(be, n, 0, key, EG_NOISE_MAX + 1, st, al, x, fused), -1);
+    assert_int_equal(be->noise_dots(be, n, 0, key, EG_NOISE_MAX + 1, st, g, out), -1);
+    free(x);
+    free(fused);
+    free(seq);
+    free(g);
+    be->destroy(be);
+}
+
+/* The Rademacher noise gives y0 + alpha r with r[i] = eg_rademacher, for
  * every i, any n (whole and partial blocks, serial and parallel paths),
  * and writes nothing past n. */
 static void test_rademacher_axpy_elements(void **state)
@@ -92,7 +150,7 @@ static void test_rademacher_axpy_elements(void **state)
         assert_non_null(y0);
         tu_fill_uniform(y0, n + 3, 9 + s, -1, 1);
         memcpy(y, y0, (n + 3) * sizeof(float));
-        assert_int_equal(be->rademacher_axpy(be, n, 0.25f, key, stream, y), 0);
+        assert_int_equal(rad_axpy(be, n, 0.25f, key, stream, y), 0);
         for (size_t i = 0; i < n; i++) {
             float want = y0[i] + 0.25f * eg_rademacher(key, stream, i);
             if (y[i] != want)
@@ -102,7 +160,7 @@ static void test_rademacher_axpy_elements(void **state)
 
         /* From zeros with alpha 1 the output is r itself, only +-1. */
         memset(y, 0, n * sizeof(float));
-        assert_int_equal(be->rademacher_axpy(be, n, 1.0f, key, stream + 1, y), 0);
+        assert_int_equal(rad_axpy(be, n, 1.0f, key, stream + 1, y), 0);
         for (size_t i = 0; i < n; i++) {
             if (y[i] != 1.0f && y[i] != -1.0f) fail_msg("r[%zu] = %g", i, y[i]);
             if (y[i] != eg_rademacher(key, stream + 1, i))
@@ -121,7 +179,7 @@ static float *rademacher_vector(eg_backend *be, uint64_t key, uint64_t stream)
 {
     float *r = calloc(STAT_N, sizeof(float));
     assert_non_null(r);
-    assert_int_equal(be->rademacher_axpy(be, STAT_N, 1.0f, key, stream, r), 0);
+    assert_int_equal(rad_axpy(be, STAT_N, 1.0f, key, stream, r), 0);
     return r;
 }
 
@@ -164,7 +222,7 @@ static void test_rademacher_statistics(void **state)
                  {0, 0}, {1ull << 63 | 1, 0}};
     for (size_t o = 0; o < sizeof other / sizeof other[0]; o++) {
         double d;
-        assert_int_equal(be->rademacher_dot(be, STAT_N, other[o].key,
+        assert_int_equal(rad_dot(be, STAT_N, other[o].key,
                                             other[o].stream, r, &d), 0);
         if (fabs(d / STAT_N) > bound)
             fail_msg("key %llx stream %llx: correlation %g with key 1 stream 0",
@@ -173,7 +231,7 @@ static void test_rademacher_statistics(void **state)
     }
     /* ... while the same vector correlates perfectly. */
     double self;
-    assert_int_equal(be->rademacher_dot(be, STAT_N, key, stream, r, &self), 0);
+    assert_int_equal(rad_dot(be, STAT_N, key, stream, r, &self), 0);
     assert_true(self == (double)STAT_N);
     free(r);
     be->destroy(be);
@@ -206,11 +264,11 @@ static void test_rademacher_dot(void **state)
         double d1, dk, di;
         int threads = omp_get_max_threads();
         omp_set_num_threads(1);
-        assert_int_equal(be->rademacher_dot(be, n, key, stream, g, &d1), 0);
+        assert_int_equal(rad_dot(be, n, key, stream, g, &d1), 0);
         omp_set_num_threads(4);
-        assert_int_equal(be->rademacher_dot(be, n, key, stream, g, &dk), 0);
+        assert_int_equal(rad_dot(be, n, key, stream, g, &dk), 0);
         omp_set_num_threads(threads);
-        assert_int_equal(be->rademacher_dot(be, n, key, stream, gi, &di), 0);
+        assert_int_equal(rad_dot(be, n, key, stream, gi, &di), 0);
         if (fabs(d1 - naive) > 1e-12 * mag)
             fail_msg("n %zu: %.17g, naive %.17g", n, d1, naive);
         assert_memory_equal(&d1, &dk, sizeof d1);
@@ -373,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_known_answers),
         cmocka_unit_test(test_rademacher_layout),
         cmocka_unit_test(test_rademacher_axpy_elements),
+        cmocka_unit_test(test_noise_fused),
         cmocka_unit_test(test_rademacher_statistics),
         cmocka_unit_test(test_rademacher_dot),
         cmocka_unit_test(test_rng_deterministic),

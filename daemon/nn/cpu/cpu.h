@@ -75,14 +75,10 @@ int cpu_axpy(eg_backend *be, size_t n, float alpha, const float *x, float *y);
 int cpu_scale(eg_backend *be, size_t n, float alpha, float *x);
 int cpu_dot(eg_backend *be, size_t n, const float *x, const float *y,
             double *out);
-int cpu_rademacher_axpy(eg_backend *be, size_t n, float alpha, uint64_t key,
-                        uint64_t stream, float *y);
-int cpu_rademacher_dot(eg_backend *be, size_t n, uint64_t key, uint64_t stream,
-                       const float *g, double *out);
-int cpu_gaussian_axpy(eg_backend *be, size_t n, float alpha, uint64_t key,
-                      uint64_t stream, float *y);
-int cpu_gaussian_dot(eg_backend *be, size_t n, uint64_t key, uint64_t stream,
-                     const float *g, double *out);
+int cpu_noise_combine(eg_backend *be, size_t n, int gaussian, uint64_t key, int k,
+                      const uint64_t *streams, const float *alpha, const float *x, float *y);
+int cpu_noise_dots(eg_backend *be, size_t n, int gaussian, uint64_t key, int k,
+                   const uint64_t *streams, const float *g, double *out);
 int cpu_sgd_step(eg_backend *be, size_t n, float *theta, const float *grad,
                  float *buf, float lr, float momentum, float wd, int nesterov,
                  int first);

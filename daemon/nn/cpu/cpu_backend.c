@@ -124,10 +124,8 @@ eg_backend *eg_cpu_backend_create(void)
         .axpy = cpu_axpy,
         .scale = cpu_scale,
         .dot = cpu_dot,
-        .rademacher_axpy = cpu_rademacher_axpy,
-        .rademacher_dot = cpu_rademacher_dot,
-        .gaussian_axpy = cpu_gaussian_axpy,
-        .gaussian_dot = cpu_gaussian_dot,
+        .noise_combine = cpu_noise_combine,
+        .noise_dots = cpu_noise_dots,
         .sgd_step = cpu_sgd_step,
         .adam_step = cpu_adam_step,
     };

@@ -94,72 +94,84 @@ static void rademacher_signs(uint64_t key, uint64_t stream, uint64_t b,
         r[j] = eg_rademacher_from_block(bits, (uint64_t)b * BLOCK + j);
 }
 
-int cpu_rademacher_axpy(eg_backend *be, size_t n, float alpha, uint64_t key,
-                        uint64_t stream, float *y)
+static int noise_check(int k)
 {
+    if (k < 1 || k > EG_NOISE_MAX)
+        return eg_errorf("noise: %d vectors in one call, 1..%d allowed", k, EG_NOISE_MAX);
+    return 0;
+}
+
+int cpu_noise_combine(eg_backend *be, size_t n, int gaussian, uint64_t key, int k,
+                      const uint64_t *streams, const float *alpha, const float *x, float *y)
+{
+    EG_TRY(noise_check(k));
     long nblocks = (long)((n + BLOCK - 1) / BLOCK);
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
     for (long b = 0; b < nblocks; b++) {
-        float r[BLOCK];
-        rademacher_signs(key, stream, (uint64_t)b, r);
         size_t lo = (size_t)b * BLOCK;
         size_t len = n - lo < BLOCK ? n - lo : BLOCK;
-        float *yb = y + lo; // (len)
+        const float *xb = x + lo; // (len)
+        float *yb = y + lo;       // (len)
+        float t[BLOCK], r[BLOCK];
+        for (size_t i = 0; i < len; i++) t[i] = xb[i];
+        for (int j = 0; j < k; j++) {
+            if (gaussian) {
+                for (size_t i = 0; i < len; i++)
+                    r[i] = (float)eg_gaussian(key, streams[j], lo + i);
+            } else {
+                rademacher_signs(key, streams[j], (uint64_t)b, r);
+            }
+            const float a = alpha[j];
 #pragma omp simd
-        for (size_t j = 0; j < len; j++) yb[j] += alpha * r[j];
+            for (size_t i = 0; i < len; i++) t[i] += a * r[i];
+        }
+        for (size_t i = 0; i < len; i++) yb[i] = t[i];
     }
     return 0;
 }
 
-/* r . g over elements [lo, lo + len) of the Rademacher vector, lo a
- * multiple of BLOCK; the sum runs in index order, in double. */
-static double rademacher_dot_run(uint64_t key, uint64_t stream, size_t lo,
-                                 size_t len, const float *g)
+/* e . g over elements [lo, lo + len) of the noise vector (key, stream), lo
+ * a multiple of BLOCK: per block of 128 in index order, in double. */
+static double noise_dot_run(int gaussian, uint64_t key, uint64_t stream, size_t lo, size_t len,
+                            const float *g)
 {
     double s = 0;
     float r[BLOCK];
     for (size_t off = 0; off < len; off += BLOCK) {
-        rademacher_signs(key, stream, (lo + off) / BLOCK, r);
         size_t m = len - off < BLOCK ? len - off : BLOCK;
+        if (gaussian) {
+            for (size_t i = 0; i < m; i++) r[i] = (float)eg_gaussian(key, stream, lo + off + i);
+        } else {
+            rademacher_signs(key, stream, (lo + off) / BLOCK, r);
+        }
         const float *gb = g + lo + off; // (m)
         double bs = 0;
-        for (size_t j = 0; j < m; j++) bs += (double)r[j] * (double)gb[j];
+        for (size_t i = 0; i < m; i++) bs += (double)r[i] * (double)gb[i];
         s += bs;
     }
     return s;
 }
 
-int cpu_rademacher_dot(eg_backend *be, size_t n, uint64_t key, uint64_t stream,
-                       const float *g, double *out)
+/* Chunks as for dot (boundaries from n alone); within a chunk the k
+ * vectors one after the other, so the chunk of g is read from cache. */
+int cpu_noise_dots(eg_backend *be, size_t n, int gaussian, uint64_t key, int k,
+                   const uint64_t *streams, const float *g, double *out)
 {
+    EG_TRY(noise_check(k));
     size_t chunk = reduce_chunk(n);
     long nchunks = (long)((n + chunk - 1) / chunk);
-    double part[MAX_CHUNKS];
+    double part[EG_NOISE_MAX][MAX_CHUNKS];
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
     for (long c = 0; c < nchunks; c++) {
         size_t lo = (size_t)c * chunk;
         size_t len = n - lo < chunk ? n - lo : chunk;
-        part[c] = rademacher_dot_run(key, stream, lo, len, g);
+        for (int j = 0; j < k; j++) part[j][c] = noise_dot_run(gaussian, key, streams[j], lo, len, g);
     }
-    double s = 0;
-    for (long c = 0; c < nchunks; c++) s += part[c];
-    *out = s;
-    return 0;
-}
-
-int cpu_gaussian_axpy(eg_backend *be, size_t n, float alpha, uint64_t key,
-                      uint64_t stream, float *y)
-{
-    for (size_t i = 0; i < n; i++) y[i] += alpha * (float)eg_gaussian(key, stream, i);
-    return 0;
-}
-
-int cpu_gaussian_dot(eg_backend *be, size_t n, uint64_t key, uint64_t stream,
-                     const float *g, double *out)
-{
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += (double)(float)eg_gaussian(key, stream, i) * g[i];
-    *out = s;
+    for (int j = 0; j < k; j++) {
+        double s = 0;
+        for (long c = 0; c < nchunks; c++) s += part[j][c];
+        out[j] = s;
+    }
     return 0;
 }
 

@@ -139,7 +139,7 @@ static int cuda_setup(eg_backend *be)
                                                           : CUBLAS_PEDANTIC_MATH));
     CU_CHECK(cudnnCreate(&impl->dnn));
     CU_CHECK(cudnnSetStream(impl->dnn, impl->stream));
-    CU_CHECK(cudaMallocHost((void **)&impl->result_host, sizeof(double)));
+    CU_CHECK(cudaMallocHost((void **)&impl->result_host, EG_NOISE_MAX * sizeof(double)));
     if (!(impl->parts = (double *)cuda_alloc(be, CU_MAX_PARTS * sizeof(double)))) return -1;
     if (!(impl->blas_work = cuda_alloc(be, BLAS_WORKSPACE))) return -1;
     CU_CHECK(cublasSetWorkspace(impl->blas, impl->blas_work, BLAS_WORKSPACE));
@@ -208,10 +208,8 @@ extern "C" eg_backend *eg_cuda_backend_create(int ordinal, const eg_device_optio
     be->axpy = cuda_axpy;
     be->scale = cuda_scale;
     be->dot = cuda_dot;
-    be->rademacher_axpy = cuda_rademacher_axpy;
-    be->rademacher_dot = cuda_rademacher_dot;
-    be->gaussian_axpy = cuda_gaussian_axpy;
-    be->gaussian_dot = cuda_gaussian_dot;
+    be->noise_combine = cuda_noise_combine;
+    be->noise_dots = cuda_noise_dots;
     be->sgd_step = cuda_sgd_step;
     be->adam_step = cuda_adam_step;
     if (cuda_setup(be) != 0) {

@@ -110,7 +110,7 @@ typedef struct cuda_impl {
     void *blas_work;             /* cuBLAS's workspace (BLAS_WORKSPACE), from the
                                     pool, so captured GEMMs allocate nothing */
     double *parts;               /* (CU_MAX_PARTS) reduction partials, device */
-    double *result_host;         /* (1) pinned host word for reduction results */
+    double *result_host;         /* (EG_NOISE_MAX) pinned host words for reduction results */
     struct cuda_conv_plan *plans; /* cached convolution plans (cuda_dnn.cu) */
     cudnnTensorDescriptor_t t_a, t_b, t_c; /* scratch descriptors */
     cudnnActivationDescriptor_t relu, sigmoid;
@@ -204,14 +204,10 @@ int cuda_axpy(eg_backend *be, size_t n, float alpha, const float *x, float *y);
 int cuda_scale(eg_backend *be, size_t n, float alpha, float *x);
 int cuda_dot(eg_backend *be, size_t n, const float *x, const float *y,
              double *out);
-int cuda_rademacher_axpy(eg_backend *be, size_t n, float alpha, uint64_t key,
-                         uint64_t stream, float *y);
-int cuda_rademacher_dot(eg_backend *be, size_t n, uint64_t key,
-                        uint64_t stream, const float *g, double *out);
-int cuda_gaussian_axpy(eg_backend *be, size_t n, float alpha, uint64_t key,
-                       uint64_t stream, float *y);
-int cuda_gaussian_dot(eg_backend *be, size_t n, uint64_t key, uint64_t stream,
-                      const float *g, double *out);
+int cuda_noise_combine(eg_backend *be, size_t n, int gaussian, uint64_t key, int k,
+                       const uint64_t *streams, const float *alpha, const float *x, float *y);
+int cuda_noise_dots(eg_backend *be, size_t n, int gaussian, uint64_t key, int k,
+                    const uint64_t *streams, const float *g, double *out);
 int cuda_sgd_step(eg_backend *be, size_t n, float *theta, const float *grad,
                   float *buf, float lr, float momentum, float wd, int nesterov,
                   int first);

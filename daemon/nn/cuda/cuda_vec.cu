@@ -31,16 +31,16 @@
 #define RED_MIN ((size_t)4096)
 
 /* Block geometry of a reduction over n > 0 elements: chunk elements per
- * block, blocks = ceil(n / chunk) <= CU_MAX_PARTS. */
+ * block, blocks = ceil(n / chunk) <= max_blocks. */
 typedef struct red_geom {
     size_t chunk;
     unsigned blocks;
 } red_geom;
 
-static red_geom reduce_geometry(size_t n)
+static red_geom reduce_geometry(size_t n, size_t max_blocks)
 {
     red_geom g;
-    size_t chunk = (n + CU_MAX_PARTS - 1) / CU_MAX_PARTS;
+    size_t chunk = (n + max_blocks - 1) / max_blocks;
     chunk = (chunk + RED_ALIGN - 1) / RED_ALIGN * RED_ALIGN;
     if (chunk < RED_MIN) chunk = RED_MIN;
     g.chunk = chunk;
@@ -110,44 +110,6 @@ static __global__ void dot_kernel(size_t n, size_t chunk, const float *x, const 
     if (threadIdx.x == 0) parts[blockIdx.x] = s;
 }
 
-/* parts[b] = sum of r[i] g[i] over block b's chunk, r the Rademacher
- * vector (key, stream). Quad q of the chunk is lane q mod 32 of Rademacher
- * block lo / 128 + q / 32; the chunk starts on a block boundary and a warp's
- * 32 threads always hold the 32 lanes of one block. */
-static __global__ void rademacher_dot_kernel(size_t n, size_t chunk, uint64_t key,
-                                             uint64_t stream, const float *g,
-                                             double *parts)
-{
-    size_t lo = (size_t)blockIdx.x * chunk;
-    size_t hi = n - lo < chunk ? n : lo + chunk;
-    size_t nq = (hi - lo + RB_LEN - 1) / RB_LEN * RB_LANES;
-    double s = 0;
-    for (size_t q = threadIdx.x; q < nq; q += CU_THREADS) {
-        uint64_t rb = lo / RB_LEN + q / RB_LANES;
-        eg_philox_ctr bits = eg_rademacher_block(key, stream, rb);
-        size_t i = (size_t)rb * RB_LEN + q % RB_LANES;
-        for (int k = 0; k < RB_LEN / RB_LANES; k++, i += RB_LANES)
-            if (i < hi) s += (double)eg_rademacher_from_block(bits, i) * (double)g[i];
-    }
-    s = cu_block_sum(s);
-    if (threadIdx.x == 0) parts[blockIdx.x] = s;
-}
-
-/* parts[b] = sum of (float)e[i] g[i] over block b's chunk, e the Gaussian
- * vector (key, stream). */
-static __global__ void gaussian_dot_kernel(size_t n, size_t chunk, uint64_t key,
-                                           uint64_t stream, const float *g,
-                                           double *parts)
-{
-    size_t lo = (size_t)blockIdx.x * chunk;
-    size_t hi = n - lo < chunk ? n : lo + chunk;
-    double s = 0;
-    for (size_t i = lo + threadIdx.x; i < hi; i += CU_THREADS)
-        s += (double)(float)eg_gaussian(key, stream, i) * (double)g[i];
-    s = cu_block_sum(s);
-    if (threadIdx.x == 0) parts[blockIdx.x] = s;
-}
-
 /* parts[0] = parts[0] + ... + parts[nparts - 1], left to right; one thread
  * reads every partial before writing. */
 static __global__ void parts_sum_kernel(int nparts, double *parts)
@@ -199,7 +161,7 @@ int cuda_dot(eg_backend *be, size_t n, const float *x, const float *y,
         *out = 0;
         return 0;
     }
-    red_geom g = reduce_geometry(n);
+    red_geom g = reduce_geometry(n, CU_MAX_PARTS);
     dot_kernel<<<g.blocks, CU_THREADS, 0, cuda_stream(be)>>>(n, g.chunk, x, y,
                                                              cuda_of(be)->parts);
     CU_CHECK_LAUNCH();
@@ -208,78 +170,179 @@ int cuda_dot(eg_backend *be, size_t n, const float *x, const float *y,
 
 /* ---- Philox noise ---- */
 
-/* y[i] += alpha r[i] over quads as in rademacher_dot_kernel, grid-stride;
- * the stride is a multiple of 32, so a warp still shares one block. */
-static __global__ void rademacher_axpy_kernel(size_t n, float alpha, uint64_t key,
-                                              uint64_t stream, float *y)
+/* The noise vectors of one call, passed to kernels by value. */
+typedef struct noise_set {
+    uint64_t key;
+    uint64_t streams[EG_NOISE_MAX];
+    float alpha[EG_NOISE_MAX];
+    int k;
+} noise_set;
+
+/* Elements of a quad: lane, lane + 32, lane + 64, lane + 96 of a block. */
+#define QUAD (RB_LEN / RB_LANES)
+
+/* y = x + Σ_j alpha_j r_j, the terms left to right in float. Quad q is
+ * lane q mod 32 of Rademacher block q / 32 (grid-stride with a stride that
+ * is a multiple of 32, so a warp shares one block); the thread computes
+ * that block's bits once per vector. Each element is read and written by
+ * one thread, so y may alias x. */
+static __global__ void rademacher_combine_kernel(size_t n, noise_set s, const float *x,
+                                                 float *y)
 {
     size_t nq = (n + RB_LEN - 1) / RB_LEN * RB_LANES;
     size_t stride = (size_t)gridDim.x * blockDim.x;
     for (size_t q = (size_t)blockIdx.x * blockDim.x + threadIdx.x; q < nq; q += stride) {
         uint64_t rb = q / RB_LANES;
-        eg_philox_ctr bits = eg_rademacher_block(key, stream, rb);
-        size_t i = (size_t)rb * RB_LEN + q % RB_LANES;
-        for (int k = 0; k < RB_LEN / RB_LANES; k++, i += RB_LANES)
-            if (i < n)
-                y[i] = __fadd_rn(y[i], __fmul_rn(alpha, eg_rademacher_from_block(bits, i)));
+        size_t i0 = (size_t)rb * RB_LEN + q % RB_LANES;
+        float t[QUAD];
+#pragma unroll
+        for (int e = 0; e < QUAD; e++) t[e] = i0 + e * RB_LANES < n ? x[i0 + e * RB_LANES] : 0.0f;
+#pragma unroll
+        for (int j = 0; j < EG_NOISE_MAX; j++) {
+            if (j >= s.k) break;
+            eg_philox_ctr bits = eg_rademacher_block(s.key, s.streams[j], rb);
+#pragma unroll
+            for (int e = 0; e < QUAD; e++)
+                t[e] = __fadd_rn(t[e], __fmul_rn(s.alpha[j],
+                                                 eg_rademacher_from_block(bits, i0 + e * RB_LANES)));
+        }
+#pragma unroll
+        for (int e = 0; e < QUAD; e++)
+            if (i0 + e * RB_LANES < n) y[i0 + e * RB_LANES] = t[e];
     }
 }
 
-static __global__ void gaussian_axpy_kernel(size_t n, float alpha, uint64_t key,
-                                            uint64_t stream, float *y)
+/* The same with the Gaussian vectors, one thread per element. */
+static __global__ void gaussian_combine_kernel(size_t n, noise_set s, const float *x, float *y)
 {
     size_t stride = (size_t)gridDim.x * blockDim.x;
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
-        y[i] = __fadd_rn(y[i], __fmul_rn(alpha, (float)eg_gaussian(key, stream, i)));
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        float t = x[i];
+        for (int j = 0; j < s.k; j++)
+            t = __fadd_rn(t, __fmul_rn(s.alpha[j], (float)eg_gaussian(s.key, s.streams[j], i)));
+        y[i] = t;
+    }
 }
 
-int cuda_rademacher_axpy(eg_backend *be, size_t n, float alpha, uint64_t key,
-                         uint64_t stream, float *y)
+/* parts[j * gridDim.x + b] = Σ e_j[i] g[i] over block b's chunk [b chunk,
+ * (b + 1) chunk), in double, for j < k: each thread keeps k sums over its
+ * fixed subsequence (Rademacher: its quads of the chunk, as in
+ * rademacher_combine_kernel; the chunk starts on a block boundary), then
+ * the block combines each with the fixed tree of cu_block_sum. */
+template <int GAUSSIAN>
+static __global__ void noise_dots_kernel(size_t n, size_t chunk, noise_set s, const float *g,
+                                         double *parts)
 {
+    size_t lo = (size_t)blockIdx.x * chunk;
+    size_t hi = n - lo < chunk ? n : lo + chunk;
+    double acc[EG_NOISE_MAX];
+#pragma unroll
+    for (int j = 0; j < EG_NOISE_MAX; j++) acc[j] = 0;
+    if (GAUSSIAN) {
+        for (size_t i = lo + threadIdx.x; i < hi; i += CU_THREADS) {
+            double gi = g[i];
+#pragma unroll
+            for (int j = 0; j < EG_NOISE_MAX; j++)
+                if (j < s.k) acc[j] += (double)(float)eg_gaussian(s.key, s.streams[j], i) * gi;
+        }
+    } else {
+        size_t nq = (hi - lo + RB_LEN - 1) / RB_LEN * RB_LANES;
+        for (size_t q = threadIdx.x; q < nq; q += CU_THREADS) {
+            uint64_t rb = lo / RB_LEN + q / RB_LANES;
+            size_t i0 = (size_t)rb * RB_LEN + q % RB_LANES;
+            float gv[QUAD];
+#pragma unroll
+            for (int e = 0; e < QUAD; e++) gv[e] = i0 + e * RB_LANES < hi ? g[i0 + e * RB_LANES] : 0.0f;
+#pragma unroll
+            for (int j = 0; j < EG_NOISE_MAX; j++) {
+                if (j >= s.k) break;
+                eg_philox_ctr bits = eg_rademacher_block(s.key, s.streams[j], rb);
+#pragma unroll
+                for (int e = 0; e < QUAD; e++)
+                    if (i0 + e * RB_LANES < hi)
+                        acc[j] += (double)eg_rademacher_from_block(bits, i0 + e * RB_LANES) *
+                                  (double)gv[e];
+            }
+        }
+    }
+    /* Unrolled, so acc stays in registers; k is the same for the whole
+     * block, as cu_block_sum needs. */
+#pragma unroll
+    for (int j = 0; j < EG_NOISE_MAX; j++) {
+        if (j >= s.k) break;
+        double t = cu_block_sum(acc[j]);
+        if (threadIdx.x == 0) parts[(size_t)j * gridDim.x + blockIdx.x] = t;
+    }
+}
+
+/* parts[j] = parts[j nb] + ... + parts[j nb + nb - 1] for j < k, left to
+ * right on one thread; range j is read before parts[j] is written, and
+ * parts[j] lies in a range already read. */
+static __global__ void dots_final_kernel(int k, int nb, double *parts)
+{
+    for (int j = 0; j < k; j++) {
+        double s = 0;
+        for (int b = 0; b < nb; b++) s += parts[(size_t)j * nb + b];
+        parts[j] = s;
+    }
+}
+
+static int noise_set_make(uint64_t key, int k, const uint64_t *streams, const float *alpha,
+                          noise_set *s)
+{
+    if (k < 1 || k > EG_NOISE_MAX)
+        return eg_errorf("noise: %d vectors in one call, 1..%d allowed", k, EG_NOISE_MAX);
+    *s = noise_set{};
+    s->key = key;
+    s->k = k;
+    for (int j = 0; j < k; j++) {
+        s->streams[j] = streams[j];
+        s->alpha[j] = alpha ? alpha[j] : 0.0f;
+    }
+    return 0;
+}
+
+int cuda_noise_combine(eg_backend *be, size_t n, int gaussian, uint64_t key, int k,
+                       const uint64_t *streams, const float *alpha, const float *x, float *y)
+{
+    noise_set s;
+    EG_TRY(noise_set_make(key, k, streams, alpha, &s));
     if (n == 0) return 0;
-    size_t nq = (n + RB_LEN - 1) / RB_LEN * RB_LANES;
-    rademacher_axpy_kernel<<<cu_blocks(nq), CU_THREADS, 0, cuda_stream(be)>>>(
-        n, alpha, key, stream, y);
+    if (gaussian) {
+        gaussian_combine_kernel<<<cu_blocks(n), CU_THREADS, 0, cuda_stream(be)>>>(n, s, x, y);
+    } else {
+        size_t nq = (n + RB_LEN - 1) / RB_LEN * RB_LANES;
+        rademacher_combine_kernel<<<cu_blocks(nq), CU_THREADS, 0, cuda_stream(be)>>>(n, s, x, y);
+    }
     CU_CHECK_LAUNCH();
     return 0;
 }
 
-int cuda_rademacher_dot(eg_backend *be, size_t n, uint64_t key,
-                        uint64_t stream, const float *g, double *out)
+int cuda_noise_dots(eg_backend *be, size_t n, int gaussian, uint64_t key, int k,
+                    const uint64_t *streams, const float *g, double *out)
 {
+    noise_set s;
+    EG_TRY(noise_set_make(key, k, streams, NULL, &s));
     if (n == 0) {
-        *out = 0;
+        for (int j = 0; j < k; j++) out[j] = 0;
         return 0;
     }
-    red_geom geo = reduce_geometry(n);
-    rademacher_dot_kernel<<<geo.blocks, CU_THREADS, 0, cuda_stream(be)>>>(
-        n, geo.chunk, key, stream, g, cuda_of(be)->parts);
+    red_geom geo = reduce_geometry(n, CU_MAX_PARTS / k);
+    cuda_impl *impl = cuda_of(be);
+    if (gaussian)
+        noise_dots_kernel<1><<<geo.blocks, CU_THREADS, 0, impl->stream>>>(n, geo.chunk, s, g,
+                                                                         impl->parts);
+    else
+        noise_dots_kernel<0><<<geo.blocks, CU_THREADS, 0, impl->stream>>>(n, geo.chunk, s, g,
+                                                                         impl->parts);
     CU_CHECK_LAUNCH();
-    return cuda_parts_result(be, (int)geo.blocks, out);
-}
-
-int cuda_gaussian_axpy(eg_backend *be, size_t n, float alpha, uint64_t key,
-                       uint64_t stream, float *y)
-{
-    if (n == 0) return 0;
-    gaussian_axpy_kernel<<<cu_blocks(n), CU_THREADS, 0, cuda_stream(be)>>>(
-        n, alpha, key, stream, y);
+    dots_final_kernel<<<1, 1, 0, impl->stream>>>(k, (int)geo.blocks, impl->parts);
     CU_CHECK_LAUNCH();
+    CU_CHECK(cudaMemcpyAsync(impl->result_host, impl->parts, (size_t)k * sizeof(double),
+                             cudaMemcpyDeviceToHost, impl->stream));
+    CU_CHECK(cudaStreamSynchronize(impl->stream));
+    for (int j = 0; j < k; j++) out[j] = impl->result_host[j];
     return 0;
-}
-
-int cuda_gaussian_dot(eg_backend *be, size_t n, uint64_t key, uint64_t stream,
-                      const float *g, double *out)
-{
-    if (n == 0) {
-        *out = 0;
-        return 0;
-    }
-    red_geom geo = reduce_geometry(n);
-    gaussian_dot_kernel<<<geo.blocks, CU_THREADS, 0, cuda_stream(be)>>>(
-        n, geo.chunk, key, stream, g, cuda_of(be)->parts);
-    CU_CHECK_LAUNCH();
-    return cuda_parts_result(be, (int)geo.blocks, out);
 }
 
 /* ---- optimisers ---- */
