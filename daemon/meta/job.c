@@ -80,7 +80,7 @@ void eg_job_defaults(eg_task_kind task, eg_job *j)
     j->evograd = (eg_evograd_opts){.k = 2, .sigma = 1e-3f, .tau = 0.05f,
                                    .noise = EG_NOISE_RADEMACHER};
     j->seed = 1;
-    strcpy(j->device, "cpu");
+    strcpy(j->device, "auto");
     j->rotation.true_angle_deg = 30;
     j->mwn.meta_samples = 1000;
     j->mwn.vnet_hidden = 100;

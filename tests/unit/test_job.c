@@ -135,7 +135,7 @@ static void test_defaults(void **state)
     assert_int_equal(r.steps, 0);
     assert_int_equal(r.batch_size, 128);
     assert_int_equal(r.seed, 1);
-    assert_string_equal(r.device, "cpu");
+    assert_string_equal(r.device, "auto");
     assert_true(r.rotation.true_angle_deg == 30);
 
     eg_job m = parse_ok("{\"task\": \"mwn\"}");
