@@ -303,11 +303,7 @@ int cuda_dnn_init(eg_backend *be)
     cuda_impl *impl = cuda_of(be);
     CU_CHECK(cudnnCreateTensorDescriptor(&impl->t_a));
     CU_CHECK(cudnnCreateTensorDescriptor(&impl->t_b));
-    CU_CHECK(cudnnCreateTensorDescriptor(&impl->t_c));
     CU_CHECK(cudnnCreatePoolingDescriptor(&impl->pool_desc));
-    CU_CHECK(cudnnCreateActivationDescriptor(&impl->relu));
-    CU_CHECK(cudnnSetActivationDescriptor(impl->relu, CUDNN_ACTIVATION_RELU,
-                                          CUDNN_NOT_PROPAGATE_NAN, 0.0));
     return 0;
 }
 
@@ -321,7 +317,5 @@ void cuda_dnn_destroy(eg_backend *be)
     }
     if (impl->t_a) cudnnDestroyTensorDescriptor(impl->t_a);
     if (impl->t_b) cudnnDestroyTensorDescriptor(impl->t_b);
-    if (impl->t_c) cudnnDestroyTensorDescriptor(impl->t_c);
     if (impl->pool_desc) cudnnDestroyPoolingDescriptor(impl->pool_desc);
-    if (impl->relu) cudnnDestroyActivationDescriptor(impl->relu);
 }

@@ -112,8 +112,7 @@ typedef struct cuda_impl {
     double *parts;               /* (CU_MAX_PARTS) reduction partials, device */
     double *result_host;         /* (EG_NOISE_MAX) pinned host words for reduction results */
     struct cuda_conv_plan *plans; /* cached convolution plans (cuda_dnn.cu) */
-    cudnnTensorDescriptor_t t_a, t_b, t_c; /* scratch descriptors */
-    cudnnActivationDescriptor_t relu, sigmoid;
+    cudnnTensorDescriptor_t t_a, t_b; /* scratch descriptors */
     cudnnPoolingDescriptor_t pool_desc;
 } cuda_impl;
 
@@ -141,7 +140,7 @@ int cuda_gemm(eg_backend *be, int trans_a, int trans_b, int m, int n, int k,
               float alpha, const float *a, int lda, const float *b, int ldb,
               float beta, float *c, int ldc);
 
-/* ---- cuda_dnn.cu: convolution, batchnorm, pooling, activations ---- */
+/* ---- cuda_dnn.cu: convolution, batchnorm, pooling ---- */
 int cuda_dnn_init(eg_backend *be);
 void cuda_dnn_destroy(eg_backend *be);
 int cuda_conv_fwd(eg_backend *be, const eg_conv_shape *cs, const float *x,
@@ -161,6 +160,7 @@ int cuda_bn_bwd(eg_backend *be, int n, int c, int hw, const float *x,
                 const float *dy, const float *gamma, const float *save_mean,
                 const float *save_invstd, float *dx, float *dgamma,
                 float *dbeta);
+/* ---- cuda_act.cu ---- */
 int cuda_relu_fwd(eg_backend *be, size_t n, const float *x, float *y);
 int cuda_relu_bwd(eg_backend *be, size_t n, const float *y, const float *dy,
                   float *dx);
