@@ -2,8 +2,10 @@
 # On a GPU machine and on an existing CUDA build (made elsewhere with
 # `make CUDA=1 BUILD=build/gpu gpu-bundle`, the build folder carried
 # along): runs the CPU-vs-CUDA parity tests (every backend op, LeNet and
-# ResNet-32, one EvoGrad and one T1-T2 step), the out-of-memory test and
-# the GPU benchmark, and writes their logs and a summary under $OUT
+# ResNet-32, EvoGrad and T1-T2 steps), the out-of-memory test, the GPU
+# benchmark and PyTorch's figures for the same workload on the same card
+# (when a python with CUDA PyTorch is there; $PYTHON, default python3),
+# and writes their logs and a summary under $OUT
 # (default ./gpu-results). A test that skips here counts as failed: on
 # this machine there must be a GPU.
 #
@@ -21,6 +23,7 @@ trap 'rm -rf "$libs"' EXIT
 if [ -f "$build/gpu-libs.tar.xz" ]; then
     tar -xJf "$build/gpu-libs.tar.xz" -C "$libs" || say "cannot unpack $build/gpu-libs.tar.xz"
 fi
+plain_ld=${LD_LIBRARY_PATH-}   # for python: the bundle is for our binaries only
 export LD_LIBRARY_PATH="$libs:/usr/local/cuda/lib64:/usr/local/cuda-13.0/targets/x86_64-linux/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export CMOCKA_MESSAGE_OUTPUT=TAP
 nvidia-smi >"$out/nvidia-smi.txt" 2>&1 || say "nvidia-smi failed (see $out/nvidia-smi.txt)"
@@ -44,6 +47,16 @@ say ""
 say "GPU benchmark (bench_meta --gpu):"
 timeout 400 "$build/bench_meta" --gpu "${BENCH_STEPS:-50}" 2>&1 | tee "$out/bench_gpu.txt" | tee -a "$summary"
 [ "${PIPESTATUS[0]}" -eq 0 ] || { say "bench_meta --gpu failed"; failed=$((failed + 1)); }
+
+say ""
+say "PyTorch on this card, same workload (tests/bench/bench_torch_mwn.py):"
+py=${PYTHON:-python3}
+if LD_LIBRARY_PATH=$plain_ld "$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+    LD_LIBRARY_PATH=$plain_ld timeout 400 "$py" tests/bench/bench_torch_mwn.py --device cuda --steps "${BENCH_STEPS:-30}" 2>&1 |
+        tee "$out/bench_torch.jsonl" | tee -a "$summary"
+else
+    say "no python with CUDA PyTorch here ($py): skipped"
+fi
 
 say ""
 say "$passed passed, $failed failed"
