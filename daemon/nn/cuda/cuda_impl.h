@@ -215,11 +215,9 @@ int cuda_adam_step(eg_backend *be, size_t n, float *theta, const float *grad,
                    float *m, float *v, float lr, float beta1, float beta2,
                    float eps, float wd, int t);
 
-/* Sums parts[0 .. nparts) of cuda_of(be)->parts in index order (one
- * thread, deterministic) and returns the total on the host (waits for the
- * stream); parts[0] is overwritten. parts serves one reduction at a time. */
-int cuda_parts_result(eg_backend *be, int nparts, double *out);
-/* The same sum added to *acc (device, float), without waiting. */
+/* *acc (device, float) += the sum of parts[0 .. nparts) of cuda_of(be)->parts
+ * in index order (one thread, deterministic), without waiting. parts
+ * serves one reduction at a time. */
 int cuda_parts_accumulate(eg_backend *be, int nparts, float *acc);
 
 #endif

@@ -110,15 +110,6 @@ static __global__ void dot_kernel(size_t n, size_t chunk, const float *x, const 
     if (threadIdx.x == 0) parts[blockIdx.x] = s;
 }
 
-/* parts[0] = parts[0] + ... + parts[nparts - 1], left to right; one thread
- * reads every partial before writing. */
-static __global__ void parts_sum_kernel(int nparts, double *parts)
-{
-    double s = 0;
-    for (int i = 0; i < nparts; i++) s += parts[i];
-    parts[0] = s;
-}
-
 /* acc[0] = (float)(acc[0] + (parts[0] + ... + parts[nparts - 1])), the sum left
  * to right in double, as the CPU adds its double total to the float. */
 static __global__ void parts_accumulate_kernel(int nparts, const double *parts, float *acc)
@@ -128,18 +119,31 @@ static __global__ void parts_accumulate_kernel(int nparts, const double *parts, 
     acc[0] = (float)__dadd_rn((double)acc[0], s);
 }
 
-int cuda_parts_result(eg_backend *be, int nparts, double *out)
+/* parts[j] = parts[j nb] + ... + parts[j nb + nb - 1] for j < k, left to
+ * right on one thread; range j is read before parts[j] is written, and
+ * parts[j] lies in a range already read. */
+static __global__ void parts_sums_kernel(int k, int nb, double *parts)
 {
-    if (nparts < 0 || nparts > CU_MAX_PARTS)
-        return eg_errorf("cuda: %d reduction partials, room for %d", nparts,
-                         CU_MAX_PARTS);
+    for (int j = 0; j < k; j++) {
+        double s = 0;
+        for (int b = 0; b < nb; b++) s += parts[(size_t)j * nb + b];
+        parts[j] = s;
+    }
+}
+
+/* out[j] = the sum of the nb partials of reduction j in cuda_of(be)->parts
+ * (laid out j nb + b), for j < k; waits for the stream. */
+static int parts_results(eg_backend *be, int k, int nb, double *out)
+{
+    if (k < 1 || nb < 0 || (long)k * nb > CU_MAX_PARTS)
+        return eg_errorf("cuda: %d x %d reduction partials, room for %d", k, nb, CU_MAX_PARTS);
     cuda_impl *impl = cuda_of(be);
-    parts_sum_kernel<<<1, 1, 0, impl->stream>>>(nparts, impl->parts);
+    parts_sums_kernel<<<1, 1, 0, impl->stream>>>(k, nb, impl->parts);
     CU_CHECK_LAUNCH();
-    CU_CHECK(cudaMemcpyAsync(impl->result_host, impl->parts, sizeof(double),
+    CU_CHECK(cudaMemcpyAsync(impl->result_host, impl->parts, (size_t)k * sizeof(double),
                              cudaMemcpyDeviceToHost, impl->stream));
     CU_CHECK(cudaStreamSynchronize(impl->stream));
-    *out = *impl->result_host;
+    for (int j = 0; j < k; j++) out[j] = impl->result_host[j];
     return 0;
 }
 
@@ -165,7 +169,7 @@ int cuda_dot(eg_backend *be, size_t n, const float *x, const float *y,
     dot_kernel<<<g.blocks, CU_THREADS, 0, cuda_stream(be)>>>(n, g.chunk, x, y,
                                                              cuda_of(be)->parts);
     CU_CHECK_LAUNCH();
-    return cuda_parts_result(be, (int)g.blocks, out);
+    return parts_results(be, 1, (int)g.blocks, out);
 }
 
 /* ---- Philox noise ---- */
@@ -275,18 +279,6 @@ static __global__ void noise_dots_kernel(size_t n, size_t chunk, noise_set s, co
     }
 }
 
-/* parts[j] = parts[j nb] + ... + parts[j nb + nb - 1] for j < k, left to
- * right on one thread; range j is read before parts[j] is written, and
- * parts[j] lies in a range already read. */
-static __global__ void dots_final_kernel(int k, int nb, double *parts)
-{
-    for (int j = 0; j < k; j++) {
-        double s = 0;
-        for (int b = 0; b < nb; b++) s += parts[(size_t)j * nb + b];
-        parts[j] = s;
-    }
-}
-
 static int noise_set_make(uint64_t key, int k, const uint64_t *streams, const float *alpha,
                           noise_set *s)
 {
@@ -336,13 +328,7 @@ int cuda_noise_dots(eg_backend *be, size_t n, int gaussian, uint64_t key, int k,
         noise_dots_kernel<0><<<geo.blocks, CU_THREADS, 0, impl->stream>>>(n, geo.chunk, s, g,
                                                                          impl->parts);
     CU_CHECK_LAUNCH();
-    dots_final_kernel<<<1, 1, 0, impl->stream>>>(k, (int)geo.blocks, impl->parts);
-    CU_CHECK_LAUNCH();
-    CU_CHECK(cudaMemcpyAsync(impl->result_host, impl->parts, (size_t)k * sizeof(double),
-                             cudaMemcpyDeviceToHost, impl->stream));
-    CU_CHECK(cudaStreamSynchronize(impl->stream));
-    for (int j = 0; j < k; j++) out[j] = impl->result_host[j];
-    return 0;
+    return parts_results(be, k, (int)geo.blocks, out);
 }
 
 /* ---- optimisers ---- */
