@@ -478,10 +478,6 @@ int eg_net_forward(eg_net *net, const float *theta, float *state,
     net->batch = batch;
     net->last_mode = mode;
     net->layers[0].y = (float *)x; /* read only: nothing writes the input */
-    for (int i = 1; i < net->n_layers; i++) {
-        eg_layer *l = &net->layers[i];
-        if (l->in_place) l->y = net->layers[l->in].y;
-    }
     pass_args a = {.theta = theta, .state = state, .mode = mode};
     eg_pass_key key = {.backward = 0, .batch = batch, .mode = mode, .p = {theta, state, x}};
     return eg_net_run_pass(net, &key, forward_pass, &a);
