@@ -183,9 +183,7 @@ static int report(eg_task *t, json_t *summary)
 
 static int checkpoint_items(eg_task *t, eg_ckpt_list *l)
 {
-    mwn *w = (mwn *)t;
-    EG_TRY(eg_ckpt_add(l, "task", "lambda", t->lambda, t->H * sizeof(float), 1));
-    return eg_image_base_checkpoint_items(&w->b, l);
+    return eg_image_base_checkpoint_items(t, &((mwn *)t)->b, l);
 }
 
 static void destroy(eg_task *t)

@@ -132,9 +132,7 @@ static int report(eg_task *t, json_t *summary)
 
 static int checkpoint_items(eg_task *t, eg_ckpt_list *l)
 {
-    rotation *r = (rotation *)t;
-    EG_TRY(eg_ckpt_add(l, "task", "lambda", t->lambda, t->H * sizeof(float), 1));
-    return eg_image_base_checkpoint_items(&r->b, l);
+    return eg_image_base_checkpoint_items(t, &((rotation *)t)->b, l);
 }
 
 static void destroy(eg_task *t)

@@ -54,8 +54,9 @@ int eg_image_base_evaluate(eg_image_base *b, const eg_dataset *test, int limit, 
     return 0;
 }
 
-int eg_image_base_checkpoint_items(eg_image_base *b, eg_ckpt_list *l)
+int eg_image_base_checkpoint_items(eg_task *t, eg_image_base *b, eg_ckpt_list *l)
 {
+    EG_TRY(eg_ckpt_add(l, "task", "lambda", t->lambda, t->H * sizeof(float), 1));
     EG_TRY(eg_classifier_checkpoint_items(&b->m, "model", l));
     EG_TRY(eg_batcher_checkpoint_items(&b->train_order, "train_order", l));
     return eg_batcher_checkpoint_items(&b->val_order, "val_order", l);

@@ -40,8 +40,9 @@ int eg_image_base_next(eg_image_base *b);
  * samples of test (all when limit <= 0). */
 int eg_image_base_evaluate(eg_image_base *b, const eg_dataset *test, int limit, eg_eval *ev);
 
-/* The model's state and both orders' positions. */
-int eg_image_base_checkpoint_items(eg_image_base *b, eg_ckpt_list *l);
+/* The checkpoint of an image task t built on b: its λ, the model's state
+ * and both orders' positions. */
+int eg_image_base_checkpoint_items(eg_task *t, eg_image_base *b, eg_ckpt_list *l);
 
 void eg_image_base_free(eg_image_base *b);
 
