@@ -64,8 +64,8 @@ DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC  := $(wildcard tests/unit/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TEST_UTIL := $(BUILD)/obj/tests/unit/testutil.o $(BUILD)/obj/tests/unit/naive_evograd.o \
-             $(BUILD)/obj/tests/unit/synth_data.o
-BENCH_BIN := $(BUILD)/bench_cpu $(BUILD)/bench_meta $(BUILD)/bench_api
+             $(BUILD)/obj/tests/unit/synth_data.o $(BUILD)/obj/tests/unit/trace.o
+BENCH_BIN := $(BUILD)/bench_cpu $(BUILD)/bench_meta $(BUILD)/bench_api $(BUILD)/trace_run
 
 # evogradctl, the command-line client; test_client links its modules.
 CLIENT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard client/*.c))
@@ -113,6 +113,10 @@ $(BUILD)/bench_cpu: $(BUILD)/obj/tests/bench/bench_cpu.o $(LIB)
 
 $(BUILD)/bench_meta: $(BUILD)/obj/tests/bench/bench_meta.o $(BUILD)/obj/tests/unit/naive_evograd.o \
                     $(BUILD)/obj/tests/unit/synth_data.o $(LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# Traces a run for tests/parity/replay_rotation.py (make replay).
+$(BUILD)/trace_run: $(BUILD)/obj/tests/unit/trace_run.o $(BUILD)/obj/tests/unit/trace.o $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/evogradctl: $(CLIENT_OBJ) $(BUILD)/obj/daemon/util/err.o

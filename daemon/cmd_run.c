@@ -242,15 +242,8 @@ static int run_job(eg_job *job, eg_backend *be)
     progress p = {.total = total, .tty = isatty(STDERR_FILENO)};
     p.every = total / 20 > 0 ? total / 20 : 1;
     eg_loop_sink sink = {.step = on_step, .eval = on_eval, .ctx = &p};
-    eg_loop_config cfg = {
-        .method = job->method,
-        .evo = job->evograd,
-        .meta_opt = job->meta_optimizer,
-        .steps = total,
-        .eval_every = job->eval_every > 0 ? job->eval_every : t->steps_per_epoch,
-        .seed = job->seed,
-        .cancel = &cancel_requested,
-    };
+    eg_loop_config cfg = eg_task_loop_config(job, t);
+    cfg.cancel = &cancel_requested;
     EG_LOG(INFO, "run: %s with %s on %s: %ld steps, %zu parameters, %zu meta-parameters",
            eg_task_name(job->task), eg_method_name(job->method), job->device, total, t->P,
            t->H);

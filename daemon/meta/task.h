@@ -11,7 +11,9 @@
 
 #include <stddef.h>
 
+#include "data/dataset.h"
 #include "nn/backend.h"
+#include "nn/net.h"
 #include "util/ckpt.h"
 
 struct json_t; /* jansson's, for the report hook */
@@ -26,6 +28,16 @@ typedef struct eg_eval {
 } eg_eval;
 
 typedef struct eg_task eg_task;
+
+/* What a replay of a run outside the engine (tests/unit/trace.c) needs of
+ * the current step: the base network, for its parameter layout, and the
+ * samples of the step's batches, as the task holds them on the host. */
+typedef struct eg_replay_view {
+    const eg_net *net;
+    const eg_dataset *train, *val;
+    const uint32_t *train_idx, *val_idx;  /* valid until the next next_batch */
+    int n_train, n_val;
+} eg_replay_view;
 
 
 typedef struct eg_task_ops {
@@ -65,6 +77,10 @@ typedef struct eg_task_ops {
     /* Appends the state a checkpoint must hold to resume the task exactly:
      * θ, λ, BatchNorm state, the base optimiser, data positions. */
     int (*checkpoint_items)(eg_task *t, eg_ckpt_list *list);
+
+    /* Describes the current step for a replay; NULL where the task has no
+     * such view. */
+    int (*replay_view)(eg_task *t, eg_replay_view *view);
 
     void (*destroy)(eg_task *t);
 } eg_task_ops;

@@ -92,12 +92,7 @@ static outcome run_job(worker *w, int64_t id, const char *spec, char **summary)
         goto done;
     }
     if (eg_store_job_set_total(s->store, id, total) != 0) goto done;
-    eg_loop_config cfg = {
-        .method = job.method, .evo = job.evograd, .meta_opt = job.meta_optimizer,
-        .steps = total,
-        .eval_every = job.eval_every > 0 ? job.eval_every : t->steps_per_epoch,
-        .seed = job.seed,
-    };
+    eg_loop_config cfg = eg_task_loop_config(&job, t);
     if (eg_run_init(&run, t, &cfg) != 0) goto done;
     if (!(ckpt = eg_sched_checkpoint_path(s->checkpoint_dir, id))) {
         eg_errorf("out of memory");

@@ -186,6 +186,11 @@ static int checkpoint_items(eg_task *t, eg_ckpt_list *l)
     return eg_image_base_checkpoint_items(t, &((mwn *)t)->b, l);
 }
 
+static int replay_view(eg_task *t, eg_replay_view *v)
+{
+    return eg_image_base_replay_view(&((mwn *)t)->b, v);
+}
+
 static void destroy(eg_task *t)
 {
     mwn *w = (mwn *)t;
@@ -218,6 +223,7 @@ static const eg_task_ops mwn_ops = {
     .evaluate = evaluate,
     .report = report,
     .checkpoint_items = checkpoint_items,
+    .replay_view = replay_view,
     .destroy = destroy,
 };
 

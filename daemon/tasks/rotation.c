@@ -135,6 +135,11 @@ static int checkpoint_items(eg_task *t, eg_ckpt_list *l)
     return eg_image_base_checkpoint_items(t, &((rotation *)t)->b, l);
 }
 
+static int replay_view(eg_task *t, eg_replay_view *v)
+{
+    return eg_image_base_replay_view(&((rotation *)t)->b, v);
+}
+
 static void destroy(eg_task *t)
 {
     rotation *r = (rotation *)t;
@@ -163,6 +168,7 @@ static const eg_task_ops rotation_ops = {
     .evaluate = evaluate,
     .report = report,
     .checkpoint_items = checkpoint_items,
+    .replay_view = replay_view,
     .destroy = destroy,
 };
 

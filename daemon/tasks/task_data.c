@@ -40,8 +40,19 @@ int eg_image_base_next(eg_image_base *b)
     int count;
     EG_TRY(eg_batcher_next(&b->train_order, &idx, &count));
     EG_TRY(eg_dev_batch_load(&b->m.batch, b->train, idx, count));
+    b->train_idx = idx;
     EG_TRY(eg_batcher_next(&b->val_order, &idx, &count));
+    b->val_idx = idx;
     return eg_dev_batch_load(&b->valb, b->val, idx, count);
+}
+
+int eg_image_base_replay_view(eg_image_base *b, eg_replay_view *view)
+{
+    if (!b->train_idx) return eg_errorf("replay: no batch drawn yet");
+    *view = (eg_replay_view){.net = &b->m.net, .train = b->train, .val = b->val,
+                             .train_idx = b->train_idx, .val_idx = b->val_idx,
+                             .n_train = b->m.batch.count, .n_val = b->valb.count};
+    return 0;
 }
 
 int eg_image_base_evaluate(eg_image_base *b, const eg_dataset *test, int limit, eg_eval *ev)

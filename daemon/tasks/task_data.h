@@ -24,6 +24,7 @@ typedef struct eg_image_base {
     eg_dev_batch valb;
     eg_batcher train_order, val_order;
     const eg_dataset *train, *val;   /* what the orders index; owned by the task */
+    const uint32_t *train_idx, *val_idx; /* the current batches' indices */
 } eg_image_base;
 
 /* Builds job->model for train's images with optimiser opt and batch
@@ -39,6 +40,9 @@ int eg_image_base_next(eg_image_base *b);
 /* Accuracy (percent) and mean loss of the base model on the first `limit`
  * samples of test (all when limit <= 0). */
 int eg_image_base_evaluate(eg_image_base *b, const eg_dataset *test, int limit, eg_eval *ev);
+
+/* The base network and the current batches' samples. */
+int eg_image_base_replay_view(eg_image_base *b, eg_replay_view *view);
 
 /* The checkpoint of an image task t built on b: its λ, the model's state
  * and both orders' positions. */

@@ -18,6 +18,18 @@ long eg_task_total_steps(const eg_job *job, const eg_task *t)
     return job->steps > 0 ? job->steps : (long)job->epochs * t->steps_per_epoch;
 }
 
+eg_loop_config eg_task_loop_config(const eg_job *job, const eg_task *t)
+{
+    return (eg_loop_config){
+        .method = job->method,
+        .evo = job->evograd,
+        .meta_opt = job->meta_optimizer,
+        .steps = eg_task_total_steps(job, t),
+        .eval_every = job->eval_every > 0 ? job->eval_every : t->steps_per_epoch,
+        .seed = job->seed,
+    };
+}
+
 void eg_task_destroy(eg_task *t)
 {
     if (t) t->ops->destroy(t);

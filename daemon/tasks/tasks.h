@@ -4,6 +4,7 @@
 #define EG_TASKS_H
 
 #include "meta/job.h"
+#include "meta/loop.h"
 #include "meta/task.h"
 
 /* Builds the job's task on backend be: loads and prepares its data, builds
@@ -17,6 +18,11 @@ int eg_mwn_create(const eg_job *job, eg_backend *be, eg_task **out);
 
 /* Total steps of the job: job->steps if set, else epochs x steps per epoch. */
 long eg_task_total_steps(const eg_job *job, const eg_task *t);
+
+/* The training loop's configuration for job on its task t: its method,
+ * optimisers, seed, eg_task_total_steps steps and evaluations every
+ * job->eval_every steps (each epoch when 0); no cancel flag. */
+eg_loop_config eg_task_loop_config(const eg_job *job, const eg_task *t);
 
 void eg_task_destroy(eg_task *t);
 

@@ -4,7 +4,9 @@
  *    objective J(λ) = ℓ_V(θ*(λ)), evaluated here independently in double;
  *  - regenerated noise gives the hypergradient of a naive implementation
  *    that stores the K perturbed copies;
- *  - T1−T2 on toy1d equals the exact one-step-unrolled hypergradient;
+ *  - T1−T2 on the same task equals a float64 finite difference of its own
+ *    objective ℓ_V(θ - α∇_θ ℓ_T(θ, λ)), and on toy1d the exact
+ *    one-step-unrolled hypergradient;
  *  - EvoGrad's mean toy1d hypergradient correlates with the closed form. */
 #include <math.h>
 #include <stdio.h>
@@ -88,7 +90,8 @@ static const eg_task_ops tiny_ops = {
     .base_lr = tiny_lr,
 };
 
-static tiny *tiny_create(void)
+/* The tiny task with its data and parameters drawn from seeds seed..seed+3. */
+static tiny *tiny_create_seeded(uint64_t seed)
 {
     tiny *ty = calloc(1, sizeof *ty);
     eg_backend *be = tu_cpu();
@@ -102,16 +105,18 @@ static tiny *tiny_create(void)
     t->grad = eg_alloc_floats(be, t->P);
     t->lambda = eg_alloc_floats(be, IN);
     float unused[1];
-    eg_net_init_params(&ty->net, t->theta, unused, 5);
-    tu_fill_uniform(ty->xt, B * IN, 6, -2, 2);
-    tu_fill_uniform(ty->xv, B * IN, 7, -2, 2);
-    tu_fill_uniform(t->lambda, IN, 8, 0.5f, 1.5f);
+    eg_net_init_params(&ty->net, t->theta, unused, seed);
+    tu_fill_uniform(ty->xt, B * IN, seed + 1, -2, 2);
+    tu_fill_uniform(ty->xv, B * IN, seed + 2, -2, 2);
+    tu_fill_uniform(t->lambda, IN, seed + 3, 0.5f, 1.5f);
     for (int b = 0; b < B; b++) {
         ty->yt[b] = (b * 7 + 1) % OUT;
         ty->yv[b] = (b * 5 + 2) % OUT;
     }
     return ty;
 }
+
+static tiny *tiny_create(void) { return tiny_create_seeded(5); }
 
 static void tiny_free(tiny *ty)
 {
@@ -149,6 +154,84 @@ static double mlp_loss64(const double *th, const double *x, const int32_t *y)
         total += log(sum) + zmax - z[y[b]];
     }
     return total / B;
+}
+
+/* The gradient of mlp_loss64 in th, into g (P). */
+static void mlp_grad64(const double *th, const double *x, const int32_t *y, double *g)
+{
+    const double *w1 = th, *b1 = w1 + HID * IN, *w2 = b1 + HID, *b2 = w2 + OUT * HID;
+    double *gw1 = g, *gb1 = gw1 + HID * IN, *gw2 = gb1 + HID, *gb2 = gw2 + OUT * HID;
+    memset(g, 0, (HID * IN + HID + OUT * HID + OUT) * sizeof(double));
+    for (int b = 0; b < B; b++) {
+        double h[HID], z[OUT], dz[OUT], zmax = -INFINITY, sum = 0;
+        for (int i = 0; i < HID; i++) {
+            h[i] = b1[i];
+            for (int j = 0; j < IN; j++) h[i] += w1[i * IN + j] * x[b * IN + j];
+            h[i] = h[i] > 0 ? h[i] : 0;
+        }
+        for (int o = 0; o < OUT; o++) {
+            z[o] = b2[o];
+            for (int i = 0; i < HID; i++) z[o] += w2[o * HID + i] * h[i];
+            zmax = fmax(zmax, z[o]);
+        }
+        for (int o = 0; o < OUT; o++) sum += exp(z[o] - zmax);
+        for (int o = 0; o < OUT; o++) dz[o] = (exp(z[o] - zmax) / sum - (o == y[b])) / B;
+        for (int o = 0; o < OUT; o++) {
+            gb2[o] += dz[o];
+            for (int i = 0; i < HID; i++) gw2[o * HID + i] += dz[o] * h[i];
+        }
+        for (int i = 0; i < HID; i++) {
+            if (h[i] <= 0) continue;
+            double dh = 0;
+            for (int o = 0; o < OUT; o++) dh += dz[o] * w2[o * HID + i];
+            gb1[i] += dh;
+            for (int j = 0; j < IN; j++) gw1[i * IN + j] += dh * x[b * IN + j];
+        }
+    }
+}
+
+enum { P_MLP = HID * IN + HID + OUT * HID + OUT };
+
+/* T1−T2's objective: ℓ_V(θ') at θ' = θ - α ∇_θ ℓ_T(θ, λ), training inputs
+ * x ⊙ λ; v (may be NULL) gets ∇ℓ_V(θ'). */
+static double lookahead64(const tiny *ty, double alpha, const double *lambda, double *v)
+{
+    double th[P_MLP], g[P_MLP], xs[B * IN], xv[B * IN];
+    for (int i = 0; i < B * IN; i++) {
+        xs[i] = ty->xt[i] * lambda[i % IN];
+        xv[i] = ty->xv[i];
+    }
+    for (int i = 0; i < P_MLP; i++) th[i] = ty->base.theta[i];
+    mlp_grad64(th, xs, ty->yt, g);
+    for (int i = 0; i < P_MLP; i++) th[i] -= alpha * g[i];
+    if (v) mlp_grad64(th, xv, ty->yv, v);
+    return mlp_loss64(th, xv, ty->yv);
+}
+
+/* Hidden units whose ReLU input changes sign between θ + εv and θ - εv
+ * (ε = 0.01/‖v‖, T1−T2's), on the training batch: where there are none,
+ * T1−T2's central difference is the derivative of its objective. */
+static int lookahead_kinks(const tiny *ty, double alpha)
+{
+    double lam[IN], v[P_MLP], vv = 0;
+    for (int j = 0; j < IN; j++) lam[j] = ty->base.lambda[j];
+    lookahead64(ty, alpha, lam, v);
+    for (int i = 0; i < P_MLP; i++) vv += v[i] * v[i];
+    double eps = 0.01 / sqrt(vv);
+    int kinks = 0;
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < HID; i++) {
+            double z[2];
+            for (int side = 0; side < 2; side++) {
+                double e = side ? -eps : eps;
+                z[side] = ty->base.theta[HID * IN + i] + e * v[HID * IN + i];
+                for (int j = 0; j < IN; j++)
+                    z[side] += (ty->base.theta[i * IN + j] + e * v[i * IN + j]) *
+                               ty->xt[b * IN + j] * lam[j];
+            }
+            kinks += (z[0] > 0) != (z[1] > 0);
+        }
+    return kinks;
 }
 
 /* J(λ): copies θ + σ s_k r_k, their training losses at inputs x ⊙ λ,
@@ -213,6 +296,62 @@ static void check_against_fd(const eg_evograd_opts *o)
         scale = fmax(scale, fabs(fd));
     }
     assert_true(scale > 1e-4); /* the objective does depend on λ */
+    assert_true(worst <= 2e-3 * scale);
+    eg_meta_free(&m);
+    tiny_free(ty);
+}
+
+/* dJ/dλ_j by central differences of a float64 objective J. */
+typedef double (*objective_fn)(const tiny *ty, const void *ctx, const double *lambda);
+
+static void fd_gradient(const tiny *ty, objective_fn J, const void *ctx, double *fd)
+{
+    double lam[IN];
+    for (int j = 0; j < IN; j++) lam[j] = ty->base.lambda[j];
+    for (int j = 0; j < IN; j++) {
+        const double h = 1e-5;
+        double keep = lam[j];
+        lam[j] = keep + h;
+        double jp = J(ty, ctx, lam);
+        lam[j] = keep - h;
+        double jm = J(ty, ctx, lam);
+        lam[j] = keep;
+        fd[j] = (jp - jm) / (2 * h);
+    }
+}
+
+static double t1t2_objective(const tiny *ty, const void *ctx, const double *lambda)
+{
+    return lookahead64(ty, *(const double *)ctx, lambda, NULL);
+}
+
+/* On a draw of the tiny task where θ ± εv crosses no ReLU kink (a
+ * central difference across one measures a slope over it, not the
+ * derivative). */
+static void test_t1t2_fd(void **s)
+{
+    tiny *ty = NULL;
+    uint64_t seed = 5;
+    for (; seed < 50; seed += 4) {
+        ty = tiny_create_seeded(seed);
+        if (lookahead_kinks(ty, tiny_lr(&ty->base)) == 0) break;
+        tiny_free(ty);
+        ty = NULL;
+    }
+    if (!ty) fail_msg("no draw of the tiny task without a kink between θ ± εv");
+    eg_task *t = &ty->base;
+    eg_meta m;
+    assert_int_equal(eg_meta_init(&m, t, EG_METHOD_T1T2, NULL, 1), 0);
+    assert_int_equal(eg_meta_hypergrad(&m, t, 0), 0);
+    double alpha = tiny_lr(t), fd[IN], worst = 0, scale = 0;
+    fd_gradient(ty, t1t2_objective, &alpha, fd);
+    for (int j = 0; j < IN; j++) {
+        fprintf(stderr, "draw %d: t1t2 dλ[%d]: %.6e, float64 FD of the lookahead %.6e\n",
+                (int)seed, j, m.hyper[j], fd[j]);
+        worst = fmax(worst, fabs(fd[j] - m.hyper[j]));
+        scale = fmax(scale, fabs(fd[j]));
+    }
+    assert_true(scale > 1e-3);
     assert_true(worst <= 2e-3 * scale);
     eg_meta_free(&m);
     tiny_free(ty);
@@ -354,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_matches_stored_copies),
         cmocka_unit_test(test_memory_rule),
         cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_t1t2_fd),
         cmocka_unit_test(test_t1t2_toy_exact),
         cmocka_unit_test(test_toy_correlation),
     };
