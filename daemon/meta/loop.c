@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "meta/ckpt_file.h"
 #include "util/err.h"
 
 static void eval_init(eg_eval *ev)
@@ -104,91 +105,18 @@ static int items(eg_run *run, eg_ckpt_item *it, int max)
     return l.n;
 }
 
-#define CKPT_MAGIC "EGCKPT1"
-
 int eg_run_save(eg_run *run, const char *path)
 {
-    eg_backend *be = run->t->be;
     eg_ckpt_item it[EG_CKPT_MAX_ITEMS];
     int n = items(run, it, EG_CKPT_MAX_ITEMS);
-    if (n < 0) return -1;
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return eg_errorf("checkpoint: path too long: %s", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return eg_errorf("checkpoint: cannot create %s", tmp);
-    int ok = fwrite(CKPT_MAGIC, 8, 1, f) == 1 && fwrite(&n, sizeof n, 1, f) == 1;
-    void *host = NULL;
-    for (int i = 0; ok && i < n; i++) {
-        uint32_t len = (uint32_t)strlen(it[i].name);
-        uint64_t bytes = it[i].bytes;
-        const void *src = it[i].ptr;
-        if (it[i].device) {
-            free(host);
-            ok = (host = malloc(bytes ? bytes : 1)) != NULL &&
-                 be->download(be, host, it[i].ptr, bytes) == 0;
-            src = host;
-        }
-        ok = ok && fwrite(&len, sizeof len, 1, f) == 1 && fwrite(it[i].name, len, 1, f) == 1 &&
-             fwrite(&bytes, sizeof bytes, 1, f) == 1 && (!bytes || fwrite(src, bytes, 1, f) == 1);
-    }
-    free(host);
-    ok = fflush(f) == 0 && ok && fsync(fileno(f)) == 0;
-    if (fclose(f) != 0) ok = 0;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return eg_errorf("checkpoint: writing %s failed", path);
-    }
-    return 0;
+    return n < 0 ? -1 : eg_ckpt_file_write(run->t->be, path, it, n);
 }
 
 int eg_run_load(eg_run *run, const char *path)
 {
-    eg_backend *be = run->t->be;
     eg_ckpt_item it[EG_CKPT_MAX_ITEMS];
-    int n = items(run, it, EG_CKPT_MAX_ITEMS), count;
-    if (n < 0) return -1;
-    FILE *f = fopen(path, "rb");
-    if (!f) return eg_errorf("checkpoint: cannot open %s", path);
-    char magic[8];
-    int rc = 0;
-    if (fread(magic, 8, 1, f) != 1 || memcmp(magic, CKPT_MAGIC, 8) != 0 ||
-        fread(&count, sizeof count, 1, f) != 1 || count != n)
-        rc = eg_errorf("checkpoint: %s is not a checkpoint of this job", path);
-    void *host = NULL;
-    for (int i = 0; rc == 0 && i < n; i++) {
-        uint32_t len;
-        uint64_t bytes;
-        char name[128];
-        if (fread(&len, sizeof len, 1, f) != 1 || len >= sizeof name ||
-            fread(name, len, 1, f) != 1 || fread(&bytes, sizeof bytes, 1, f) != 1) {
-            rc = eg_errorf("checkpoint: %s is truncated", path);
-            break;
-        }
-        name[len] = '\0';
-        if (strcmp(name, it[i].name) != 0 || bytes != it[i].bytes) {
-            rc = eg_errorf("checkpoint: %s holds %s (%llu bytes) where this job has %s (%zu)",
-                           path, name, (unsigned long long)bytes, it[i].name, it[i].bytes);
-            break;
-        }
-        void *dst = it[i].ptr;
-        if (it[i].device) {
-            free(host);
-            if (!(host = malloc(bytes ? bytes : 1))) {
-                rc = eg_errorf("checkpoint: out of memory");
-                break;
-            }
-            dst = host;
-        }
-        if (bytes && fread(dst, bytes, 1, f) != 1) {
-            rc = eg_errorf("checkpoint: %s is truncated", path);
-            break;
-        }
-        if (it[i].device && be->upload(be, it[i].ptr, host, bytes) != 0) rc = -1;
-    }
-    free(host);
-    fclose(f);
-    return rc;
+    int n = items(run, it, EG_CKPT_MAX_ITEMS);
+    return n < 0 ? -1 : eg_ckpt_file_read(run->t->be, path, it, n);
 }
 
 void eg_run_free(eg_run *run)

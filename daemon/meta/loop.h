@@ -85,8 +85,9 @@ int eg_run_eval_due(const eg_run *run);
  * path by writing path.tmp and renaming it over path. */
 int eg_run_save(eg_run *run, const char *path);
 
-/* Restores a checkpoint written by eg_run_save for the same job; refuses a
- * file whose items do not match this run's in name and size. */
+/* Restores a checkpoint written by eg_run_save for the same job; refuses,
+ * naming the cause, a file whose items do not match this run's in name and
+ * size, a truncated one and one whose checksum fails (meta/ckpt_file.h). */
 int eg_run_load(eg_run *run, const char *path);
 
 void eg_run_free(eg_run *run);
