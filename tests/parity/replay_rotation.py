@@ -1,6 +1,6 @@
 """Replays a traced rotation run (tests/unit/trace.h) in float64 PyTorch.
 
-usage: replay_rotation.py DIR [--table] [--every N]
+usage: replay_rotation.py DIR [--table] [--every N] [--t1t2]
                           [--tol-loss X] [--tol-hyper X] [--tol-lambda X]
 
 At every step the replay starts from the engine's own θ and λ, the same
@@ -37,6 +37,11 @@ the limit; the largest error is printed too.
 Training images are rotated in pixel space by λ (bilinear, zeros outside,
 affine_grid/grid_sample with align_corners=False) and then normalised with
 the training split's statistics, as daemon/tasks/rotation.c does.
+
+With --t1t2, an EvoGrad trace is also given T1−T2's hypergradient at every
+replayed step (same θ, λ and batches, float64), and the table and summary
+say how often the two agree in sign, to tell estimator noise from the
+objective's own landscape.
 
 Prints one line per compared quantity (the largest error over the steps
 and the step where it occurs) and, with --table, a row per step. Exit
@@ -201,11 +206,28 @@ class Replay:
         if "w" in out:
             note("record.w", rel(D["record_w"][s], out["w"]), s)
 
-    def run(self, every, table):
+    @staticmethod
+    def report_agreement(agree):
+        """EvoGrad's hypergradient against T1−T2's: sign agreement and the
+        correlation, over all steps and per 50-step window."""
+        a = np.array(agree)
+        both = np.sign(a[:, 2]) == np.sign(a[:, 3])
+        corr = lambda e, t: float(np.corrcoef(e, t)[0, 1]) if len(e) > 2 else float("nan")
+        print("t1t2: step window   lambda_deg   sign agreement   correlation   "
+              "mean evograd   mean t1t2")
+        for w0 in range(0, len(a), 50):
+            w = a[w0:w0 + 50]
+            print("t1t2: %5d-%-5d  %+8.2f      %5.1f%%          %+.3f        %+.3e    %+.3e" % (
+                w[0, 0], w[-1, 0], np.degrees(w[-1, 1]), 100 * both[w0:w0 + 50].mean(),
+                corr(w[:, 2], w[:, 3]), w[:, 2].mean(), w[:, 3].mean()))
+        print("t1t2: all steps: EvoGrad and T1-T2 agree in sign at %.1f%%, correlation %+.3f"
+              % (100 * both.mean(), corr(a[:, 2], a[:, 3])))
+
+    def run(self, every, table, t1t2=False):
         D, steps = self.data, self.meta["steps"]
         p, opt = self.meta_opt(D["lambda"][0])       # from the engine's λ each step
         q, opt_free = self.meta_opt(D["lambda"][0])  # the replay's own trajectory
-        errors = {}
+        errors, agree = {}, []
 
         def note(what, err, s):
             errors.setdefault(what, []).append((err, s))
@@ -229,6 +251,9 @@ class Replay:
             note("lambda_after", float(np.max(np.abs(p.detach().numpy() - D["lambda_after"][s]))),
                  s)
             self.check_record(s, out, x, y, note)
+            if t1t2 and self.method == "evograd":
+                ref = self.t1t2(s, theta, lam, x, y, xv, yv)["hyper"][0]
+                agree.append((s, float(D["lambda"][s][0]), float(D["hyper"][s][0]), ref))
             if every == 1:
                 q.grad = hyper.clone()
                 opt_free.step()
@@ -238,6 +263,8 @@ class Replay:
                 print("%4d  %10.4f  %10.4f  %+.6e  %+.6e  %.2e  %-18s  %.6f" % (
                     s, D["lambda"][s][0] * deg, float(q[0]) * deg, D["hyper"][s][0],
                     out["hyper"][0], rel(D["hyper"][s], out["hyper"]), wtxt, D["val_loss"][s][0]))
+        if agree:
+            self.report_agreement(agree)
         if every == 1:
             note("lambda_free", float(np.max(np.abs(q.detach().numpy() - D["lambda_after"][-1]))),
                  steps - 1)
@@ -249,6 +276,8 @@ def main():
     ap.add_argument("dir")
     ap.add_argument("--table", action="store_true")
     ap.add_argument("--every", type=int, default=1, help="replay every Nth step")
+    ap.add_argument("--t1t2", action="store_true",
+                    help="compare an EvoGrad trace's hypergradients with T1-T2's")
     ap.add_argument("--tol-loss", type=float, default=1e-5,
                     help="relative, for the losses, weights and dl")
     ap.add_argument("--tol-hyper", type=float, default=1e-4, help="relative")
@@ -256,7 +285,7 @@ def main():
                     help="absolute, for λ after one step (radians)")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    errors = Replay(a.dir).run(a.every, a.table)
+    errors = Replay(a.dir).run(a.every, a.table, a.t1t2)
     tol = {"hyper": a.tol_hyper, "lambda_after": a.tol_lambda, "lambda_free": None,
            "hyper_exact": None, "record.hyper_norm": 1e-6, "record.lambda": 1e-6}
     bad = 0

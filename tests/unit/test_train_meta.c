@@ -3,9 +3,10 @@
  *    points above plain training's, and the learned angle lies in 10-45°;
  *  - mwn: the hypergradient in the VNet's parameters equals a finite
  *    difference of the EvoGrad objective, computed through the task's own
- *    losses on a small batch; and a short ResNet-32 run with 40% uniform
- *    noise completes and reports test accuracy and the VNet weights of
- *    corrupted and clean samples. */
+ *    losses on a small batch, at the parameters whose gradient stands well
+ *    above the tolerance; and a short run of an MLP with 40% uniform noise
+ *    learns (its training loss falls, its test accuracy is far above
+ *    chance) and reports the VNet weights of corrupted and clean samples. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,17 +17,26 @@
 #include "tasks/tasks.h"
 #include "testutil.h"
 
+/* A run's figures; the losses are means over the first and the last
+ * WINDOW steps (fewer when the run is shorter). */
+#define WINDOW 20
 typedef struct run_log {
     long steps, evals;
     double first_loss, last_loss;
+    double recent[WINDOW];
     eg_eval last;
 } run_log;
 
 static int on_step(void *ctx, const eg_step_record *r)
 {
     run_log *log = ctx;
-    if (log->steps++ == 0) log->first_loss = r->train_loss;
-    log->last_loss = r->train_loss;
+    long n = log->steps++;
+    if (n < WINDOW) log->first_loss = (log->first_loss * n + r->train_loss) / (n + 1);
+    log->recent[n % WINDOW] = r->train_loss;
+    long m = log->steps < WINDOW ? log->steps : WINDOW;
+    double sum = 0;
+    for (long i = 0; i < m; i++) sum += log->recent[i];
+    log->last_loss = sum / m;
     return 0;
 }
 
@@ -44,9 +54,7 @@ static eg_eval run_job(const eg_job *job, run_log *log)
     eg_backend *be = tu_cpu();
     eg_task *t;
     if (eg_task_create(job, be, &t) != 0) fail_msg("task: %s", eg_last_error());
-    eg_loop_config cfg = {.method = job->method, .evo = job->evograd,
-                          .meta_opt = job->meta_optimizer,
-                          .steps = eg_task_total_steps(job, t), .seed = job->seed};
+    eg_loop_config cfg = eg_task_loop_config(job, t);
     eg_loop_sink sink = {on_step, on_eval, log};
     eg_loop_result res;
     memset(log, 0, sizeof *log);
@@ -123,8 +131,26 @@ static void test_mwn_hypergradient_fd(void **s)
     float *buf = malloc(t->P * sizeof(float));
     int bad = 0, probed = 0;
     double scale = 0;
-    /* The VNet's second-layer weights and bias, and some first-layer ones. */
-    size_t probes[] = {t->H - 1, t->H - 2, t->H - 7, t->H - 40, 3, 57, 130, 171};
+    /* Probes where the gradient stands at least 20 times above the
+     * comparison's absolute tolerance (none on a dead VNet unit, whose
+     * gradient is 0): the 4 largest and 8 spread over the rest. */
+    const double atol = 3e-5;
+    size_t probes[12], live[512], n_live = 0;
+    assert_true(t->H <= 512);
+    for (size_t i = 0; i < t->H; i++)
+        if (fabs(m.hyper[i]) >= 20 * atol) live[n_live++] = i;
+    fprintf(stderr, "%zu of %zu VNet parameters have |dλ| >= %.0e\n", n_live, t->H, 20 * atol);
+    assert_true(n_live >= 12);
+    for (int p = 0; p < 4; p++) { /* selection of the largest */
+        size_t best = p;
+        for (size_t q = p + 1; q < n_live; q++)
+            if (fabs(m.hyper[live[q]]) > fabs(m.hyper[live[best]])) best = q;
+        size_t keep = live[p];
+        live[p] = live[best];
+        live[best] = keep;
+        probes[p] = live[p];
+    }
+    for (int p = 0; p < 8; p++) probes[4 + p] = live[4 + (size_t)p * (n_live - 5) / 7];
     for (size_t p = 0; p < sizeof probes / sizeof *probes; p++) {
         size_t i = probes[p];
         const float h = 1e-2f;
@@ -137,7 +163,7 @@ static void test_mwn_hypergradient_fd(void **s)
         double fd = (jp - jm) / (2.0 * h);
         fprintf(stderr, "dλ[%zu]: evograd %.6e, finite difference %.6e\n", i, m.hyper[i], fd);
         scale = fmax(scale, fabs(fd));
-        if (fabs(fd - m.hyper[i]) > 0.02 * fabs(fd) + 3e-5) bad++;
+        if (fabs(fd - m.hyper[i]) > 0.02 * fabs(fd) + atol) bad++;
         probed++;
     }
     assert_true(scale > 1e-4);
@@ -152,16 +178,20 @@ static void test_mwn_short_run(void **s)
 {
     eg_job job;
     eg_job_defaults(EG_TASK_MWN, &job);
+    snprintf(job.model.name, sizeof job.model.name, "mlp");
     snprintf(job.dataset.noise, sizeof job.dataset.noise, "uniform");
     job.dataset.noise_rate = 0.4;
-    job.steps = 8;
-    job.eval_limit = 1000;
+    job.steps = 300;
+    job.eval_limit = 2000;
     run_log log;
     eg_eval ev = run_job(&job, &log);
     fprintf(stderr, "mwn: test accuracy %.2f%%, mean VNet weight corrupted %.4f, clean %.4f\n",
             ev.test_acc, ev.w_corrupted, ev.w_clean);
     assert_int_equal(log.evals, 1);
-    assert_true(ev.test_acc >= 0 && ev.test_acc <= 100);
+    /* Chance is 10%; the training loss, with 36% of the labels wrong,
+     * cannot reach 0 but must fall by a clear margin. */
+    assert_true(ev.test_acc >= 70);
+    assert_true(log.last_loss <= 0.92 * log.first_loss);
     assert_true(ev.w_corrupted > 0 && ev.w_corrupted < 1);
     assert_true(ev.w_clean > 0 && ev.w_clean < 1);
 }
