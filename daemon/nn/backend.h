@@ -73,6 +73,10 @@ struct eg_backend {
     /* Changes whenever units recorded before may refer to memory the
      * backend has since moved (its convolution workspace). */
     unsigned long capture_epoch;
+    /* Network passes on this backend (nn/net_replay.c counts them): run
+     * eagerly, recorded (and run as the unit just made), replayed from an
+     * earlier recording, and the recordings that failed. */
+    struct { unsigned long eager, recorded, replayed, failed; } passes;
 
     /* ---- dense algebra ---- */
     /* C (M, N) = alpha * op(A) op(B) + beta * C, row-major; op(A) is (M, K). */

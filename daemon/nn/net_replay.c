@@ -52,14 +52,23 @@ int eg_net_run_pass(eg_net *net, const eg_pass_key *key, eg_pass_fn fn, const vo
     eg_backend *be = net->be;
     if (!be->capture_begin) return fn(net, args);
     struct eg_net_unit *u = unit_for(net, key);
-    if (!u) return fn(net, args);
+    if (!u) {
+        be->passes.eager++;
+        return fn(net, args);
+    }
     if (u->unit && u->epoch != be->capture_epoch) { /* the workspace moved */
         be->unit_free(be, u->unit);
         u->unit = NULL;
         u->eager_runs = 0;
     }
-    if (u->unit) return be->replay(be, u->unit);
-    if (u->failed || u->eager_runs++ < 1) return fn(net, args);
+    if (u->unit) {
+        be->passes.replayed++;
+        return be->replay(be, u->unit);
+    }
+    if (u->failed || u->eager_runs++ < 1) {
+        be->passes.eager++;
+        return fn(net, args);
+    }
     unsigned long epoch = be->capture_epoch;
     if (be->capture_begin(be) == 0) {
         int rc = fn(net, args);
@@ -68,11 +77,14 @@ int eg_net_run_pass(eg_net *net, const eg_pass_key *key, eg_pass_fn fn, const vo
         if (rc == 0 && ended == 0 && unit && be->capture_epoch == epoch) {
             u->unit = unit;
             u->epoch = epoch;
+            be->passes.recorded++;
             return be->replay(be, unit);
         }
         if (unit) be->unit_free(be, unit);
     }
     u->failed = 1;
+    be->passes.failed++;
+    be->passes.eager++;
     EG_LOG(WARN, "net: a %s pass at batch %d could not be recorded (%s); it runs eagerly",
            key->backward ? "backward" : "forward", key->batch, eg_last_error());
     eg_clear_error();

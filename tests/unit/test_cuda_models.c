@@ -5,7 +5,9 @@
  * synthetic CIFAR-10) with EvoGrad and with T1−T2, comparing the losses,
  * copy weights, hypergradient norm, λ and θ over three steps. The GPU runs
  * each pass eagerly, then records it as a CUDA graph, then replays it, and
- * each of those must agree with the CPU. Everything
+ * each of those runs must agree with the CPU; the backend's pass counts
+ * must show each phase did what it says (no recording may fail and fall
+ * back to running eagerly). Everything
  * within 1e-4 relative error, in fp32 without TF32 and with deterministic
  * cuDNN algorithms. Skips every test where there is no usable GPU. */
 #include <math.h>
@@ -94,13 +96,37 @@ static void model_out_free(model_out *o)
     free(o->eval_logits);
 }
 
-/* Runs the model on be `reps` times from the same start (the GPU records
- * its passes on the second run and replays them on the third) and keeps
- * the last run's results. */
+/* The passes be ran since `before`, checked against a run's phase: 0 all
+ * eager, 1 recorded (each pass recorded on its second sight), 2 all
+ * replayed; never a failed recording. */
+static void check_phase(const eg_backend *be, const char *what, int phase,
+                        unsigned long before[4])
+{
+    unsigned long now[4] = {be->passes.eager, be->passes.recorded, be->passes.replayed,
+                            be->passes.failed};
+    unsigned long d[4];
+    for (int i = 0; i < 4; i++) d[i] = now[i] - before[i], before[i] = now[i];
+    fprintf(stderr, "  %s: %lu passes eager, %lu recorded, %lu replayed, %lu failed\n", what,
+            d[0], d[1], d[2], d[3]);
+    if (d[3]) fail_msg("%s: %lu recordings failed", what, d[3]);
+    int ok = phase == 0 ? d[0] > 0 && !d[1] && !d[2]
+           : phase == 1 ? d[1] > 0 && !d[0] && !d[2]
+                        : d[2] > 0 && !d[0] && !d[1];
+    if (!ok) fail_msg("%s: not the %s phase", what,
+                      phase == 0 ? "eager" : phase == 1 ? "recording" : "replay");
+}
+
+static const char *const phase_names[] = {"eager", "recorded", "replayed"};
+
+/* Runs the model on be `reps` times from the same start, keeping each run's
+ * results in o[rep]; on a backend that records (the GPU) the first run is
+ * eager, the second records its passes and the third replays them. */
 static void run_model(eg_backend *be, const model_spec *sp, const float *theta,
                       const float *state0, const float *x, const int32_t *labels, int reps,
                       model_out *o)
 {
+    unsigned long before[4] = {be->passes.eager, be->passes.recorded, be->passes.replayed,
+                               be->passes.failed};
     eg_net net;
     assert_int_equal(eg_model_build(&net, be, sp->model, sp->width, sp->c, sp->h, sp->w,
                                     sp->classes), 0);
@@ -116,9 +142,8 @@ static void run_model(eg_backend *be, const model_spec *sp, const float *theta,
     assert_non_null(d_dx);
     eg_xent xe;
     assert_int_equal(eg_xent_init(&xe, be, sp->batch, sp->classes), 0);
-    for (int rep = 0; rep < reps; rep++) {
+    for (int rep = 0; rep < reps; rep++, o++) {
         if (rep > 0) {
-            model_out_free(o);
             assert_int_equal(be->upload(be, d_state, state0, (S + 1) * sizeof(float)), 0);
             assert_int_equal(be->fill(be, P, 0.0f, d_dtheta), 0);
         }
@@ -135,6 +160,7 @@ static void run_model(eg_backend *be, const model_spec *sp, const float *theta,
         o->state = get(be, d_state, S);
         assert_int_equal(eg_net_forward(&net, d_theta, d_state, d_x, sp->batch, EG_EVAL), 0);
         o->eval_logits = get(be, eg_net_output(&net), nlog);
+        if (be->capture_begin) check_phase(be, phase_names[rep], rep, before);
     }
     eg_xent_free(&xe);
     be->free(be, d_theta);
@@ -144,6 +170,28 @@ static void run_model(eg_backend *be, const model_spec *sp, const float *theta,
     be->free(be, d_dtheta);
     be->free(be, d_dx);
     eg_net_free(&net);
+}
+
+/* One GPU run of the model against the CPU's. */
+static void compare_run(const eg_net *net, const model_spec *sp, const model_out *g,
+                        const model_out *c)
+{
+    size_t P = net->params.total, S = net->state.total;
+    size_t nx = (size_t)sp->batch * sp->c * sp->h * sp->w, nlog = (size_t)sp->batch * sp->classes;
+    check("logits", g->logits, c->logits, nlog);
+    check("loss", &g->loss, &c->loss, 1);
+    check("running statistics", g->state, c->state, S);
+    /* Every parameter slice on its own, so small biases cannot hide
+     * behind large weights. */
+    for (int i = 0; i < net->params.n; i++) {
+        const eg_slice *sl = &net->params.slices[i];
+        double err = tu_rel_err(g->dtheta + sl->offset, c->dtheta + sl->offset, sl->count);
+        if (!(err <= TOL))
+            fail_msg("d%s: GPU vs CPU relative error %.3g > %.0e", sl->name, err, TOL);
+    }
+    check("dtheta (all slices)", g->dtheta, c->dtheta, P);
+    check("dx", g->dx, c->dx, nx);
+    check("eval logits", g->eval_logits, c->eval_logits, nlog);
 }
 
 static void compare_model(const model_spec *sp)
@@ -166,28 +214,16 @@ static void compare_model(const model_spec *sp)
     eg_rng_seed(&r, 14, 0);
     for (int i = 0; i < sp->batch; i++) labels[i] = (int32_t)eg_rng_below(&r, sp->classes);
 
-    model_out g, c;
+    model_out runs[3], c;
     fprintf(stderr, "%s width %d, batch %d, %dx%dx%d:\n", sp->model, sp->width, sp->batch, sp->c,
             sp->h, sp->w);
-    run_model(gpu, sp, theta, state, x, labels, 3, &g);
+    run_model(gpu, sp, theta, state, x, labels, 3, runs);
     run_model(cpu, sp, theta, state, x, labels, 1, &c);
-    size_t nlog = (size_t)sp->batch * sp->classes;
-    check("logits", g.logits, c.logits, nlog);
-    check("loss", &g.loss, &c.loss, 1);
-    check("running statistics", g.state, c.state, S);
-    /* Every parameter slice on its own, so small biases cannot hide
-     * behind large weights. */
-    for (int i = 0; i < net.params.n; i++) {
-        const eg_slice *sl = &net.params.slices[i];
-        char what[96];
-        snprintf(what, sizeof what, "d%s", sl->name);
-        double err = tu_rel_err(g.dtheta + sl->offset, c.dtheta + sl->offset, sl->count);
-        if (!(err <= TOL)) fail_msg("%s: GPU vs CPU relative error %.3g > %.0e", what, err, TOL);
+    for (int rep = 0; rep < 3; rep++) {
+        fprintf(stderr, " the %s run:\n", phase_names[rep]);
+        compare_run(&net, sp, &runs[rep], &c);
+        model_out_free(&runs[rep]);
     }
-    check("dtheta (all slices)", g.dtheta, c.dtheta, P);
-    check("dx", g.dx, c.dx, nx);
-    check("eval logits", g.eval_logits, c.eval_logits, nlog);
-    model_out_free(&g);
     model_out_free(&c);
     eg_net_free(&net);
     free(theta);
@@ -230,14 +266,19 @@ static void run_steps(eg_backend *be, const eg_job *job, step_out *o)
 {
     eg_task *t = NULL;
     if (eg_task_create(job, be, &t) != 0) fail_msg("task: %s", eg_last_error());
-    eg_loop_config cfg = {
-        .method = job->method, .evo = job->evograd, .meta_opt = job->meta_optimizer,
-        .steps = eg_task_total_steps(job, t), .eval_every = 0, .seed = job->seed,
-    };
+    eg_loop_config cfg = eg_task_loop_config(job, t);
     eg_run run = {0};
     assert_int_equal(eg_run_init(&run, t, &cfg), 0);
     for (int i = 0; i < STEPS; i++)
         if (eg_run_step(&run, &o->rec[i]) != 0) fail_msg("%s step: %s", be->name, eg_last_error());
+    /* The copies share one parameter buffer, so a step's passes recur
+     * within it: the first step already records, the later ones replay. */
+    if (be->capture_begin) {
+        fprintf(stderr, "  %lu passes eager, %lu recorded, %lu replayed, %lu failed\n",
+                be->passes.eager, be->passes.recorded, be->passes.replayed, be->passes.failed);
+        if (be->passes.failed || !be->passes.recorded || !be->passes.replayed)
+            fail_msg("%s: the steps' passes were not recorded and replayed", be->name);
+    }
     o->P = t->P;
     o->H = t->H;
     o->theta = get(be, t->theta, t->P);

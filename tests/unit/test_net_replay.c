@@ -129,6 +129,11 @@ static void test_eager_record_replay(void **state)
     for (int i = 0; i < 3; i++) fwd(&s, s.theta, EG_PROBE);
     assert_int_equal(c.begins, 1);
     assert_int_equal(c.replays, 4);
+    /* The backend's pass counts say the same. */
+    assert_int_equal(s.be->passes.eager, 1);
+    assert_int_equal(s.be->passes.recorded, 1);
+    assert_int_equal(s.be->passes.replayed, 3);
+    assert_int_equal(s.be->passes.failed, 0);
 
     /* Another parameter pointer or mode is another pass. */
     fwd(&s, s.theta2, EG_PROBE);
@@ -175,9 +180,12 @@ static void test_epoch_and_failure(void **state)
     assert_int_equal(c.begins, 3);
     assert_memory_equal(want, eg_net_output(&s.net), sizeof want);
     int replays = c.replays;
+    unsigned long eager = s.be->passes.eager;
     for (int i = 0; i < 3; i++) fwd(&s, s.theta2, EG_EVAL);
     assert_int_equal(c.begins, 3);
     assert_int_equal(c.replays, replays);
+    assert_int_equal(s.be->passes.failed, 1);
+    assert_int_equal(s.be->passes.eager, eager + 3);
     small_free(&s);
 }
 
