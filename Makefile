@@ -8,6 +8,8 @@
 #   make deps       install the Debian packages the project needs
 #   make gpu-bundle build plus BUILD/gpu-libs.tar.xz for tests/gpu/run.sh
 #   make demo       start a daemon, run the rotation example through it
+#   make mutate     break the source in small ways and show the tests catch each
+#   make replay     replay a rotation run in float64 PyTorch, step by step
 #   make install    PREFIX=/usr/local DESTDIR= (binaries in PREFIX/bin, the
 #                   systemd unit in UNITDIR, the example config in /etc/evograd)
 
@@ -71,7 +73,7 @@ BENCH_BIN := $(BUILD)/bench_cpu $(BUILD)/bench_meta $(BUILD)/bench_api $(BUILD)/
 CLIENT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard client/*.c))
 CLIENT_MOD := $(filter-out $(BUILD)/obj/client/evogradctl.o,$(CLIENT_OBJ))
 
-.PHONY: all test unit bench deps install clean demo gpu-bundle FORCE
+.PHONY: all test unit bench deps install clean demo gpu-bundle mutate replay FORCE
 all: $(BUILD)/evogradd $(BUILD)/evogradctl $(TEST_BIN) $(BENCH_BIN)
 
 # Objects depend on the flags they were built with (CUDA on or off
@@ -151,6 +153,24 @@ bench: deps all
 
 deps:
 	@tests/deps.sh
+
+# Breaks the source in small ways, one at a time, and shows that the tests
+# catch each (tests/mutate.sh); not part of make test.
+mutate: deps
+	tests/mutate.sh
+
+# Replays the first REPLAY_STEPS steps of the rotation example (seed
+# REPLAY_SEED, method REPLAY_METHOD) in float64 PyTorch, step by step, and
+# compares EvoGrad's hypergradients with T1−T2's along the way.
+REPLAY_STEPS  ?= 300
+REPLAY_SEED   ?= 2
+REPLAY_METHOD ?= evograd
+REPLAY_DIR    ?= $(BUILD)/replay
+replay: deps $(BUILD)/trace_run
+	rm -rf $(REPLAY_DIR)
+	$(BUILD)/trace_run schema/examples/rotation-evograd.json $(REPLAY_STEPS) $(REPLAY_DIR) \
+	    seed=$(REPLAY_SEED) method=$(REPLAY_METHOD)
+	/usr/bin/python3 tests/parity/replay_rotation.py $(REPLAY_DIR) --table --t1t2
 
 # For tests/gpu/run.sh on a GPU machine: the build plus the shared
 # libraries that machine may lack, packed into BUILD/gpu-libs.tar.xz.

@@ -248,8 +248,9 @@ class Replay:
                 p.copy_(torch.from_numpy(D["lambda"][s].astype(np.float64)))
             p.grad = torch.from_numpy(D["hyper"][s].astype(np.float64))
             opt.step()
-            note("lambda_after", float(np.max(np.abs(p.detach().numpy() - D["lambda_after"][s]))),
-                 s)
+            if every == 1:  # Adam's moments need every step
+                note("lambda_after",
+                     float(np.max(np.abs(p.detach().numpy() - D["lambda_after"][s]))), s)
             self.check_record(s, out, x, y, note)
             if t1t2 and self.method == "evograd":
                 ref = self.t1t2(s, theta, lam, x, y, xv, yv)["hyper"][0]
