@@ -11,7 +11,8 @@
 #define EG_PRINTF(a, b)
 #endif
 
-/* Records a formatted message for this thread and returns -1. */
+/* Records a formatted message for this thread and returns -1. The
+ * arguments may include eg_last_error(), to wrap the previous message. */
 int eg_errorf(const char *fmt, ...) EG_PRINTF(1, 2);
 
 /* The last message recorded on this thread ("" if none). */

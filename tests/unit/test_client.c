@@ -89,18 +89,19 @@ static void test_args_refused(void **state)
     static const struct {
         int argc;
         char *argv[8];
+        const char *says;
     } bad[] = {
-        {5, {"evogradctl", "--token", "a", "--token-file", "f"}},
-        {4, {"evogradctl", "list", "--limit", "0"}},
-        {4, {"evogradctl", "list", "--limit", "12x"}},
-        {4, {"evogradctl", "list", "--after", "-3"}},
-        {5, {"evogradctl", "steps", "1", "--max-points", ""}},
-        {5, {"evogradctl", "watch", "1", "--interval", "nan"}},
-        {5, {"evogradctl", "watch", "1", "--interval", "0"}},
-        {3, {"evogradctl", "list", "--bogus"}},
-        {3, {"evogradctl", "list", "--limit"}},
-        {4, {"evogradctl", "--url", "", "list"}},
-        {7, {"evogradctl", "show", "1", "2", "3", "4", "5"}}, /* too many operands */
+        {5, {"evogradctl", "--token", "a", "--token-file", "f"}, "--token-file, not both"},
+        {4, {"evogradctl", "list", "--limit", "0"}, "--limit wants an integer"},
+        {4, {"evogradctl", "list", "--limit", "12x"}, "--limit wants an integer"},
+        {4, {"evogradctl", "list", "--after", "-3"}, "--after wants an integer"},
+        {5, {"evogradctl", "steps", "1", "--max-points", ""}, "--max-points wants an integer"},
+        {5, {"evogradctl", "watch", "1", "--interval", "nan"}, "--interval wants seconds"},
+        {5, {"evogradctl", "watch", "1", "--interval", "0"}, "--interval wants seconds"},
+        {3, {"evogradctl", "list", "--bogus"}, "unknown option --bogus"},
+        {3, {"evogradctl", "list", "--limit"}, "--limit needs a value"},
+        {4, {"evogradctl", "--url", "", "list"}, "--url is empty"},
+        {7, {"evogradctl", "show", "1", "2", "3", "4", "5"}, "too many arguments"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         ctl_opts o;
@@ -108,6 +109,8 @@ static void test_args_refused(void **state)
         if (ctl_parse_args(bad[i].argc, (char **)bad[i].argv, NULL, NULL, &o) != -1)
             fail_msg("case %zu (%s %s) was accepted", i, bad[i].argv[1], bad[i].argv[2]);
         assert_true(eg_last_error()[0] != '\0');
+        if (!strstr(eg_last_error(), bad[i].says))
+            fail_msg("case %zu: message \"%s\" lacks \"%s\"", i, eg_last_error(), bad[i].says);
     }
 }
 
@@ -194,9 +197,10 @@ static void test_ids_and_paths(void **state)
     assert_int_equal(id, 42);
     assert_int_equal(ctl_job_path(p, sizeof p, "7", "", NULL), 0);
     assert_string_equal(p, "/v1/jobs/7");
-    assert_int_equal(ctl_job_path(p, sizeof p, "7/../1", "", NULL), -1);
+    tu_fails_with(ctl_job_path(p, sizeof p, "7/../1", "", NULL), "\"7/../1\" is not a job id");
     char tiny[12];
-    assert_int_equal(ctl_job_path(tiny, sizeof tiny, "123456", "/cancel", NULL), -1);
+    tu_fails_with(ctl_job_path(tiny, sizeof tiny, "123456", "/cancel", NULL),
+                  "request URL too long");
 }
 
 static void test_query(void **state)
@@ -211,12 +215,12 @@ static void test_query(void **state)
     assert_string_equal(e, "/x?state=a%20b%26c%3Dd%2F%C3%A9~._-");
     /* Too long: refused, the buffer left as it was. */
     char small[16] = "/v1/jobs";
-    assert_int_equal(ctl_query_add(small, sizeof small, "state", "running"), -1);
+    tu_fails_with(ctl_query_add(small, sizeof small, "state", "running"), "request URL too long");
     assert_string_equal(small, "/v1/jobs");
     char exact[16] = "/a";
     assert_int_equal(ctl_query_add(exact, sizeof exact, "k", "0123456789"), 0); /* 15 bytes */
     assert_string_equal(exact, "/a?k=0123456789");
-    assert_int_equal(ctl_query_add(exact, sizeof exact, "k", ""), -1);
+    tu_fails_with(ctl_query_add(exact, sizeof exact, "k", ""), "request URL too long");
 }
 
 static void test_resolve(void **state)
@@ -443,7 +447,7 @@ static void test_tables(void **state)
     free(out);
     ctl_table t;
     const char *head[40] = {0};
-    assert_int_equal(ctl_table_init(&t, stdout, 0, 40, head), -1);
+    tu_fails_with(ctl_table_init(&t, stdout, 0, 40, head), "a table has 1 to 32 columns");
 }
 
 /* ---- a fake server ---- */

@@ -365,10 +365,11 @@ static void test_set(void **state)
     /* Malformed assignments. */
     assert_int_equal(eg_job_set(spec, "evograd.k"), -1);
     assert_non_null(strstr(eg_last_error(), "FIELD=VALUE"));
-    assert_int_equal(eg_job_set(spec, "=3"), -1);
-    assert_int_equal(eg_job_set(spec, "evograd..k=3"), -1);
+    tu_fails_with(eg_job_set(spec, "=3"), "\"=3\" is not FIELD=VALUE");
+    tu_fails_with(eg_job_set(spec, "evograd..k=3"), "evograd..k: empty component");
     assert_string_equal(eg_job_error_field(), "evograd..k");
-    assert_int_equal(eg_job_set(spec, "evograd.k.=3"), -1);
+    tu_fails_with(eg_job_set(spec, "evograd.k.=3"),
+                  "not an object, so \"evograd.k.\" cannot be set");
     assert_int_equal(eg_job_set(spec, "task.name=x"), -1); /* task is a string */
     assert_string_equal(eg_job_error_field(), "task");
     assert_non_null(strstr(eg_last_error(), "not an object"));

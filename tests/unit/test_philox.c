@@ -124,9 +124,11 @@ static void test_noise_fused(void **state)
     double out[EG_NOISE_MAX + 1];
     uint64_t st[EG_NOISE_MAX + 1] = {0};
     float al[EG_NOISE_MAX + 1] = {0};
-    assert_int_equal(be->noise_combine(be, n, 0, key, 0, st, al, x, fused), -1);
-    assert_int_equal(be->noise_combine(be, n, 0, key, EG_NOISE_MAX + 1, st, al, x, fused), -1);
-    assert_int_equal(be->noise_dots(be, n, 0, key, EG_NOISE_MAX + 1, st, g, out), -1);
+    tu_fails_with(be->noise_combine(be, n, 0, key, 0, st, al, x, fused), "0 vectors in one call");
+    char too_many[64];
+    snprintf(too_many, sizeof too_many, "%d vectors in one call", EG_NOISE_MAX + 1);
+    tu_fails_with(be->noise_combine(be, n, 0, key, EG_NOISE_MAX + 1, st, al, x, fused), too_many);
+    tu_fails_with(be->noise_dots(be, n, 0, key, EG_NOISE_MAX + 1, st, g, out), too_many);
     free(x);
     free(fused);
     free(seq);

@@ -142,7 +142,7 @@ static void test_refuses_newer_schema(void **state)
     assert_non_null(strstr(eg_last_error(), "newer"));
     /* The file is left as it was. */
     assert_int_equal(raw_pragma_int(path, "PRAGMA user_version"), eg_n_migrations + 1);
-    assert_int_equal(eg_store_open(":memory:", &s), -1);
+    tu_fails_with(eg_store_open(":memory:", &s), "needs the path of a database file");
 }
 
 static void test_insert_get_list(void **state)
@@ -151,7 +151,8 @@ static void test_insert_get_list(void **state)
     int64_t ids[7];
     for (int i = 0; i < 7; i++) ids[i] = insert_job(s, "cpu", 100 + i);
     int64_t bad;
-    assert_int_equal(eg_store_job_insert(s, "{not json", "toy1d", "evograd", "cpu", 1, &bad), -1);
+    tu_fails_with(eg_store_job_insert(s, "{not json", "toy1d", "evograd", "cpu", 1, &bad),
+                  "the job spec is not JSON");
 
     json_t *j = get_job(s, ids[3]);
     assert_int_equal(json_integer_value(json_object_get(j, "id")), ids[3]);
@@ -213,7 +214,7 @@ static void test_insert_get_list(void **state)
     assert_int_equal(eg_store_jobs_list(s, "queued", ids[4], 10, &l), 0);
     assert_int_equal(json_array_size(json_object_get(l, "jobs")), 2);
     json_decref(l);
-    assert_int_equal(eg_store_jobs_list(s, "bogus", 0, 10, &l), -1);
+    tu_fails_with(eg_store_jobs_list(s, "bogus", 0, 10, &l), "no job state 'bogus'");
 
     long counts[5];
     assert_int_equal(eg_store_job_counts(s, counts), 0);
@@ -310,8 +311,10 @@ static void test_finish_cancel_delete(void **state)
     assert_int_equal(eg_store_job_cancel_requested(s, b), 1);
     assert_string_equal(job_state(s, b), "running");
     assert_int_equal(eg_store_job_delete(s, b), 2);
-    assert_int_equal(eg_store_job_finish(s, b, "running", NULL, NULL), -1);
-    assert_int_equal(eg_store_job_finish(s, b, "succeeded", NULL, "{bad"), -1);
+    tu_fails_with(eg_store_job_finish(s, b, "running", NULL, NULL),
+                  "cannot finish a job as 'running'");
+    tu_fails_with(eg_store_job_finish(s, b, "succeeded", NULL, "{bad"),
+                  "the job summary is not JSON");
     /* Sent back to the queue after a cancel request: canceled instead. */
     assert_int_equal(eg_store_job_finish(s, b, "queued", NULL, NULL), 0);
     assert_string_equal(job_state(s, b), "canceled");
@@ -559,7 +562,7 @@ static void test_steps_page(void **state)
     json_decref(p);
 
     assert_int_equal(eg_store_steps_page(s, other + 50, -1, 10, 0, &p), 1);
-    assert_int_equal(eg_store_steps_page(s, job, -1, 0, 0, &p), -1);
+    tu_fails_with(eg_store_steps_page(s, job, -1, 0, 0, &p), "steps page limit must be positive");
     eg_store_close(s);
 }
 

@@ -68,6 +68,21 @@ int tu_check_grad(const char *what, float *x, const float *g, size_t n,
     return failures;
 }
 
+void tu_check_failure(int rc, const char *what, const char *expr, const char *file,
+                      int line)
+{
+    const char *msg = eg_last_error();
+    if (!what || !*what)
+        print_error("%s: no message substring given to check\n", expr);
+    else if (rc != -1)
+        print_error("%s returned %d, expected -1 (message \"%s\")\n", expr, rc, msg);
+    else if (!strstr(msg, what))
+        print_error("%s: message \"%s\" lacks \"%s\"\n", expr, msg, what);
+    else
+        return;
+    _fail(file, line);
+}
+
 static int remove_entry(const char *path, const struct stat *st, int flag,
                         struct FTW *ftw)
 {

@@ -38,6 +38,23 @@ int tu_check_grad(const char *what, float *x, const float *g, size_t n,
                   tu_loss_fn loss, void *ctx, float eps, double tol,
                   double atol, size_t max_probe);
 
+/* Fails the test unless `call` (an int expression) returns -1 with an
+ * eg_last_error() that contains `what`; the message says which call, the
+ * substring wanted and the message got. The message is cleared before the
+ * call, so a stale one left by an earlier failure cannot pass the check,
+ * but `what` must still be specific to this call's failure: the field or
+ * parameter it names, the bad value, or its key phrase ("truncated",
+ * "out of range"), never a word every message has ("error", "store"). */
+#define tu_fails_with(call, what)                                              \
+    do {                                                                       \
+        eg_clear_error();                                                      \
+        tu_check_failure((call), (what), #call, __FILE__, __LINE__);           \
+    } while (0)
+
+/* The check behind tu_fails_with: rc is the call's result, expr its text. */
+void tu_check_failure(int rc, const char *what, const char *expr, const char *file,
+                      int line);
+
 /* A fresh scratch folder under $TMPDIR (or /tmp), removed with its
  * contents when the test binary exits; the returned path is static. */
 const char *tu_tmpdir(void);
