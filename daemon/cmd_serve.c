@@ -85,7 +85,7 @@ int eg_cmd_serve(int argc, char **argv)
     static eg_api_ctx ctx; /* outlives every thread that reads it */
     ctx.store = store;
     ctx.token = o.token;
-    ctx.data_dir = o.data_dir;
+    ctx.data_roots = &o.data_roots;
     ctx.checkpoint_dir = o.checkpoint_dir;
     ctx.devices = o.device_list;
     eg_sched_config sc = {

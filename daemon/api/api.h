@@ -34,6 +34,31 @@ struct json_t;
 #define EG_API_MAX_QUERY 2048        /* query bytes (keys + values): 414 above */
 #define EG_API_MAX_PARAMS 16         /* query parameters: 400 above */
 
+/* ---- data roots (data_roots.c) ---- */
+
+#define EG_MAX_DATA_ROOTS 8
+#define EG_DEFAULT_DATA_ROOT "/usr/share/datasets" /* Debian's dataset packages */
+
+/* The folders jobs may read data from, each resolved (no "..", no links). */
+typedef struct eg_data_roots {
+    int n;
+    char path[EG_MAX_DATA_ROOTS][512];
+} eg_data_roots;
+
+/* Parses a ':'-separated list of folders (empty parts skipped); each must
+ * exist. -1 with eg_errorf naming the bad one. */
+int eg_data_roots_parse(const char *list, eg_data_roots *out);
+
+/* Resolves job->dataset.path in place against the roots, the way a job
+ * submitted to the daemon must: an absolute path as it is, a relative one
+ * under each root in turn (the first that exists); with no path, the
+ * first root holding the dataset in a subfolder named after it, or in
+ * itself. The result must exist, be a folder and lie inside a root once
+ * ".." and symbolic links are resolved; it is stored fully resolved. Jobs
+ * without a dataset (toy1d) pass untouched. -1 with eg_errorf (a message
+ * that starts with "dataset.path: ") otherwise. */
+int eg_data_roots_resolve(const eg_data_roots *r, eg_job *job);
+
 /* ---- what handlers see ---- */
 
 /* The daemon's store, scheduler and settings, owned by `evogradd serve`,
@@ -42,7 +67,7 @@ typedef struct eg_api_ctx {
     eg_store *store;
     eg_sched *sched;
     const char *token;             /* bearer token; "" = no authentication */
-    const char *data_dir;          /* datasets folder; "" = none */
+    const eg_data_roots *data_roots; /* where jobs may read data */
     const char *checkpoint_dir;
     const char *const *devices;    /* NULL-terminated: "cpu", ... */
     atomic_int stopping;           /* set at shutdown: event streams end */
@@ -183,17 +208,12 @@ int eg_is_json_type(const char *content_type);
 /* Turns a POST /v1/jobs body into a validated job: 415 unless JSON,
  * 400 invalid_job (field from eg_job_error_field) when it does not parse or
  * validate, 400 on device when the job asks for a device this daemon does
- * not run. The dataset folder defaults to data_dir (see
- * eg_api_apply_data_dir). 0 when *job is good, else -1 with rp set. */
+ * not run, 400 on dataset.path when its data is not inside the daemon's
+ * data roots (eg_data_roots_resolve, which also fills in the resolved
+ * folder). 0 when *job is good, else -1 with rp set. */
 int eg_api_job_from_body(const char *content_type, const char *body, size_t len,
-                         const char *data_dir, const char *const *devices, eg_job *job,
+                         const eg_data_roots *roots, const char *const *devices, eg_job *job,
                          eg_reply *rp);
-
-/* For a job on a named dataset other than fashion-mnist (which has its own
- * default folder) and no dataset.path: data_dir/NAME when that is a folder,
- * else data_dir itself. Leaves the job alone when data_dir is "" or NULL.
- * -1 with eg_errorf when the path does not fit. */
-int eg_api_apply_data_dir(eg_job *job, const char *data_dir);
 
 /* ---- handlers (one file per resource) ---- */
 
@@ -236,7 +256,9 @@ typedef struct eg_serve_opts {
     struct sockaddr_storage addr;  /* listen, parsed */
     socklen_t addr_len;
     char db[EG_OPT_PATH];
-    char data_dir[EG_OPT_PATH];
+    char data_dir[EG_OPT_PATH * 4];  /* the data roots as given, ':'-separated */
+    eg_data_roots data_roots;       /* ... resolved */
+    int data_dir_set;               /* given (possibly empty: no roots at all) */
     char devices[128];
     char device_names[EG_OPT_MAX_DEVICES][16];
     const char *device_list[EG_OPT_MAX_DEVICES + 1];  /* NULL-terminated */

@@ -1,35 +1,12 @@
 /* POST /v1/jobs bodies into validated jobs, with the daemon's own rules
- * on top of the spec's: the devices it runs and its datasets folder. */
+ * on top of the spec's: the devices it runs and its data roots. */
 #include "api/api.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "nn/device.h"
-
-static int is_dir(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-int eg_api_apply_data_dir(eg_job *job, const char *data_dir)
-{
-    if (!data_dir || !*data_dir || job->task == EG_TASK_TOY1D) return 0;
-    if (job->dataset.path[0] || strcmp(job->dataset.name, "fashion-mnist") == 0 ||
-        strcmp(job->dataset.name, "none") == 0)
-        return 0;
-    char sub[sizeof job->dataset.path];
-    int n = snprintf(sub, sizeof sub, "%s/%s", data_dir, job->dataset.name);
-    const char *path = n > 0 && (size_t)n < sizeof sub && is_dir(sub) ? sub : data_dir;
-    if (strlen(path) >= sizeof job->dataset.path)
-        return eg_errorf("dataset.path: the data folder %s is longer than %zu bytes", path,
-                         sizeof job->dataset.path - 1);
-    strcpy(job->dataset.path, path);
-    return 0;
-}
 
 /* 0 when one of the daemon's devices runs jobs asking for `device`. */
 static int check_device(const char *device, const char *const *devices, eg_reply *rp)
@@ -47,7 +24,7 @@ static int check_device(const char *device, const char *const *devices, eg_reply
 }
 
 int eg_api_job_from_body(const char *content_type, const char *body, size_t len,
-                         const char *data_dir, const char *const *devices, eg_job *job,
+                         const eg_data_roots *roots, const char *const *devices, eg_job *job,
                          eg_reply *rp)
 {
     if (!eg_is_json_type(content_type)) {
@@ -68,7 +45,7 @@ int eg_api_job_from_body(const char *content_type, const char *body, size_t len,
         return -1;
     }
     if (check_device(job->device, devices, rp) != 0) return -1;
-    if (eg_api_apply_data_dir(job, data_dir) != 0) {
+    if (roots && eg_data_roots_resolve(roots, job) != 0) {
         eg_reply_error(rp, 400, "invalid_job", "dataset.path", "%s", eg_last_error());
         return -1;
     }

@@ -35,7 +35,7 @@ void eg_api_jobs_post(const eg_request *rq, eg_reply *rp)
     if (eg_query_check(&rq->query, known, rp) != 0) return;
     eg_api_ctx *ctx = rq->ctx;
     eg_job job;
-    if (eg_api_job_from_body(rq->content_type, rq->body, rq->body_len, ctx->data_dir,
+    if (eg_api_job_from_body(rq->content_type, rq->body, rq->body_len, ctx->data_roots,
                              ctx->devices, &job, rp) != 0)
         return;
     json_t *spec = eg_job_to_json(&job);

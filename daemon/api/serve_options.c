@@ -34,17 +34,15 @@ static int set_text(const eg_option *opt, const char *value, eg_serve_opts *o)
     return 0;
 }
 
-/* A folder that exists; "" for none. */
-static int set_dir(const eg_option *opt, const char *value, eg_serve_opts *o)
+/* The data roots: ':'-separated folders that exist; "" for none. */
+static int set_roots(const eg_option *opt, const char *value, eg_serve_opts *o)
 {
-    if (!*value) {
-        ((char *)field_of(opt, o))[0] = '\0';
-        return 0;
-    }
-    struct stat st;
-    if (stat(value, &st) != 0) return eg_errorf("%s: %s", value, strerror(errno));
-    if (!S_ISDIR(st.st_mode)) return eg_errorf("%s: not a folder", value);
-    return set_text(opt, value, o);
+    if (strlen(value) >= opt->size)
+        return eg_errorf("is %zu bytes long, at most %zu allowed", strlen(value), opt->size - 1);
+    EG_TRY(eg_data_roots_parse(value, &o->data_roots));
+    strcpy(field_of(opt, o), value);
+    o->data_dir_set = 1;
+    return 0;
 }
 
 static int set_long(const eg_option *opt, const char *value, eg_serve_opts *o)
@@ -208,9 +206,11 @@ const eg_option eg_serve_options[] = {
      "address to serve the API on: IPV4:PORT or [IPV6]:PORT"},
     {"db", NULL, 0, 0, FIELD(db), set_text,
      "SQLite database (default ./var/evograd.db; $STATE_DIRECTORY/evograd.db under systemd)"},
-    {"data-dir", NULL, 0, 0, FIELD(data_dir), set_dir,
-     "folder of datasets (NAME/ subfolders or the files themselves) for jobs that give no "
-     "dataset.path (fashion-mnist keeps its own default)"},
+    {"data-dir", NULL, 0, 0, FIELD(data_dir), set_roots,
+     "the folders jobs may read data from, ':'-separated: a job's dataset.path must lie "
+     "inside one (a relative one is looked for under each), and a job without one reads "
+     "the first NAME/ subfolder (or folder) holding its dataset (default: "
+     EG_DEFAULT_DATA_ROOT " when it exists)"},
     {"devices", "auto", 0, 0, FIELD(devices), set_devices,
      "comma list of devices to run jobs on: cpu, cuda:N, cuda (every GPU) or auto (every "
      "GPU, or the cpu when there is none)"},
@@ -367,6 +367,9 @@ int eg_serve_opts_parse(eg_serve_opts *o, int argc, char **argv)
 
 int eg_serve_opts_finish(eg_serve_opts *o)
 {
+    struct stat st;
+    if (!o->data_dir_set && stat(EG_DEFAULT_DATA_ROOT, &st) == 0 && S_ISDIR(st.st_mode))
+        EG_TRY(eg_serve_opts_set(o, "data-dir", EG_DEFAULT_DATA_ROOT));
     if (!o->db[0]) {
         const char *state = getenv("STATE_DIRECTORY");
         char db[EG_OPT_PATH + 16];

@@ -45,17 +45,26 @@ int eg_cifar_load(const char *const *paths, int n_paths, int classes,
                   eg_dataset *out);
 
 /* Opens a named dataset's training (train != 0) or test split from dir:
- *   "fashion-mnist", "mnist"  {train,t10k}-{images-idx3,labels-idx1}-ubyte,
- *                             each tried as .gz first, then raw; 10 classes
- *   "cifar10"                 data_batch_1..5.bin or test_batch.bin
- *   "cifar100"                train.bin or test.bin
+ *   "fashion-mnist", "mnist", "idx"
+ *           any IDX set: [PREFIX-]train-{images-idx3,labels-idx1}-ubyte and
+ *           [PREFIX-]{t10k,test}-{images-idx3,labels-idx1}-ubyte, each
+ *           gzip-compressed (.gz, preferred) or raw; PREFIX is anything
+ *           ("emnist-letters-"), and a folder holding two sets is refused
+ *   "cifar10"  data_batch_1..5.bin or test_batch.bin
+ *   "cifar100" train.bin or test.bin
  * CIFAR files are looked for in dir, then in dir/cifar-10-batches-bin or
- * dir/cifar-100-binary. dir NULL means the default folder, which exists only
- * for fashion-mnist (EG_FASHION_MNIST_DIR, the Debian dataset-fashion-mnist
- * package); the others then fail with an error asking for a folder. */
+ * dir/cifar-100-binary. Classes are counted from the labels (max + 1; the
+ * caller matches a test split's to its training split's). dir NULL means
+ * the default folder, which exists only for fashion-mnist
+ * (EG_FASHION_MNIST_DIR, the Debian dataset-fashion-mnist package); the
+ * others then fail with an error asking for a folder. */
 #define EG_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
 int eg_dataset_open(const char *name, const char *dir, int train,
                     eg_dataset *out);
+
+/* 1 when dir holds the training files of dataset `name` (as
+ * eg_dataset_open would find them), else 0. */
+int eg_dataset_present(const char *name, const char *dir);
 
 /* Frees what d owns (nothing for a view) and zeroes *d. NULL is allowed. */
 void eg_dataset_free(eg_dataset *d);

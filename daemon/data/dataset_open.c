@@ -1,7 +1,10 @@
-/* Finding a named dataset's files in a folder and loading them. */
+/* Finding a named dataset's files in a folder and loading them: one row per
+ * kind of dataset in the table below. */
 #include "data/dataset.h"
 
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,113 +18,195 @@ static int exists(const char *path) { return access(path, F_OK) == 0; }
 static int join(char *out, const char *dir, const char *name)
 {
     int len = snprintf(out, PATH_BYTES, "%s/%s", dir, name);
-    if (len < 0 || len >= PATH_BYTES)
-        return eg_errorf("%s/%s: path too long", dir, name);
+    if (len < 0 || len >= PATH_BYTES) return eg_errorf("%s/%s: path too long", dir, name);
     return 0;
 }
 
-/* Sets out to dir/base.gz if that exists, else dir/base if that exists;
- * fails naming both otherwise. */
-static int find_gz_or_raw(char *out, const char *dir, const char *base)
+/* ---- IDX sets: MNIST, Fashion-MNIST, KMNIST, EMNIST, ... ---- */
+
+static int ends_with(const char *s, const char *tail)
 {
-    char name[256];
-    snprintf(name, sizeof name, "%s.gz", base);
-    EG_TRY(join(out, dir, name));
-    if (exists(out)) return 0;
-    EG_TRY(join(out, dir, base));
-    if (exists(out)) return 0;
-    return eg_errorf("%s/%s[.gz]: no such file", dir, base);
+    size_t a = strlen(s), b = strlen(tail);
+    return a >= b && strcmp(s + a - b, tail) == 0;
 }
 
-static int open_idx(const char *dir, int train, eg_dataset *out)
+/* Finds the one file of dir named PREFIX + stem (+ ".gz"), where stem is
+ * one of stems (NULL-terminated) and PREFIX anything ("" for MNIST's own
+ * names, "emnist-letters-" for EMNIST's); a gzip file is preferred to the
+ * raw one of the same name. Fails naming what is missing or ambiguous;
+ * quiet sets no message (for eg_dataset_present). */
+static int find_idx_file(char *out, const char *dir, const char *const *stems, int quiet)
 {
-    const char *split = train ? "train" : "t10k";
-    char images[PATH_BYTES], labels[PATH_BYTES], base[64];
-    snprintf(base, sizeof base, "%s-images-idx3-ubyte", split);
-    EG_TRY(find_gz_or_raw(images, dir, base));
-    snprintf(base, sizeof base, "%s-labels-idx1-ubyte", split);
-    EG_TRY(find_gz_or_raw(labels, dir, base));
-    EG_TRY(eg_idx_load(images, labels, out));
-    if (out->classes > 10) {
-        int max_label = out->classes - 1;
-        eg_dataset_free(out);
-        return eg_errorf("%s: corrupt: label %d out of range [0, 10)", labels,
-                         max_label);
+    DIR *d = opendir(dir);
+    if (!d) return quiet ? -1 : eg_errorf("%s: no such folder", dir);
+    char best[256] = "", other[256] = "";
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *n = e->d_name;
+        for (const char *const *s = stems; *s; s++) {
+            char gz[64];
+            snprintf(gz, sizeof gz, "%s.gz", *s);
+            int is_gz = ends_with(n, gz);
+            if (!is_gz && !ends_with(n, *s)) continue;
+            size_t stem_at = strlen(n) - strlen(is_gz ? gz : *s);
+            if (stem_at > 0 && n[stem_at - 1] != '-') continue;
+            if (strlen(n) >= sizeof best) continue;
+            /* The same set as best (its other compression) or another? */
+            size_t a = strcspn(best, "."), b = strcspn(n, ".");
+            if (!best[0] || (a == b && strncmp(best, n, a) == 0)) {
+                if (!best[0] || is_gz) snprintf(best, sizeof best, "%s", n);
+            } else if (!other[0]) {
+                snprintf(other, sizeof other, "%s", n);
+            }
+        }
     }
-    out->classes = 10;
-    return 0;
+    closedir(d);
+    if (!best[0]) {
+        if (quiet) return -1;
+        return eg_errorf("%s: no IDX file named [PREFIX-]%s[.gz]", dir, stems[0]);
+    }
+    if (other[0]) {
+        if (quiet) return -1;
+        return eg_errorf("%s: holds several IDX sets (%s, %s): give the folder of one", dir, best,
+                         other);
+    }
+    return join(out, dir, best);
 }
 
-/* Resolves the CIFAR folder: dir itself if it holds first_file, else
- * dir/sub if that does. */
-static int find_cifar_dir(char *out, const char *dir, const char *sub,
-                          const char *first_file)
+static const char *const train_images[] = {"train-images-idx3-ubyte", NULL};
+static const char *const train_labels[] = {"train-labels-idx1-ubyte", NULL};
+static const char *const test_images[] = {"t10k-images-idx3-ubyte", "test-images-idx3-ubyte",
+                                          NULL};
+static const char *const test_labels[] = {"t10k-labels-idx1-ubyte", "test-labels-idx1-ubyte",
+                                          NULL};
+
+static int idx_open(const char *dir, int train, eg_dataset *out)
 {
-    char probe[PATH_BYTES];
-    EG_TRY(join(probe, dir, first_file));
+    char images[PATH_BYTES], labels[PATH_BYTES];
+    EG_TRY(find_idx_file(images, dir, train ? train_images : test_images, 0));
+    EG_TRY(find_idx_file(labels, dir, train ? train_labels : test_labels, 0));
+    return eg_idx_load(images, labels, out);
+}
+
+static int idx_present(const char *dir)
+{
+    char p[PATH_BYTES];
+    return find_idx_file(p, dir, train_images, 1) == 0 &&
+           find_idx_file(p, dir, train_labels, 1) == 0;
+}
+
+/* ---- CIFAR-10 and CIFAR-100 binaries ---- */
+
+typedef struct cifar_files {
+    int classes;
+    const char *sub;                 /* the archive's own folder name */
+    const char *train[5], *test[1];
+} cifar_files;
+
+static const cifar_files cifar10 = {
+    10, "cifar-10-batches-bin",
+    {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+     "data_batch_5.bin"},
+    {"test_batch.bin"}};
+static const cifar_files cifar100 = {100, "cifar-100-binary", {"train.bin"}, {"test.bin"}};
+
+/* The CIFAR folder: dir itself if it holds first_file, else dir/sub if
+ * that does; quiet sets no message. */
+static int find_cifar_dir(char *out, const char *dir, const cifar_files *f, int quiet)
+{
+    char probe[PATH_BYTES], inner[PATH_BYTES];
+    EG_TRY(join(probe, dir, f->train[0]));
     if (exists(probe)) {
         snprintf(out, PATH_BYTES, "%s", dir);
         return 0;
     }
-    EG_TRY(join(out, dir, sub));
-    char inner[PATH_BYTES];
-    EG_TRY(join(inner, out, first_file));
+    EG_TRY(join(out, dir, f->sub));
+    EG_TRY(join(inner, out, f->train[0]));
     if (exists(inner)) return 0;
-    return eg_errorf("%s: no such file (nor %s)", probe, inner);
+    return quiet ? -1 : eg_errorf("%s: no such file (nor %s)", probe, inner);
 }
 
-static int open_cifar(const char *dir, int train, int classes,
-                      eg_dataset *out)
+static int cifar_open(const cifar_files *f, const char *dir, int train, eg_dataset *out)
 {
-    static const char *const c10_train[] = {
-        "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
-        "data_batch_4.bin", "data_batch_5.bin"};
-    static const char *const c10_test[] = {"test_batch.bin"};
-    static const char *const c100_train[] = {"train.bin"};
-    static const char *const c100_test[] = {"test.bin"};
-    const char *const *names;
-    int count;
-    if (classes == 10) {
-        names = train ? c10_train : c10_test;
-        count = train ? 5 : 1;
-    } else {
-        names = train ? c100_train : c100_test;
-        count = 1;
-    }
-    char folder[PATH_BYTES];
-    EG_TRY(find_cifar_dir(folder, dir,
-                          classes == 10 ? "cifar-10-batches-bin"
-                                        : "cifar-100-binary",
-                          names[0]));
-    char paths[5][PATH_BYTES];
+    const char *const *names = train ? f->train : f->test;
+    int count = 0;
+    while (count < (train ? 5 : 1) && names[count]) count++;
+    char folder[PATH_BYTES], paths[5][PATH_BYTES];
     const char *ptrs[5];
+    EG_TRY(find_cifar_dir(folder, dir, f, 0));
     for (int i = 0; i < count; i++) {
         EG_TRY(join(paths[i], folder, names[i]));
         ptrs[i] = paths[i];
     }
-    return eg_cifar_load(ptrs, count, classes, out);
+    return eg_cifar_load(ptrs, count, f->classes, out);
 }
 
-int eg_dataset_open(const char *name, const char *dir, int train,
-                    eg_dataset *out)
+static int cifar10_open(const char *dir, int train, eg_dataset *out)
+{
+    return cifar_open(&cifar10, dir, train, out);
+}
+
+static int cifar100_open(const char *dir, int train, eg_dataset *out)
+{
+    return cifar_open(&cifar100, dir, train, out);
+}
+
+static int cifar10_present(const char *dir)
+{
+    char p[PATH_BYTES];
+    return find_cifar_dir(p, dir, &cifar10, 1) == 0;
+}
+
+static int cifar100_present(const char *dir)
+{
+    char p[PATH_BYTES];
+    return find_cifar_dir(p, dir, &cifar100, 1) == 0;
+}
+
+/* ---- the table ---- */
+
+typedef struct dataset_kind {
+    const char *name;
+    const char *default_dir;  /* NULL: a folder must be given */
+    int (*open)(const char *dir, int train, eg_dataset *out);
+    int (*present)(const char *dir);
+} dataset_kind;
+
+static const dataset_kind kinds[] = {
+    {"fashion-mnist", EG_FASHION_MNIST_DIR, idx_open, idx_present},
+    {"mnist", NULL, idx_open, idx_present},
+    {"idx", NULL, idx_open, idx_present},
+    {"cifar10", NULL, cifar10_open, cifar10_present},
+    {"cifar100", NULL, cifar100_open, cifar100_present},
+};
+
+static const dataset_kind *kind_of(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof kinds / sizeof *kinds; i++)
+        if (strcmp(kinds[i].name, name) == 0) return &kinds[i];
+    return NULL;
+}
+
+int eg_dataset_open(const char *name, const char *dir, int train, eg_dataset *out)
 {
     memset(out, 0, sizeof *out);
     if (!name) return eg_errorf("dataset name missing");
-    int fashion = strcmp(name, "fashion-mnist") == 0;
-    int known = fashion || strcmp(name, "mnist") == 0 ||
-                strcmp(name, "cifar10") == 0 || strcmp(name, "cifar100") == 0;
-    if (!known)
-        return eg_errorf("unknown dataset '%s' (expected fashion-mnist, mnist, "
-                         "cifar10 or cifar100)", name);
+    const dataset_kind *k = kind_of(name);
+    if (!k)
+        return eg_errorf("unknown dataset '%s' (expected fashion-mnist, mnist, idx, cifar10 or "
+                         "cifar100)", name);
     if (!dir) {
-        if (!fashion)
-            return eg_errorf("dataset '%s' has no default folder: give the "
-                             "folder holding its files", name);
-        dir = EG_FASHION_MNIST_DIR;
+        if (!k->default_dir)
+            return eg_errorf("dataset '%s' has no default folder: give the folder holding its "
+                             "files", name);
+        dir = k->default_dir;
     }
     if (!exists(dir)) return eg_errorf("%s: no such folder", dir);
-    if (strncmp(name, "cifar", 5) == 0)
-        return open_cifar(dir, train, strcmp(name, "cifar10") == 0 ? 10 : 100,
-                          out);
-    return open_idx(dir, train, out);
+    return k->open(dir, train, out);
+}
+
+int eg_dataset_present(const char *name, const char *dir)
+{
+    const dataset_kind *k = kind_of(name);
+    return k && dir && k->present(dir);
 }

@@ -23,8 +23,8 @@ static const char *const opt_names[] = {"sgd", "adam"};                /* eg_opt
 static const char *const evo_noise_names[] = {"rademacher", "gaussian"}; /* eg_noise order */
 static const char *const model_names[] = {"none", "lenet", "mlp", "resnet20",
                                           "resnet32", "resnet44", "resnet56"};
-static const char *const dataset_names[] = {"none", "fashion-mnist", "mnist", "cifar10",
-                                            "cifar100"};
+static const char *const dataset_names[] = {"none", "fashion-mnist", "mnist", "idx",
+                                            "cifar10", "cifar100"};
 static const char *const label_noise_names[] = {"none", "uniform", "flip"};
 #define COUNT(a) ((int)(sizeof a / sizeof *a))
 

@@ -1,5 +1,7 @@
 #include "tasks/task_data.h"
 
+#include <stdio.h>
+
 #include "util/err.h"
 
 int eg_task_open_data(const eg_job *job, eg_dataset *train, eg_dataset *test,
@@ -11,11 +13,31 @@ int eg_task_open_data(const eg_job *job, eg_dataset *train, eg_dataset *test,
         eg_dataset_free(train);
         return -1;
     }
+    const char *why = NULL;
+    char msg[256];
     if (train->c > EG_MAX_CHANNELS) {
+        snprintf(msg, sizeof msg, "dataset.name: %d channels, at most %d", train->c,
+                 EG_MAX_CHANNELS);
+        why = msg;
+    } else if (test->c != train->c || test->h != train->h || test->w != train->w) {
+        snprintf(msg, sizeof msg, "dataset.path: the test images are %dx%dx%d, the training "
+                 "images %dx%dx%d", test->c, test->h, test->w, train->c, train->h, train->w);
+        why = msg;
+    } else if (test->classes > train->classes) {
+        snprintf(msg, sizeof msg, "dataset.path: the test labels reach %d, the training set "
+                 "has %d classes", test->classes - 1, train->classes);
+        why = msg;
+    } else if (train->classes < 2) {
+        snprintf(msg, sizeof msg, "dataset.path: the training labels hold %d class, at least 2 "
+                 "are needed", train->classes);
+        why = msg;
+    }
+    if (why) {
         eg_dataset_free(train);
         eg_dataset_free(test);
-        return eg_errorf("dataset.name: %d channels, at most %d", train->c, EG_MAX_CHANNELS);
+        return eg_errorf("%s", why);
     }
+    test->classes = train->classes;
     eg_dataset_channel_stats(train, mean, std);
     return 0;
 }

@@ -171,6 +171,10 @@ static void exec_daemon(const dh_daemon *d, pid_t parent, const dh_opts *o, cons
     argv[n++] = o && o->log_level ? o->log_level : "info";
     argv[n++] = "--devices";
     argv[n++] = o && o->devices ? o->devices : "cpu";
+    if (o && o->data_dir) {
+        argv[n++] = "--data-dir";
+        argv[n++] = o->data_dir;
+    }
     if (o && o->checkpoint_every > 0) {
         argv[n++] = "--checkpoint-every";
         argv[n++] = every;

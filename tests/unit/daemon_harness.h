@@ -33,6 +33,7 @@ typedef struct dh_opts {
     const char *token;         /* written to DIR/token for --token-file; NULL: none */
     const char *log_level;     /* --log-level; NULL: info */
     const char *devices;       /* --devices; NULL: cpu, whatever the machine has */
+    const char *data_dir;      /* --data-dir; NULL: the daemon's default */
 } dh_opts;
 
 /* The daemon binary: $EG_DAEMON when set, else the evogradd of the build

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "nn/device.h"
@@ -497,12 +498,15 @@ static void test_dispatch(void **state)
 
 static const char *const cpu_only[] = {"cpu", NULL};
 
-static eg_reply body_to_job(const char *type, const char *body, const char *data_dir,
+/* The body through eg_api_job_from_body with data roots `roots`
+ * (':'-separated, "" for none). */
+static eg_reply body_to_job(const char *type, const char *body, const char *roots,
                             eg_job *job, int want_rc)
 {
     eg_reply rp = {0};
-    int rc = eg_api_job_from_body(type, body, body ? strlen(body) : 0, data_dir, cpu_only, job,
-                                  &rp);
+    eg_data_roots r;
+    if (eg_data_roots_parse(roots, &r) != 0) fail_msg("roots %s: %s", roots, eg_last_error());
+    int rc = eg_api_job_from_body(type, body, body ? strlen(body) : 0, &r, cpu_only, job, &rp);
     if (rc != want_rc)
         fail_msg("%s: rc %d, expected %d (%s)", body ? body : "(no body)", rc, want_rc,
                  err_message(&rp) ? err_message(&rp) : "");
@@ -550,51 +554,105 @@ static void test_job_from_body(void **state)
     assert_string_equal(job.device, "auto");
 }
 
-static void test_data_dir(void **state)
+static void touch(const char *dir, const char *name)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* A job body on dataset `name` with dataset.path `path` (NULL: none). */
+static const char *dataset_body(const char *name, const char *path)
+{
+    static char body[1400];
+    if (path)
+        snprintf(body, sizeof body,
+                 "{\"task\":\"rotation\",\"dataset\":{\"name\":\"%s\",\"path\":\"%s\"}}",
+                 name, path);
+    else
+        snprintf(body, sizeof body, "{\"task\":\"rotation\",\"dataset\":{\"name\":\"%s\"}}",
+                 name);
+    return body;
+}
+
+/* Refused with 400 on dataset.path and a message holding `says`. */
+static void refused_path(const char *body, const char *roots, const char *says)
+{
+    eg_job job;
+    eg_reply rp = body_to_job("application/json", body, roots, &job, -1);
+    assert_error(&rp, 400, "invalid_job", "dataset.path");
+    const char *m = err_message(&rp);
+    if (!m || !strstr(m, says)) fail_msg("%s: \"%s\" lacks \"%s\"", body, m ? m : "", says);
+    eg_reply_clear(&rp);
+}
+
+static void test_data_roots(void **state)
 {
     (void)state;
-    char dir[512], sub[600];
-    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
-    snprintf(sub, sizeof sub, "%s/mnist", dir);
+    /* Two roots: A with mnist/ (IDX files) and a cifar10 set in itself,
+     * B with a symbolic link leading out of both; and a folder outside. */
+    char a[600], b[600], out[600], sub[700], link[700], dotdot[700], roots[1300];
+    const char *tmp = tu_tmpdir();
+    snprintf(a, sizeof a, "%s/rootA", tmp);
+    snprintf(b, sizeof b, "%s/rootB", tmp);
+    snprintf(out, sizeof out, "%s/outside", tmp);
+    snprintf(sub, sizeof sub, "%s/mnist", a);
+    snprintf(link, sizeof link, "%s/escape", b);
+    assert_int_equal(mkdir(a, 0755), 0);
+    assert_int_equal(mkdir(b, 0755), 0);
+    assert_int_equal(mkdir(out, 0755), 0);
     assert_int_equal(mkdir(sub, 0755), 0);
+    touch(sub, "train-images-idx3-ubyte.gz");
+    touch(sub, "train-labels-idx1-ubyte.gz");
+    touch(a, "data_batch_1.bin");
+    touch(out, "train-images-idx3-ubyte");
+    touch(out, "train-labels-idx1-ubyte");
+    assert_int_equal(symlink(out, link), 0);
+    snprintf(roots, sizeof roots, "%s:%s", a, b);
     eg_job job;
     eg_reply rp;
 
-    /* A NAME/ subfolder is used when there is one. */
-    rp = body_to_job("application/json",
-                     "{\"task\":\"rotation\",\"dataset\":{\"name\":\"mnist\"}}", dir, &job, 0);
+    /* No path: the first root's NAME/ subfolder, else a root that holds
+     * the files itself. */
+    rp = body_to_job("application/json", dataset_body("mnist", NULL), roots, &job, 0);
     assert_string_equal(job.dataset.path, sub);
-    /* Else the folder itself. */
     rp = body_to_job("application/json",
-                     "{\"task\":\"mwn\",\"dataset\":{\"name\":\"cifar10\"}}", dir, &job, 0);
-    assert_string_equal(job.dataset.path, dir);
-    /* fashion-mnist keeps its default; a given path is kept; no folder, no
-     * change; toy1d has no dataset. */
-    rp = body_to_job("application/json",
-                     "{\"task\":\"rotation\",\"dataset\":{\"name\":\"fashion-mnist\"}}", dir,
-                     &job, 0);
-    assert_string_equal(job.dataset.path, "");
-    rp = body_to_job("application/json",
-                     "{\"task\":\"rotation\",\"dataset\":{\"name\":\"mnist\",\"path\":\"/x\"}}",
-                     dir, &job, 0);
-    assert_string_equal(job.dataset.path, "/x");
-    rp = body_to_job("application/json",
-                     "{\"task\":\"rotation\",\"dataset\":{\"name\":\"mnist\"}}", "", &job, 0);
-    assert_string_equal(job.dataset.path, "");
-    rp = body_to_job("application/json", "{\"task\":\"toy1d\"}", dir, &job, 0);
+                     "{\"task\":\"mwn\",\"dataset\":{\"name\":\"cifar10\"}}", roots, &job, 0);
+    assert_string_equal(job.dataset.path, a);
+    /* A good path inside, relative (looked for under each root) or
+     * absolute; stored resolved. */
+    rp = body_to_job("application/json", dataset_body("mnist", "mnist"), roots, &job, 0);
+    assert_string_equal(job.dataset.path, sub);
+    char messy[800];
+    snprintf(messy, sizeof messy, "%s/./mnist/../mnist", a);
+    rp = body_to_job("application/json", dataset_body("mnist", messy), roots, &job, 0);
+    assert_string_equal(job.dataset.path, sub);
+    /* toy1d has no dataset; no roots are needed for it. */
+    rp = body_to_job("application/json", "{\"task\":\"toy1d\"}", "", &job, 0);
     assert_string_equal(job.dataset.path, "");
     assert_int_equal(rp.status, 0);
 
-    /* A folder too long for dataset.path is refused, naming the field. */
-    char long_dir[700];
-    memset(long_dir, 'a', sizeof long_dir - 1);
-    long_dir[0] = '/';
-    long_dir[sizeof long_dir - 1] = '\0';
-    rp = body_to_job("application/json",
-                     "{\"task\":\"rotation\",\"dataset\":{\"name\":\"mnist\"}}", long_dir, &job,
-                     -1);
-    assert_error(&rp, 400, "invalid_job", "dataset.path");
-    eg_reply_clear(&rp);
+    /* Traversal, absolute paths outside, a link leading out, a missing
+     * folder, a file, and no root holding the dataset. */
+    refused_path(dataset_body("mnist", "../outside"), roots, "outside the daemon's data folders");
+    snprintf(dotdot, sizeof dotdot, "%s/../outside", a);
+    refused_path(dataset_body("mnist", dotdot), roots, "outside the daemon's data folders");
+    refused_path(dataset_body("mnist", out), roots, "outside the daemon's data folders");
+    refused_path(dataset_body("mnist", "/etc"), roots, "outside the daemon's data folders");
+    refused_path(dataset_body("mnist", "escape"), roots, "outside the daemon's data folders");
+    refused_path(dataset_body("mnist", link), roots, "outside the daemon's data folders");
+    refused_path(dataset_body("mnist", "kmnist"), roots, "does not exist");
+    refused_path(dataset_body("mnist", "/nonexistent/mnist"), roots, "does not exist");
+    refused_path(dataset_body("cifar10", "data_batch_1.bin"), roots, "is not a folder");
+    refused_path(dataset_body("cifar100", NULL), roots, "holds cifar100");
+    refused_path(dataset_body("mnist", NULL), "", "none: start the daemon with --data-dir");
+    refused_path(dataset_body("mnist", sub), "", "outside the daemon's data folders");
+
+    /* Roots themselves must exist. */
+    eg_data_roots r;
+    tu_fails_with(eg_data_roots_parse("/nonexistent/data", &r), "/nonexistent/data");
 }
 
 /* ---- serve options ---- */
@@ -639,7 +697,11 @@ static void test_options_defaults(void **state)
     assert_int_equal(o.addr_len, sizeof(struct sockaddr_in));
     assert_string_equal(o.db, "./var/evograd.db");
     assert_string_equal(o.checkpoint_dir, "./var/checkpoints");
-    assert_string_equal(o.data_dir, "");
+    /* The data roots default to Debian's dataset folder where it exists. */
+    struct stat st;
+    int have_default = stat(EG_DEFAULT_DATA_ROOT, &st) == 0 && S_ISDIR(st.st_mode);
+    assert_string_equal(o.data_dir, have_default ? EG_DEFAULT_DATA_ROOT : "");
+    assert_int_equal(o.data_roots.n, have_default);
     /* "auto": every GPU, or the CPU on a machine without one. */
     assert_string_equal(o.devices, "auto");
     assert_string_equal(o.device_list[0], eg_gpu_count() ? "cuda:0" : "cpu");
@@ -820,6 +882,7 @@ static void test_options_config_file(void **state)
     assert_int_equal(o.checkpoint_every, 7);
     assert_string_equal(o.listen, "[::1]:1234");
     assert_string_equal(o.data_dir, "");
+    assert_int_equal(o.data_roots.n, 0); /* given empty: no roots, not the default */
     assert_int_equal(o.level, EG_LOG_DEBUG); /* from the file */
 
     /* Bad lines are refused with FILE:LINE and the option's name. */
@@ -916,7 +979,7 @@ int main(void)
         cmocka_unit_test(test_json_type),
         cmocka_unit_test(test_dispatch),
         cmocka_unit_test(test_job_from_body),
-        cmocka_unit_test(test_data_dir),
+        cmocka_unit_test(test_data_roots),
         cmocka_unit_test(test_options_defaults),
         cmocka_unit_test(test_options_values),
         cmocka_unit_test(test_options_config_file),

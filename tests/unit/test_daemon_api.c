@@ -24,9 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon_harness.h"
+#include "data/dataset.h"
 #include "testutil.h"
 
 /* A job that runs until canceled: LeNet on Fashion-MNIST, no evaluation. */
@@ -332,9 +334,23 @@ static int group_setup(void **state)
     (void)state;
     snprintf(root, sizeof root, "%s", tu_tmpdir());
     snprintf(bodies, sizeof bodies, "%s/bodies", root);
-    char dir[600];
+    char dir[600], data[600], broken[700], roots[1400];
     snprintf(dir, sizeof dir, "%s/daemon", root);
-    dh_opts o = {.checkpoint_every = 5};
+    /* The data roots: Debian's datasets and a folder of the test's own,
+     * holding an IDX set whose files are not IDX at all. */
+    snprintf(data, sizeof data, "%s/data", root);
+    snprintf(broken, sizeof broken, "%s/broken", data);
+    if (mkdir(data, 0755) != 0 || mkdir(broken, 0755) != 0) return -1;
+    static const char *const junk[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                       "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+    for (int i = 0; i < 4; i++) {
+        char path[800];
+        snprintf(path, sizeof path, "%s/%s", broken, junk[i]);
+        FILE *f = fopen(path, "w");
+        if (!f || fputs("not an IDX file\n", f) < 0 || fclose(f) != 0) return -1;
+    }
+    snprintf(roots, sizeof roots, "%s:%s", EG_FASHION_MNIST_DIR "/..", data);
+    dh_opts o = {.checkpoint_every = 5, .data_dir = roots};
     return dh_start(&D, dir, &o);
 }
 
@@ -574,7 +590,7 @@ static void test_list_paging_and_state_filter(void **state)
     }
     /* A job whose data cannot be read fails alone. */
     int64_t failing = submit("{\"task\":\"rotation\",\"steps\":3,"
-                             "\"dataset\":{\"path\":\"/nonexistent/evograd-data\"}}");
+                             "\"dataset\":{\"name\":\"mnist\",\"path\":\"broken\"}}");
     for (int i = 0; i < 7; i++) json_decref(wait_job(ids[i], "succeeded", 0, WAIT_S));
     json_t *f = wait_job(failing, "failed|succeeded|canceled", 0, WAIT_S);
     assert_string_equal(str_of(f, "state"), "failed");
@@ -1082,6 +1098,13 @@ static const bad_req bad_bodies[] = {
     BADJOB("{\"task\":\"rotation\",\"dataset\":{\"name\":\"imagenet\"}}", "dataset.name"),
     BADJOB("{\"task\":\"rotation\",\"dataset\":{\"name\":\"none\"}}", "dataset.name"),
     BADJOB("{\"task\":\"rotation\",\"dataset\":{\"path\":5}}", "dataset.path"),
+    /* data outside the daemon's data roots, or missing */
+    BADJOB("{\"task\":\"rotation\",\"dataset\":{\"path\":\"../../../../../../etc\"}}",
+           "dataset.path"),
+    BADJOB("{\"task\":\"rotation\",\"dataset\":{\"path\":\"/etc\"}}", "dataset.path"),
+    BADJOB("{\"task\":\"rotation\",\"dataset\":{\"path\":\"/nonexistent/evograd-data\"}}",
+           "dataset.path"),
+    BADJOB("{\"task\":\"mwn\",\"dataset\":{\"name\":\"cifar10\"}}", "dataset.path"),
     BADJOB("{\"task\":\"rotation\",\"dataset\":{\"path\":\"a\\u0000b\"}}", "dataset.path"),
     BADJOB("{\"task\":\"rotation\",\"dataset\":{\"noise\":{\"kind\":\"uniform\"}}}",
            "dataset.noise.kind"),

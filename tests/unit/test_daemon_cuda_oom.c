@@ -46,7 +46,7 @@ static void test_oom_fails_alone(void **state)
     if (synth_cifar10(data, 3400, 100, 3) != 0) fail_msg("%s", eg_last_error());
 
     dh_daemon d;
-    dh_opts o = {.devices = "cuda:0"};
+    dh_opts o = {.devices = "cuda:0", .data_dir = data};
     if (dh_start(&d, dir, &o) != 0) fail_msg("cannot start a daemon on cuda:0");
     int64_t big = dh_submit(&d, spec(data, "resnet56", 16, 16384));
     int64_t small = dh_submit(&d, spec(data, "resnet32", 1, 32));

@@ -1,0 +1,122 @@
+/* The daemon's data roots: the only folders a job's data may come from. */
+#include "api/api.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "data/dataset.h"
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int eg_data_roots_parse(const char *list, eg_data_roots *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *p = list;
+    while (*p) {
+        size_t n = strcspn(p, ":");
+        if (n) {
+            if (out->n == EG_MAX_DATA_ROOTS)
+                return eg_errorf("at most %d folders", EG_MAX_DATA_ROOTS);
+            char one[PATH_MAX];
+            if (n >= sizeof one) return eg_errorf("a folder name is longer than %zu bytes",
+                                                  sizeof one - 1);
+            memcpy(one, p, n);
+            one[n] = '\0';
+            char real[PATH_MAX];
+            if (!realpath(one, real)) return eg_errorf("%s: %s", one, strerror(errno));
+            if (!is_dir(real)) return eg_errorf("%s: not a folder", one);
+            if (strlen(real) >= sizeof out->path[0])
+                return eg_errorf("%s: longer than %zu bytes", real, sizeof out->path[0] - 1);
+            strcpy(out->path[out->n++], real);
+        }
+        p += n;
+        if (*p == ':') p++;
+    }
+    return 0;
+}
+
+/* Whether real (a resolved path) is root or lies below it. */
+static int under(const char *real, const char *root)
+{
+    size_t n = strlen(root);
+    if (strncmp(real, root, n) != 0) return 0;
+    return real[n] == '\0' || real[n] == '/' || (n == 1 && root[0] == '/');
+}
+
+/* The roots as "a, b" for messages. */
+static void roots_text(const eg_data_roots *r, char *buf, size_t cap)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < r->n && o < cap; i++)
+        o += snprintf(buf + o, cap - o, "%s%s", i ? ", " : "", r->path[i]);
+    if (!r->n) snprintf(buf, cap, "none: start the daemon with --data-dir");
+}
+
+/* Resolves a dataset.path the job gave: an absolute one as it is, a
+ * relative one against each root in turn (the first that exists); then it
+ * must be a folder inside a root once ".." and links are resolved. */
+static int resolve_given(const eg_data_roots *r, char *path, size_t cap)
+{
+    char roots[1024], real[PATH_MAX];
+    roots_text(r, roots, sizeof roots);
+    const char *found = NULL;
+    char joined[PATH_MAX];
+    if (path[0] == '/') {
+        if (realpath(path, real)) found = path;
+    } else {
+        for (int i = 0; i < r->n && !found; i++) {
+            if (snprintf(joined, sizeof joined, "%s/%s", r->path[i], path) >= (int)sizeof joined)
+                continue;
+            if (realpath(joined, real)) found = joined;
+        }
+    }
+    if (!found)
+        return eg_errorf("dataset.path: %s does not exist%s%s%s", path,
+                         path[0] == '/' ? "" : " in any of the daemon's data folders (",
+                         path[0] == '/' ? "" : roots, path[0] == '/' ? "" : ")");
+    int inside = 0;
+    for (int i = 0; i < r->n && !inside; i++) inside = under(real, r->path[i]);
+    if (!inside)
+        return eg_errorf("dataset.path: %s is outside the daemon's data folders (%s)", path,
+                         roots);
+    if (!is_dir(real)) return eg_errorf("dataset.path: %s is not a folder", path);
+    if (strlen(real) >= cap)
+        return eg_errorf("dataset.path: %s is longer than %zu bytes", real, cap - 1);
+    strcpy(path, real);
+    return 0;
+}
+
+int eg_data_roots_resolve(const eg_data_roots *r, eg_job *job)
+{
+    if (job->task == EG_TASK_TOY1D || strcmp(job->dataset.name, "none") == 0) return 0;
+    if (job->dataset.path[0])
+        return resolve_given(r, job->dataset.path, sizeof job->dataset.path);
+    /* No path: root/NAME, else a root holding the files itself. */
+    for (int i = 0; i < r->n; i++) {
+        char sub[PATH_MAX];
+        snprintf(sub, sizeof sub, "%s/%s", r->path[i], job->dataset.name);
+        const char *cand[2] = {sub, r->path[i]};
+        for (int c = 0; c < 2; c++) {
+            if (!is_dir(cand[c]) || !eg_dataset_present(job->dataset.name, cand[c])) continue;
+            char real[PATH_MAX];
+            if (!realpath(cand[c], real) || !under(real, r->path[i])) continue;
+            if (strlen(real) >= sizeof job->dataset.path) continue;
+            strcpy(job->dataset.path, real);
+            return 0;
+        }
+    }
+    char roots[1024];
+    roots_text(r, roots, sizeof roots);
+    return eg_errorf("dataset.path: no folder of the daemon's data folders (%s) holds %s; put "
+                     "it in NAME/ under one of them or give dataset.path", roots,
+                     job->dataset.name);
+}
