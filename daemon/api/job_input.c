@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "data/dataset.h"
 #include "nn/device.h"
 
 /* 0 when one of the daemon's devices runs jobs asking for `device`. */
@@ -47,6 +48,16 @@ int eg_api_job_from_body(const char *content_type, const char *body, size_t len,
     if (check_device(job->device, devices, rp) != 0) return -1;
     if (roots && eg_data_roots_resolve(roots, job) != 0) {
         eg_reply_error(rp, 400, "invalid_job", "dataset.path", "%s", eg_last_error());
+        return -1;
+    }
+    /* Splits against the data's size, when its files tell it (a job whose
+     * files cannot be read fails when it runs, with the reader's error). */
+    long n, range[2][2];
+    if (eg_job_uses_splits(job) &&
+        eg_dataset_count(job->dataset.name, job->dataset.path[0] ? job->dataset.path : NULL, 1,
+                         &n) == 0 &&
+        eg_job_splits_resolve(job, n, range) != 0) {
+        eg_reply_error(rp, 400, "invalid_job", eg_job_error_field(), "%s", eg_last_error());
         return -1;
     }
     return 0;

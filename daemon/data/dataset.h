@@ -36,6 +36,10 @@ typedef struct eg_dataset {
 int eg_idx_load(const char *images_path, const char *labels_path,
                 eg_dataset *out);
 
+/* The image count an IDX image file's header announces (the data is not
+ * read). */
+int eg_idx_count(const char *images_path, long *n);
+
 /* Reads and concatenates CIFAR binary files. classes 10: records of 1 label
  * byte + 3072 pixel bytes; classes 100: 2 label bytes (coarse, fine; the
  * fine label is used) + 3072. Pixels are planar R, G, B of 32x32, giving
@@ -53,8 +57,9 @@ int eg_cifar_load(const char *const *paths, int n_paths, int classes,
  *   "cifar10"  data_batch_1..5.bin or test_batch.bin
  *   "cifar100" train.bin or test.bin
  * CIFAR files are looked for in dir, then in dir/cifar-10-batches-bin or
- * dir/cifar-100-binary. Classes are counted from the labels (max + 1; the
- * caller matches a test split's to its training split's). dir NULL means
+ * dir/cifar-100-binary. MNIST and Fashion-MNIST have 10 classes, CIFAR 10
+ * or 100; an "idx" set's are counted from its labels (max + 1; the caller
+ * matches a test split's to its training split's). dir NULL means
  * the default folder, which exists only for fashion-mnist
  * (EG_FASHION_MNIST_DIR, the Debian dataset-fashion-mnist package); the
  * others then fail with an error asking for a folder. */
@@ -65,6 +70,10 @@ int eg_dataset_open(const char *name, const char *dir, int train,
 /* 1 when dir holds the training files of dataset `name` (as
  * eg_dataset_open would find them), else 0. */
 int eg_dataset_present(const char *name, const char *dir);
+
+/* The number of samples of a split (as eg_dataset_open would load them),
+ * from the files' headers or sizes alone. */
+int eg_dataset_count(const char *name, const char *dir, int train, long *n);
 
 /* Frees what d owns (nothing for a view) and zeroes *d. NULL is allowed. */
 void eg_dataset_free(eg_dataset *d);

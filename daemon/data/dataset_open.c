@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/err.h"
@@ -63,7 +64,8 @@ static int find_idx_file(char *out, const char *dir, const char *const *stems, i
     closedir(d);
     if (!best[0]) {
         if (quiet) return -1;
-        return eg_errorf("%s: no IDX file named [PREFIX-]%s[.gz]", dir, stems[0]);
+        return eg_errorf("%s/%s[.gz]: no such file (nor PREFIX-%s[.gz])", dir, stems[0],
+                         stems[0]);
     }
     if (other[0]) {
         if (quiet) return -1;
@@ -80,12 +82,35 @@ static const char *const test_images[] = {"t10k-images-idx3-ubyte", "test-images
 static const char *const test_labels[] = {"t10k-labels-idx1-ubyte", "test-labels-idx1-ubyte",
                                           NULL};
 
+/* Any IDX set: its classes counted from the labels. */
 static int idx_open(const char *dir, int train, eg_dataset *out)
 {
     char images[PATH_BYTES], labels[PATH_BYTES];
     EG_TRY(find_idx_file(images, dir, train ? train_images : test_images, 0));
     EG_TRY(find_idx_file(labels, dir, train ? train_labels : test_labels, 0));
     return eg_idx_load(images, labels, out);
+}
+
+/* MNIST and Fashion-MNIST: ten classes, whatever labels a split holds. */
+static int idx10_open(const char *dir, int train, eg_dataset *out)
+{
+    EG_TRY(idx_open(dir, train, out));
+    if (out->classes > 10) {
+        int max_label = out->classes - 1;
+        eg_dataset_free(out);
+        char labels[PATH_BYTES];
+        find_idx_file(labels, dir, train ? train_labels : test_labels, 1);
+        return eg_errorf("%s: corrupt: label %d out of range [0, 10)", labels, max_label);
+    }
+    out->classes = 10;
+    return 0;
+}
+
+static int idx_count(const char *dir, int train, long *n)
+{
+    char images[PATH_BYTES];
+    EG_TRY(find_idx_file(images, dir, train ? train_images : test_images, 0));
+    return eg_idx_count(images, n);
 }
 
 static int idx_present(const char *dir)
@@ -141,6 +166,37 @@ static int cifar_open(const cifar_files *f, const char *dir, int train, eg_datas
     return eg_cifar_load(ptrs, count, f->classes, out);
 }
 
+/* Records from the files' sizes: 1 label byte (2 for CIFAR-100) and 3072
+ * pixel bytes each. */
+static int cifar_count(const cifar_files *f, const char *dir, int train, long *n)
+{
+    const char *const *names = train ? f->train : f->test;
+    char folder[PATH_BYTES], path[PATH_BYTES];
+    EG_TRY(find_cifar_dir(folder, dir, f, 0));
+    long record = (f->classes == 10 ? 1 : 2) + 3072, total = 0;
+    for (int i = 0; i < (train ? 5 : 1) && names[i]; i++) {
+        EG_TRY(join(path, folder, names[i]));
+        struct stat st;
+        if (stat(path, &st) != 0) return eg_errorf("%s: no such file", path);
+        if (st.st_size % record)
+            return eg_errorf("%s: corrupt: %lld bytes is not a whole number of %ld-byte records",
+                             path, (long long)st.st_size, record);
+        total += (long)(st.st_size / record);
+    }
+    *n = total;
+    return 0;
+}
+
+static int cifar10_count(const char *dir, int train, long *n)
+{
+    return cifar_count(&cifar10, dir, train, n);
+}
+
+static int cifar100_count(const char *dir, int train, long *n)
+{
+    return cifar_count(&cifar100, dir, train, n);
+}
+
 static int cifar10_open(const char *dir, int train, eg_dataset *out)
 {
     return cifar_open(&cifar10, dir, train, out);
@@ -169,15 +225,16 @@ typedef struct dataset_kind {
     const char *name;
     const char *default_dir;  /* NULL: a folder must be given */
     int (*open)(const char *dir, int train, eg_dataset *out);
+    int (*count)(const char *dir, int train, long *n);
     int (*present)(const char *dir);
 } dataset_kind;
 
 static const dataset_kind kinds[] = {
-    {"fashion-mnist", EG_FASHION_MNIST_DIR, idx_open, idx_present},
-    {"mnist", NULL, idx_open, idx_present},
-    {"idx", NULL, idx_open, idx_present},
-    {"cifar10", NULL, cifar10_open, cifar10_present},
-    {"cifar100", NULL, cifar100_open, cifar100_present},
+    {"fashion-mnist", EG_FASHION_MNIST_DIR, idx10_open, idx_count, idx_present},
+    {"mnist", NULL, idx10_open, idx_count, idx_present},
+    {"idx", NULL, idx_open, idx_count, idx_present},
+    {"cifar10", NULL, cifar10_open, cifar10_count, cifar10_present},
+    {"cifar100", NULL, cifar100_open, cifar100_count, cifar100_present},
 };
 
 static const dataset_kind *kind_of(const char *name)
@@ -187,22 +244,45 @@ static const dataset_kind *kind_of(const char *name)
     return NULL;
 }
 
+/* The kind of dataset `name` and its folder (dir, or the default). */
+static const dataset_kind *find_kind(const char *name, const char **dir)
+{
+    if (!name) {
+        eg_errorf("dataset name missing");
+        return NULL;
+    }
+    const dataset_kind *k = kind_of(name);
+    if (!k) {
+        eg_errorf("unknown dataset '%s' (expected fashion-mnist, mnist, idx, cifar10 or "
+                  "cifar100)", name);
+        return NULL;
+    }
+    if (!*dir) {
+        if (!k->default_dir) {
+            eg_errorf("dataset '%s' has no default folder: give the folder holding its files",
+                      name);
+            return NULL;
+        }
+        *dir = k->default_dir;
+    }
+    if (!exists(*dir)) {
+        eg_errorf("%s: no such folder", *dir);
+        return NULL;
+    }
+    return k;
+}
+
 int eg_dataset_open(const char *name, const char *dir, int train, eg_dataset *out)
 {
     memset(out, 0, sizeof *out);
-    if (!name) return eg_errorf("dataset name missing");
-    const dataset_kind *k = kind_of(name);
-    if (!k)
-        return eg_errorf("unknown dataset '%s' (expected fashion-mnist, mnist, idx, cifar10 or "
-                         "cifar100)", name);
-    if (!dir) {
-        if (!k->default_dir)
-            return eg_errorf("dataset '%s' has no default folder: give the folder holding its "
-                             "files", name);
-        dir = k->default_dir;
-    }
-    if (!exists(dir)) return eg_errorf("%s: no such folder", dir);
-    return k->open(dir, train, out);
+    const dataset_kind *k = find_kind(name, &dir);
+    return k ? k->open(dir, train, out) : -1;
+}
+
+int eg_dataset_count(const char *name, const char *dir, int train, long *n)
+{
+    const dataset_kind *k = find_kind(name, &dir);
+    return k ? k->count(dir, train, n) : -1;
 }
 
 int eg_dataset_present(const char *name, const char *dir)

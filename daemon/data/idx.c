@@ -192,6 +192,17 @@ fail:
     return -1;
 }
 
+int eg_idx_count(const char *images_path, long *n)
+{
+    gzFile f = idx_open(images_path);
+    if (!f) return -1;
+    uint32_t dims[3];
+    int rc = idx_header(f, images_path, IDX_IMAGES_MAGIC, dims, 3);
+    gzclose(f);
+    if (rc == 0) *n = (long)dims[0];
+    return rc;
+}
+
 int eg_idx_load(const char *images_path, const char *labels_path,
                 eg_dataset *out)
 {

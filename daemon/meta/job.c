@@ -82,6 +82,10 @@ void eg_job_defaults(eg_task_kind task, eg_job *j)
     j->seed = 1;
     strcpy(j->device, "auto");
     j->rotation.true_angle_deg = 30;
+    /* The paper's rotation protocol on 60000 images: [0, 40000) to train
+     * on, [50000, 60000) to validate on; the same shares of any set. */
+    j->dataset.train = (eg_split){.fraction = 2.0 / 3.0};
+    j->dataset.validation = (eg_split){.fraction = 1.0 / 6.0};
     j->mwn.meta_samples = 1000;
     j->mwn.vnet_hidden = 100;
     j->toy1d.x0 = -1.8;
@@ -378,23 +382,101 @@ static int read_model(const scope *top, eg_job *j)
     return rd_i(&s, "width", 1, 16, &j->model.width);
 }
 
+/* A split: a fraction in (0, 1) or a sample range [begin, end). */
+static int read_split(const scope *s, const char *key, eg_split *out)
+{
+    const json_t *v = json_object_get(s->obj, key);
+    if (!v) return 0;
+    if (json_is_number(v)) {
+        double f = json_number_value(v);
+        if (!(f > 0 && f < 1))
+            return fail(s->path, key, "a fraction of the samples must lie in (0, 1), not %.17g",
+                        f);
+        *out = (eg_split){.fraction = f};
+        return 0;
+    }
+    if (!json_is_array(v) || json_array_size(v) != 2)
+        return fail(s->path, key, "must be a fraction in (0, 1) or a sample range [begin, end], "
+                    "not %s", type_name(v));
+    long long r[2];
+    for (int i = 0; i < 2; i++)
+        EG_TRY(int_value(json_array_get(v, i), s->path, key, 0, 1000000000LL, &r[i]));
+    if (r[1] <= r[0])
+        return fail(s->path, key, "the range [%lld, %lld] is empty", r[0], r[1]);
+    *out = (eg_split){.begin = (long)r[0], .end = (long)r[1]};
+    return 0;
+}
+
+static int read_splits(const scope *ds, eg_job *j)
+{
+    static const char *const keys[] = {"train", "validation", NULL};
+    scope s;
+    EG_TRY(open_obj(ds, "splits", keys, &s));
+    if (s.obj && !eg_job_uses_splits(j))
+        return fail(s.path, NULL, "applies only to task rotation (mwn draws its validation set "
+                    "with mwn.meta_samples)");
+    EG_TRY(read_split(&s, "train", &j->dataset.train));
+    EG_TRY(read_split(&s, "validation", &j->dataset.validation));
+    /* What can be checked without the data: fractions and ranges that
+     * overlap whatever the size. */
+    const eg_split *t = &j->dataset.train, *v = &j->dataset.validation;
+    if (t->fraction > 0 && v->fraction > 0 && t->fraction + v->fraction > 1)
+        return fail(s.path, "validation", "fractions %g and %g overlap (they add up to more "
+                    "than 1)", t->fraction, v->fraction);
+    if (!(t->fraction > 0) && !(v->fraction > 0) && t->end > v->begin && v->end > t->begin)
+        return fail(s.path, "validation", "[%ld, %ld] overlaps the training range [%ld, %ld]",
+                    v->begin, v->end, t->begin, t->end);
+    return 0;
+}
+
+int eg_job_uses_splits(const eg_job *job) { return job->task == EG_TASK_ROTATION; }
+
+int eg_job_splits_resolve(const eg_job *job, long n, long range[2][2])
+{
+    const eg_split *sp[2] = {&job->dataset.train, &job->dataset.validation};
+    static const char *const names[2] = {"train", "validation"};
+    for (int i = 0; i < 2; i++) {
+        if (sp[i]->fraction > 0) {
+            long k = lround(sp[i]->fraction * (double)n);
+            range[i][0] = i == 0 ? 0 : n - k;
+            range[i][1] = i == 0 ? k : n;
+            if (k < 1)
+                return fail("dataset.splits", names[i], "%g of %ld samples is none", sp[i]->fraction,
+                            n);
+        } else {
+            range[i][0] = sp[i]->begin;
+            range[i][1] = sp[i]->end;
+            if (sp[i]->end > n)
+                return fail("dataset.splits", names[i], "[%ld, %ld] passes the %ld samples of the "
+                            "training file", sp[i]->begin, sp[i]->end, n);
+        }
+    }
+    if (range[0][1] > range[1][0] && range[1][1] > range[0][0])
+        return fail("dataset.splits", "validation", "[%ld, %ld) overlaps the training samples "
+                    "[%ld, %ld) of %ld", range[1][0], range[1][1], range[0][0], range[0][1], n);
+    return 0;
+}
+
 static int read_dataset(const scope *top, eg_job *j)
 {
-    static const char *const keys[] = {"name", "path", "noise", NULL};
+    static const char *const keys[] = {"name", "path", "noise", "splits", NULL};
     static const char *const noise_keys[] = {"kind", "rate", NULL};
     scope s, n;
     EG_TRY(open_obj(top, "dataset", keys, &s));
     if (j->task == EG_TASK_TOY1D) {
         EG_TRY(rd_enum_str(&s, "name", dataset_names, 0, 1, j->dataset.name,
                            sizeof j->dataset.name));
-        if (present(&s, "path") || present(&s, "noise"))
-            return fail(s.path, present(&s, "path") ? "path" : "noise",
-                        "toy1d has no dataset (use {\"name\": \"none\"})");
+        const char *extra = present(&s, "path")     ? "path"
+                            : present(&s, "noise")  ? "noise"
+                            : present(&s, "splits") ? "splits"
+                                                    : NULL;
+        if (extra) return fail(s.path, extra, "toy1d has no dataset (use {\"name\": \"none\"})");
         return 0;
     }
     EG_TRY(rd_enum_str(&s, "name", dataset_names, 1, COUNT(dataset_names), j->dataset.name,
                        sizeof j->dataset.name));
     EG_TRY(rd_str(&s, "path", j->dataset.path, sizeof j->dataset.path));
+    EG_TRY(read_splits(&s, j));
     EG_TRY(open_obj(&s, "noise", noise_keys, &n));
     if (j->task != EG_TASK_MWN) {
         /* Label noise belongs to the mwn task; elsewhere only "none", 0. */
@@ -648,6 +730,12 @@ static json_t *optim_to_json(const eg_optim_config *c, int auto_ms)
     return o;
 }
 
+static json_t *split_to_json(const eg_split *sp)
+{
+    if (sp->fraction > 0) return json_real(sp->fraction);
+    return json_pack("[I, I]", (json_int_t)sp->begin, (json_int_t)sp->end);
+}
+
 static json_t *task_section(const eg_job *j)
 {
     switch (j->task) {
@@ -676,6 +764,10 @@ json_t *eg_job_to_json(const eg_job *j)
         dataset = json_pack("{s:s, s:s, s:{s:s, s:f}}", "name", j->dataset.name, "path",
                             j->dataset.path, "noise", "kind", j->dataset.noise, "rate",
                             j->dataset.noise_rate);
+        if (dataset && eg_job_uses_splits(j))
+            json_object_set_new(dataset, "splits",
+                                json_pack("{s:o, s:o}", "train", split_to_json(&j->dataset.train),
+                                          "validation", split_to_json(&j->dataset.validation)));
     }
     /* "o" steals each reference, also when the pack fails. */
     json_t *o = json_pack(

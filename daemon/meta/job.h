@@ -13,6 +13,14 @@
 
 typedef enum eg_task_kind { EG_TASK_TOY1D, EG_TASK_ROTATION, EG_TASK_MWN } eg_task_kind;
 
+/* A split of a dataset's training file: a fraction of its samples (the
+ * first ones for training, the last ones for validation) when fraction > 0,
+ * else the sample range [begin, end). */
+typedef struct eg_split {
+    double fraction;
+    long begin, end;
+} eg_split;
+
 typedef struct eg_job {
     eg_task_kind task;
     eg_method method;
@@ -25,6 +33,7 @@ typedef struct eg_job {
         char path[512];     /* "" = the dataset's default folder */
         char noise[16];     /* none, uniform, flip (mwn) */
         double noise_rate;  /* in [0, 1] */
+        eg_split train, validation; /* rotation: the training file's parts */
     } dataset;
     eg_optim_config optimizer;       /* the base model's */
     int auto_milestones;             /* 1: the task sets optimizer's
@@ -105,6 +114,17 @@ struct json_t *eg_job_to_json(const eg_job *job);
  * eg_job_error_field) when the assignment is malformed or a path component
  * exists but is not an object. */
 int eg_job_set(struct json_t *spec, const char *assignment);
+
+/* Whether the job's task splits its training file by dataset.splits
+ * (rotation; mwn draws its clean validation set by mwn.meta_samples). */
+int eg_job_uses_splits(const eg_job *job);
+
+/* The sample ranges of job's training and validation splits over a
+ * training file of n samples: range[0] = [begin, end) of training,
+ * range[1] of validation. A fraction f gives round(f n) samples. -1 with
+ * eg_errorf ("dataset.splits.train: ...", the field also for
+ * eg_job_error_field) when a split is empty, passes n or the two overlap. */
+int eg_job_splits_resolve(const eg_job *job, long n, long range[2][2]);
 
 /* The milestones job->auto_milestones stands for, for a run of total_steps
  * steps: 2/3 and 5/6 of it (those that are >= 1 and distinct), written into

@@ -1,9 +1,11 @@
 /* The paper's rotation experiment (Table 3): the base model trains on
  * images rotated by a meta-learned angle λ (radians, starting at 0); the
  * validation images are rotated by the true angle, so the hypergradient
- * pulls λ towards it. Training: samples 0-39999 of the training split;
- * validation: samples 50000-59999 rotated by the true angle; test: the test
- * split rotated by the true angle.
+ * pulls λ towards it. Training and validation are the dataset.splits of
+ * the training file (by default its first 2/3 and its last 1/6: samples
+ * 0-39999 and 50000-59999 of 60000, as the paper); the validation
+ * samples are rotated by the true angle; test: the test file rotated by
+ * the true angle.
  *
  * Images are rotated in pixel space (background 0) and then normalised
  * with the training split's statistics, so λ's gradient passes through the
@@ -15,10 +17,6 @@
 #include "tasks/task_data.h"
 #include "tasks/tasks.h"
 #include "util/err.h"
-
-#define TRAIN_END 40000
-#define VAL_BEGIN 50000
-#define VAL_END 60000
 
 typedef struct rotation {
     eg_task base;
@@ -213,18 +211,21 @@ int eg_rotation_create(const eg_job *job, eg_backend *be, eg_task **out)
     float mean[EG_MAX_CHANNELS], std[EG_MAX_CHANNELS];
     eg_clear_error();
     if (eg_task_open_data(job, &r->train_all, &r->test_all, mean, std) != 0) goto fail;
-    if (r->train_all.c != 1 || r->train_all.n < VAL_END) {
-        eg_errorf("dataset.name: rotation needs a one-channel set of at least %d training "
-                  "images (fashion-mnist, mnist), not %s", VAL_END, job->dataset.name);
+    if (r->train_all.c != 1) {
+        eg_errorf("dataset.name: rotation needs one-channel images (an IDX set such as "
+                  "fashion-mnist or mnist), not the %d channels of %s", r->train_all.c,
+                  job->dataset.name);
         goto fail;
     }
+    long range[2][2];
+    if (eg_job_splits_resolve(job, r->train_all.n, range) != 0) goto fail;
     r->mean = mean[0];
     r->std = std[0] > 0 ? std[0] : 1.0f;
     eg_dataset val_raw;
     double deg = job->rotation.true_angle_deg;
     int B = job->batch_size;
-    if (eg_dataset_slice(&r->train_all, 0, TRAIN_END, &r->train) != 0 ||
-        eg_dataset_slice(&r->train_all, VAL_BEGIN, VAL_END, &val_raw) != 0 ||
+    if (eg_dataset_slice(&r->train_all, (int)range[0][0], (int)range[0][1], &r->train) != 0 ||
+        eg_dataset_slice(&r->train_all, (int)range[1][0], (int)range[1][1], &val_raw) != 0 ||
         rotated_copy(be, &val_raw, deg, r->mean, r->std, &r->val) != 0 ||
         rotated_copy(be, &r->test_all, deg, r->mean, r->std, &r->test) != 0)
         goto fail;

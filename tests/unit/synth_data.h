@@ -10,4 +10,12 @@
  * labels uniform, deterministic in seed. 0 on success, -1 with eg_errorf. */
 int synth_cifar10(const char *dir, int per_file, int test, uint64_t seed);
 
+/* Writes an IDX set into dir: PREFIX{train,t10k}-{images-idx3,labels-idx1}-
+ * ubyte.gz with n_train and n_test images of rows x cols, labels uniform
+ * over [first_label, first_label + classes), pixels a blob whose place
+ * depends on the label (so a net can learn it) plus noise; deterministic
+ * in seed. 0, or -1 with eg_errorf. */
+int synth_idx(const char *dir, const char *prefix, int n_train, int n_test, int rows, int cols,
+              int first_label, int classes, uint64_t seed);
+
 #endif

@@ -20,6 +20,7 @@
 
 #include "api/api.h"
 #include "nn/device.h"
+#include "synth_data.h"
 #include "testutil.h"
 
 /* ---- recording handlers ---- */
@@ -649,6 +650,23 @@ static void test_data_roots(void **state)
     refused_path(dataset_body("cifar100", NULL), roots, "holds cifar100");
     refused_path(dataset_body("mnist", NULL), "", "none: start the daemon with --data-dir");
     refused_path(dataset_body("mnist", sub), "", "outside the daemon's data folders");
+
+    /* Splits are checked against the data's size at submission: a range
+     * past the 90 images of a small IDX set is refused naming it. */
+    char small[700];
+    snprintf(small, sizeof small, "%s/small", b);
+    assert_int_equal(mkdir(small, 0755), 0);
+    if (synth_idx(small, "", 90, 10, 28, 28, 0, 10, 1) != 0) fail_msg("%s", eg_last_error());
+    rp = body_to_job("application/json",
+                     "{\"task\":\"rotation\",\"dataset\":{\"name\":\"idx\",\"path\":\"small\","
+                     "\"splits\":{\"validation\":[80,100]}}}", roots, &job, -1);
+    assert_error(&rp, 400, "invalid_job", "dataset.splits.validation");
+    assert_non_null(strstr(err_message(&rp), "passes the 90 samples"));
+    eg_reply_clear(&rp);
+    rp = body_to_job("application/json",
+                     "{\"task\":\"rotation\",\"dataset\":{\"name\":\"idx\",\"path\":\"small\","
+                     "\"splits\":{\"validation\":[70,90]}}}", roots, &job, 0);
+    assert_string_equal(job.dataset.path, small);
 
     /* Roots themselves must exist. */
     eg_data_roots r;

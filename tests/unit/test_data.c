@@ -15,6 +15,7 @@
 
 #include "data/dataset.h"
 #include "nn/rng.h"
+#include "synth_data.h"
 #include "testutil.h"
 #include "util/err.h"
 
@@ -542,6 +543,71 @@ static void test_open_layouts(void **state)
     tu_fails_with(eg_dataset_open("mnist", NULL, 1, &d), "dataset 'mnist' has no default folder");
     expect_fail(eg_dataset_open("mnist", in(&s, "absent"), 1, &d), &d,
                 in(&s, "absent"), "no such folder");
+    scratch_close(&s);
+}
+
+/* Any IDX set through "idx": MNIST's own names or PREFIX- names (EMNIST's),
+ * t10k- or test- test files, classes counted from the labels; a folder
+ * with two sets is refused; counts come from the headers alone. */
+static void test_idx_any_set(void **state)
+{
+    (void)state;
+    scratch s;
+    scratch_open(&s);
+    eg_dataset d;
+    mkdir(in(&s, "k"), 0700);
+    if (synth_idx(in(&s, "k"), "", 120, 30, 28, 28, 0, 10, 3) != 0)
+        fail_msg("%s", eg_last_error());
+    if (eg_dataset_open("idx", in(&s, "k"), 1, &d) != 0) fail_msg("%s", eg_last_error());
+    assert_int_equal(d.n, 120);
+    int max = 0;
+    for (int i = 0; i < d.n; i++) max = d.y[i] > max ? d.y[i] : max;
+    assert_int_equal(d.classes, max + 1);
+    eg_dataset_free(&d);
+    long n = 0;
+    assert_int_equal(eg_dataset_count("idx", in(&s, "k"), 1, &n), 0);
+    assert_int_equal(n, 120);
+    assert_int_equal(eg_dataset_count("mnist", in(&s, "k"), 0, &n), 0);
+    assert_int_equal(n, 30);
+    assert_true(eg_dataset_present("idx", in(&s, "k")));
+    assert_false(eg_dataset_present("cifar10", in(&s, "k")));
+
+    /* EMNIST letters: labels 1..26, prefixed names, "test" for the test
+     * files; 27 classes (label 0 unused), where mnist would refuse them. */
+    mkdir(in(&s, "e"), 0700);
+    if (synth_idx(in(&s, "e"), "emnist-letters-", 400, 52, 28, 28, 1, 26, 4) != 0)
+        fail_msg("%s", eg_last_error());
+    assert_int_equal(rename(in(&s, "e/emnist-letters-t10k-images-idx3-ubyte.gz"),
+                            in(&s, "e/emnist-letters-test-images-idx3-ubyte.gz")), 0);
+    assert_int_equal(rename(in(&s, "e/emnist-letters-t10k-labels-idx1-ubyte.gz"),
+                            in(&s, "e/emnist-letters-test-labels-idx1-ubyte.gz")), 0);
+    if (eg_dataset_open("idx", in(&s, "e"), 1, &d) != 0) fail_msg("%s", eg_last_error());
+    assert_int_equal(d.n, 400);
+    assert_int_equal(d.classes, 27);
+    eg_dataset_free(&d);
+    if (eg_dataset_open("idx", in(&s, "e"), 0, &d) != 0) fail_msg("%s", eg_last_error());
+    assert_int_equal(d.n, 52);
+    eg_dataset_free(&d);
+    expect_fail(eg_dataset_open("mnist", in(&s, "e"), 1, &d), &d, "emnist-letters-train-labels",
+                "out of range [0, 10)");
+
+    /* Two sets in one folder. */
+    if (synth_idx(in(&s, "e"), "emnist-digits-", 20, 5, 28, 28, 0, 10, 5) != 0)
+        fail_msg("%s", eg_last_error());
+    expect_fail(eg_dataset_open("idx", in(&s, "e"), 1, &d), &d, in(&s, "e"),
+                "several IDX sets");
+    assert_false(eg_dataset_present("idx", in(&s, "e")));
+
+    /* CIFAR counts from file sizes; a torn file is named. */
+    mkdir(in(&s, "c"), 0700);
+    if (synth_cifar10(in(&s, "c"), 7, 3, 6) != 0) fail_msg("%s", eg_last_error());
+    assert_int_equal(eg_dataset_count("cifar10", in(&s, "c"), 1, &n), 0);
+    assert_int_equal(n, 35);
+    assert_int_equal(eg_dataset_count("cifar10", in(&s, "c"), 0, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(truncate(in(&s, "c/test_batch.bin"), 3073 * 2 + 10), 0);
+    tu_fails_with(eg_dataset_count("cifar10", in(&s, "c"), 0, &n), "whole number");
+    tu_fails_with(eg_dataset_count("idx", in(&s, "c"), 1, &n), "no such file");
     scratch_close(&s);
 }
 
@@ -1102,6 +1168,7 @@ int main(void)
         cmocka_unit_test(test_cifar100_fine),
         cmocka_unit_test(test_cifar_errors),
         cmocka_unit_test(test_open_layouts),
+        cmocka_unit_test(test_idx_any_set),
         cmocka_unit_test(test_slice),
         cmocka_unit_test(test_stats_normalize),
         cmocka_unit_test(test_gather),

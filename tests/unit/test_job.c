@@ -321,6 +321,48 @@ static void test_round_trip(void **state)
     assert_round_trip(&j);
 }
 
+/* Splits: the default shares, fractions and ranges, resolved over the
+ * size of a training file. */
+static void test_splits(void **state)
+{
+    (void)state;
+    eg_job j;
+    eg_job_defaults(EG_TASK_ROTATION, &j);
+    long r[2][2];
+    /* The paper's protocol on 60000 images, and the same shares of 7000. */
+    assert_int_equal(eg_job_splits_resolve(&j, 60000, r), 0);
+    assert_int_equal(r[0][0], 0), assert_int_equal(r[0][1], 40000);
+    assert_int_equal(r[1][0], 50000), assert_int_equal(r[1][1], 60000);
+    assert_int_equal(eg_job_splits_resolve(&j, 7000, r), 0);
+    assert_int_equal(r[0][1], 4667), assert_int_equal(r[1][0], 5833);
+    assert_int_equal(eg_job_splits_resolve(&j, 6, r), 0);
+    assert_int_equal(r[0][1], 4), assert_int_equal(r[1][0], 5);
+    /* Too few samples for a share to hold one. */
+    tu_fails_with(eg_job_splits_resolve(&j, 2, r), "dataset.splits.validation");
+    assert_string_equal(eg_job_error_field(), "dataset.splits.validation");
+    j = parse_ok("{\"task\": \"rotation\", \"dataset\": {\"splits\": {\"train\": [100, 300], "
+                 "\"validation\": 0.25}}}");
+    assert_int_equal(eg_job_splits_resolve(&j, 1000, r), 0);
+    assert_int_equal(r[0][0], 100), assert_int_equal(r[0][1], 300);
+    assert_int_equal(r[1][0], 750), assert_int_equal(r[1][1], 1000);
+    assert_round_trip(&j);
+    tu_fails_with(eg_job_splits_resolve(&j, 299, r), "passes the 299 samples");
+    assert_string_equal(eg_job_error_field(), "dataset.splits.train");
+    /* A range and a fraction may only clash once the size is known. */
+    tu_fails_with(eg_job_splits_resolve(&j, 350, r), "overlaps the training samples");
+    assert_string_equal(eg_job_error_field(), "dataset.splits.validation");
+    /* The echo holds the splits of rotation only. */
+    json_t *spec = eg_job_to_json(&j);
+    json_t *sp = json_object_get(json_object_get(spec, "dataset"), "splits");
+    assert_true(json_real_value(json_object_get(sp, "validation")) == 0.25);
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(sp, "train"), 1)), 300);
+    json_decref(spec);
+    eg_job_defaults(EG_TASK_MWN, &j);
+    spec = eg_job_to_json(&j);
+    assert_null(json_object_get(json_object_get(spec, "dataset"), "splits"));
+    json_decref(spec);
+}
+
 static void test_set(void **state)
 {
     (void)state;
@@ -474,6 +516,28 @@ static const bad_spec bad_specs[] = {
     {"{\"task\": \"toy1d\", \"dataset\": {\"name\": \"mnist\"}}", "dataset.name", "\"none\"", 1},
     {"{\"task\": \"toy1d\", \"dataset\": {\"path\": \"/x\"}}", "dataset.path",
      "toy1d has no dataset", 1},
+    {"{\"task\": \"rotation\", \"dataset\": {\"splits\": {\"train\": 0}}}",
+     "dataset.splits.train", "(0, 1)", 1},
+    {"{\"task\": \"rotation\", \"dataset\": {\"splits\": {\"train\": 1}}}",
+     "dataset.splits.train", "(0, 1)", 1},
+    {"{\"task\": \"rotation\", \"dataset\": {\"splits\": {\"validation\": [5, 5]}}}",
+     "dataset.splits.validation", "[5, 5] is empty", 0},
+    {"{\"task\": \"rotation\", \"dataset\": {\"splits\": {\"validation\": [5]}}}",
+     "dataset.splits.validation", "sample range", 1},
+    {"{\"task\": \"rotation\", \"dataset\": {\"splits\": {\"train\": [-1, 5]}}}",
+     "dataset.splits.train", "[0, 1000000000]", 1},
+    {"{\"task\": \"rotation\", \"dataset\": {\"splits\": {\"train\": \"half\"}}}",
+     "dataset.splits.train", "not a string", 1},
+    {"{\"task\": \"rotation\", \"dataset\": {\"splits\": {\"train\": 0.7, "
+     "\"validation\": 0.4}}}", "dataset.splits.validation", "overlap", 0},
+    {"{\"task\": \"rotation\", \"dataset\": {\"splits\": {\"train\": [0, 100], "
+     "\"validation\": [99, 200]}}}", "dataset.splits.validation", "overlaps", 0},
+    {"{\"task\": \"rotation\", \"dataset\": {\"splits\": {\"test\": 0.1}}}",
+     "dataset.splits.test", "unknown field", 1},
+    {"{\"task\": \"mwn\", \"dataset\": {\"splits\": {\"train\": 0.5}}}", "dataset.splits",
+     "mwn.meta_samples", 1},
+    {"{\"task\": \"toy1d\", \"dataset\": {\"splits\": {}}}", "dataset.splits",
+     "toy1d has no dataset", 0},
     {"{\"task\": \"mwn\", \"rotation\": {\"true_angle_deg\": 10}}", "rotation",
      "applies only to task \"rotation\"", 1},
     {"{\"task\": \"rotation\", \"toy1d\": {}}", "toy1d", "applies only to task \"toy1d\"", 1},
@@ -601,6 +665,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),  cmocka_unit_test(test_overrides_in_spec),
         cmocka_unit_test(test_examples),  cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_splits),
         cmocka_unit_test(test_set),       cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_schema),
     };

@@ -11,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "meta/loop.h"
 #include "nn/philox.h"
+#include "synth_data.h"
 #include "tasks/tasks.h"
 #include "testutil.h"
 
@@ -196,12 +198,74 @@ static void test_mwn_short_run(void **s)
     assert_true(ev.w_clean > 0 && ev.w_clean < 1);
 }
 
+/* Rotation and mwn on IDX sets of several sizes the test writes: the
+ * splits follow the default shares (2/3 to train, the last 1/6 to
+ * validate) or the ranges given, a few steps run, and splits past the
+ * data fail naming the field. */
+static void test_sets_of_any_size(void **s)
+{
+    static const int sizes[] = {90, 700, 7000};
+    eg_backend *be = tu_cpu();
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        char dir[400];
+        snprintf(dir, sizeof dir, "%.380s/idx%d", tu_tmpdir(), sizes[i]);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        if (synth_idx(dir, "", sizes[i], sizes[i] / 6 + 1, 28, 28, 0, 10, 7 + i) != 0)
+            fail_msg("%s", eg_last_error());
+        eg_job job;
+        eg_job_defaults(EG_TASK_ROTATION, &job);
+        snprintf(job.dataset.name, sizeof job.dataset.name, "idx");
+        snprintf(job.dataset.path, sizeof job.dataset.path, "%s", dir);
+        job.batch_size = 32;
+        job.steps = 3;
+        eg_task *t;
+        if (eg_task_create(&job, be, &t) != 0) fail_msg("%d: %s", sizes[i], eg_last_error());
+        long train = lround(sizes[i] * 2.0 / 3.0);
+        assert_int_equal(t->steps_per_epoch, (train + 31) / 32);
+        eg_loop_config cfg = eg_task_loop_config(&job, t);
+        eg_loop_result res;
+        if (eg_loop_run(t, &cfg, NULL, &res) != 0) fail_msg("%d: %s", sizes[i], eg_last_error());
+        assert_int_equal(res.steps, 3);
+        assert_true(res.last_eval.test_acc >= 0 && res.last_eval.test_acc <= 100);
+        eg_task_destroy(t);
+        fprintf(stderr, "rotation on %d images: %ld training steps per epoch\n", sizes[i],
+                (train + 31) / 32);
+
+        /* Ranges: 100 samples to train on from 10, the validation set at the
+         * end; then a range past the data. */
+        job.dataset.train = (eg_split){.begin = 10, .end = 10 + sizes[i] / 2};
+        job.dataset.validation = (eg_split){.begin = sizes[i] - 30, .end = sizes[i]};
+        if (eg_task_create(&job, be, &t) != 0) fail_msg("%d: %s", sizes[i], eg_last_error());
+        assert_int_equal(t->steps_per_epoch, (sizes[i] / 2 + 31) / 32);
+        eg_task_destroy(t);
+        job.dataset.validation = (eg_split){.begin = sizes[i] - 30, .end = sizes[i] + 1};
+        tu_fails_with(eg_task_create(&job, be, &t), "dataset.splits.validation");
+
+        /* mwn with a small clean meta set. */
+        eg_job_defaults(EG_TASK_MWN, &job);
+        snprintf(job.model.name, sizeof job.model.name, "mlp");
+        snprintf(job.dataset.name, sizeof job.dataset.name, "idx");
+        snprintf(job.dataset.path, sizeof job.dataset.path, "%s", dir);
+        job.mwn.meta_samples = 20;
+        job.batch_size = 16;
+        job.steps = 2;
+        if (eg_task_create(&job, be, &t) != 0) fail_msg("mwn %d: %s", sizes[i], eg_last_error());
+        cfg = eg_task_loop_config(&job, t);
+        if (eg_loop_run(t, &cfg, NULL, &res) != 0) fail_msg("%d: %s", sizes[i], eg_last_error());
+        eg_task_destroy(t);
+        job.mwn.meta_samples = sizes[i];
+        tu_fails_with(eg_task_create(&job, be, &t), "mwn.meta_samples");
+    }
+    be->destroy(be);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mwn_hypergradient_fd),
         cmocka_unit_test(test_rotation_one_epoch),
         cmocka_unit_test(test_mwn_short_run),
+        cmocka_unit_test(test_sets_of_any_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
