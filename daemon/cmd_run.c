@@ -19,6 +19,7 @@
 #include "nn/device.h"
 #include "tasks/tasks.h"
 #include "util/log.h"
+#include "util/json_num.h"
 
 /* Largest job spec read, as the daemon caps request bodies. */
 #define SPEC_MAX_BYTES (1 << 20)
@@ -217,7 +218,7 @@ static int print_summary(const eg_job *job, eg_task *t, const progress *p,
     };
     json_t *s = eg_summary(&in);
     if (!s) return -1;
-    char *text = json_dumps(s, JSON_COMPACT | JSON_REAL_PRECISION(9));
+    char *text = eg_json_dumps(s, JSON_COMPACT);
     json_decref(s);
     if (!text) return eg_errorf("summary: out of memory");
     puts(text);

@@ -14,6 +14,7 @@
 #include "nn/classifier.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/json_num.h"
 
 typedef struct train_opts {
     const char *model, *dataset, *data_dir, *optimizer;
@@ -172,7 +173,7 @@ static int train(const train_opts *o)
                                 "test_loss", test_loss, "mean_step_ms",
                                 steps ? step_ms / steps : 0.0, "peak_mem_bytes",
                                 (json_int_t)be->peak_bytes);
-    char *text = json_dumps(summary, JSON_COMPACT);
+    char *text = eg_json_dumps(summary, JSON_COMPACT);
     puts(text);
     free(text);
     json_decref(summary);

@@ -129,6 +129,10 @@ void eg_reply_error(eg_reply *rp, int status, const char *code, const char *fiel
  * gives a 500). */
 void eg_reply_json(eg_reply *rp, int status, struct json_t *body);
 
+/* Sets rp to `status` with JSON text already written (malloc'd, len bytes,
+ * taken over; NULL gives a 500); a line end is added. */
+void eg_reply_json_text(eg_reply *rp, int status, char *text, size_t len);
+
 /* The 500 answer for a store call that failed: logs eg_last_error(). */
 void eg_reply_internal(eg_reply *rp, const char *what);
 

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "meta/loop.h"
+#include "util/json_num.h"
 #include "util/log.h"
 
 #define POLL_MS 200.0
@@ -51,17 +52,31 @@ static int put(events *e, const char *s, size_t n)
 }
 
 /* Appends one event: "id: ID\n" when id >= 0, "event: NAME\n", "data:
- * JSON\n\n". */
-static int put_event(events *e, const char *name, long id, const json_t *data)
+ * TEXT\n\n" (text: one line of JSON, len bytes). */
+static int put_event_text(events *e, const char *name, long id, const char *text, size_t len)
 {
     char head[96];
     int n = id >= 0 ? snprintf(head, sizeof head, "id: %ld\nevent: %s\ndata: ", id, name)
                     : snprintf(head, sizeof head, "event: %s\ndata: ", name);
-    char *json = json_dumps(data, JSON_COMPACT);
+    return put(e, head, (size_t)n) || put(e, text, len) || put(e, "\n\n", 2) ? -1 : 0;
+}
+
+static int put_event(events *e, const char *name, long id, const json_t *data)
+{
+    char *json = eg_json_dumps(data, JSON_COMPACT);
     if (!json) return -1;
-    int rc = put(e, head, (size_t)n) || put(e, json, strlen(json)) || put(e, "\n\n", 2) ? -1 : 0;
+    int rc = put_event_text(e, name, id, json, strlen(json));
     free(json);
     return rc;
+}
+
+/* A step row as an event: the same text as /steps serves. */
+static int put_step(void *ctx, long step, const char *text, size_t len)
+{
+    events *e = ctx;
+    if (put_event_text(e, "step", step, text, len) != 0) return -1;
+    e->after = step;
+    return 0;
 }
 
 static int is_final(const char *state)
@@ -76,7 +91,7 @@ static int is_final(const char *state)
  * after. -1 ends the stream. */
 static int poll_store(events *e)
 {
-    json_t *job = NULL, *page = NULL;
+    json_t *job = NULL;
     int rc = eg_store_job_get(e->ctx->store, e->job, &job);
     if (rc != 0) {
         if (rc < 0) EG_LOG(WARN, "api: events of job %lld: %s", (long long)e->job, eg_last_error());
@@ -85,29 +100,23 @@ static int poll_store(events *e)
     char state[16];
     const char *s = json_string_value(json_object_get(job, "state"));
     snprintf(state, sizeof state, "%s", s ? s : "");
-    rc = eg_store_steps_page(e->ctx->store, e->job, e->after, PAGE_ROWS, 0, &page);
+    /* The first state goes before any step; later ones after the steps
+     * that led to them. */
+    if (e->state[0] == '\0') {
+        if (put_event(e, "state", -1, job) != 0) {
+            json_decref(job);
+            return -1;
+        }
+        snprintf(e->state, sizeof e->state, "%s", state);
+    }
+    int more = 0;
+    rc = eg_store_steps_read(e->ctx->store, e->job, e->after, PAGE_ROWS, 0, put_step, e, &more);
     if (rc != 0) {
         if (rc < 0) EG_LOG(WARN, "api: events of job %lld: %s", (long long)e->job, eg_last_error());
         json_decref(job);
         return -1;
     }
-    /* The first state goes before any step; later ones after the steps
-     * that led to them. */
-    int first = e->state[0] == '\0';
-    if (first) {
-        if (put_event(e, "state", -1, job) != 0) rc = -1;
-        snprintf(e->state, sizeof e->state, "%s", state);
-    }
-    json_t *steps = json_object_get(page, "steps"), *row;
-    size_t i;
-    json_array_foreach(steps, i, row) {
-        long step = (long)json_integer_value(json_object_get(row, "step"));
-        if (put_event(e, "step", step, row) != 0) rc = -1;
-        e->after = step;
-    }
-    int more = !json_is_null(json_object_get(page, "next_after"));
-    json_decref(page);
-    if (rc == 0 && strcmp(state, e->state) != 0) {
+    if (strcmp(state, e->state) != 0) {
         if (put_event(e, "state", -1, job) != 0) rc = -1;
         snprintf(e->state, sizeof e->state, "%s", state);
     }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/json_num.h"
 
 static const char *const job_states[] = {"queued", "running", "succeeded", "failed",
                                          "canceled"};
@@ -39,7 +40,7 @@ void eg_api_jobs_post(const eg_request *rq, eg_reply *rp)
                              ctx->devices, &job, rp) != 0)
         return;
     json_t *spec = eg_job_to_json(&job);
-    char *text = spec ? json_dumps(spec, JSON_COMPACT) : NULL;
+    char *text = spec ? eg_json_dumps(spec, JSON_COMPACT) : NULL;
     json_decref(spec);
     if (!text) {
         eg_reply_error(rp, 500, "internal", NULL, "out of memory");

@@ -79,8 +79,12 @@ static int add_running(text *t, eg_store *store)
         rows[n].total = num(json_object_get(job, "total_steps"));
         rows[n].step_ms = rows[n].meta_ms = rows[n].cur = rows[n].peak = NAN;
         json_t *steps = NULL;
+        char *page_text = NULL;
+        size_t len = 0;
         long after = rows[n].done >= 2 ? (long)rows[n].done - 2 : -1;
-        if (rows[n].done >= 1 && eg_store_steps_page(store, rows[n].id, after, 1, 0, &steps) == 0) {
+        if (rows[n].done >= 1 &&
+            eg_store_steps_page(store, rows[n].id, after, 1, 0, &page_text, &len) == 0 &&
+            (steps = json_loadb(page_text, len, 0, NULL))) {
             json_t *last = json_array_get(json_object_get(steps, "steps"), 0);
             rows[n].step_ms = num(json_object_get(last, "step_ms"));
             rows[n].meta_ms = num(json_object_get(last, "meta_ms"));
@@ -88,6 +92,7 @@ static int add_running(text *t, eg_store *store)
             rows[n].peak = num(json_object_get(last, "peak_bytes"));
         }
         json_decref(steps);
+        free(page_text);
         n++;
     }
     json_decref(page);

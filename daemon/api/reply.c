@@ -77,6 +77,23 @@ void eg_reply_json(eg_reply *rp, int status, json_t *body)
     rp->body = body;
 }
 
+void eg_reply_json_text(eg_reply *rp, int status, char *text, size_t len)
+{
+    char *with_end = text ? realloc(text, len + 2) : NULL;
+    if (!with_end) {
+        free(text);
+        eg_reply_error(rp, 500, "internal", NULL, "out of memory");
+        return;
+    }
+    with_end[len] = '\n';
+    with_end[len + 1] = '\0';
+    eg_reply_clear(rp);
+    rp->status = status;
+    rp->text = with_end;
+    rp->text_len = len + 1;
+    rp->content_type = "application/json";
+}
+
 void eg_reply_internal(eg_reply *rp, const char *what)
 {
     EG_LOG(ERROR, "api: %s: %s", what, eg_last_error());

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/json_num.h"
 #include "util/log.h"
 
 #define TICK_MS 200
@@ -70,41 +71,20 @@ typedef struct conn_state {
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max);
 static void stream_free(void *cls);
 
-/* A growing buffer that jansson writes JSON text into. */
-typedef struct dump_buf {
-    char *s;
-    size_t len, cap;
-} dump_buf;
-
-static int dump_piece(const char *piece, size_t n, void *data)
-{
-    dump_buf *b = data;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *bigger = realloc(b->s, cap);
-        if (!bigger) return -1;
-        b->s = bigger;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, piece, n);
-    b->len += n;
-    return 0;
-}
-
 /* A JSON, text or empty response for rp, NULL when out of memory. */
 static struct MHD_Response *body_response(eg_reply *rp)
 {
     struct MHD_Response *r;
     if (rp->body) {
-        dump_buf b = {0};
-        if (json_dump_callback(rp->body, dump_piece, &b, JSON_COMPACT) != 0 ||
-            dump_piece("\n", 1, &b) != 0) {
-            free(b.s);
+        char *json = eg_json_dumps(rp->body, JSON_COMPACT);
+        size_t n = json ? strlen(json) : 0;
+        char *buf = json ? realloc(json, n + 2) : NULL;
+        if (!buf) {
+            free(json);
             return NULL;
         }
-        char *buf = b.s;
-        size_t n = b.len - 1;
+        buf[n] = '\n';
+        buf[n + 1] = '\0';
         r = MHD_create_response_from_buffer(n + 1, buf, MHD_RESPMEM_MUST_FREE);
         if (!r) free(buf);
         else MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");

@@ -12,9 +12,10 @@ void eg_api_steps_get(const eg_request *rq, eg_reply *rp)
         eg_query_int(&rq->query, "limit", 1, 10000, 1000, &limit, rp) != 0 ||
         eg_query_int(&rq->query, "max_points", 0, 10000, 0, &max_points, rp) != 0)
         return;
-    json_t *out = NULL;
+    char *text = NULL;
+    size_t len = 0;
     int rc = eg_store_steps_page(rq->ctx->store, rq->id, (long)after, (int)limit,
-                                 (int)max_points, &out);
+                                 (int)max_points, &text, &len);
     if (rc == 1) {
         eg_reply_error(rp, 404, "not_found", NULL, "no job %lld", (long long)rq->id);
         return;
@@ -23,5 +24,5 @@ void eg_api_steps_get(const eg_request *rq, eg_reply *rp)
         eg_reply_internal(rp, "reading steps");
         return;
     }
-    eg_reply_json(rp, 200, out);
+    eg_reply_json_text(rp, 200, text, len);
 }

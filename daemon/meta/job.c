@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "util/err.h"
+#include "util/json_num.h"
 
 /* Largest integer a JSON number holds exactly in every client (2^53 - 1). */
 #define MAX_SAFE_INT 9007199254740991LL
@@ -83,9 +84,11 @@ void eg_job_defaults(eg_task_kind task, eg_job *j)
     strcpy(j->device, "auto");
     j->rotation.true_angle_deg = 30;
     /* The paper's rotation protocol on 60000 images: [0, 40000) to train
-     * on, [50000, 60000) to validate on; the same shares of any set. */
-    j->dataset.train = (eg_split){.fraction = 2.0 / 3.0};
-    j->dataset.validation = (eg_split){.fraction = 1.0 / 6.0};
+     * on, [50000, 60000) to validate on; the same shares of any set (2/3
+     * and 1/6 to 7 digits, which round to the same sample counts for any
+     * set below 15 million images). */
+    j->dataset.train = (eg_split){.fraction = 0.6666667};
+    j->dataset.validation = (eg_split){.fraction = 0.1666667};
     j->mwn.meta_samples = 1000;
     j->mwn.vnet_hidden = 100;
     j->toy1d.x0 = -1.8;
@@ -691,17 +694,12 @@ int eg_job_parse(const char *text, size_t len, eg_job *out)
 
 /* ---- the defaulted spec as JSON ---- */
 
-/* The shortest decimal that reads back as f, so that 0.1f is written 0.1
- * rather than 0.10000000149011612. */
+/* A float32 field as the double nearest its shortest text, so that 0.1f
+ * is written 0.1 rather than 0.10000000149011612. */
 static double shortest(float f)
 {
-    char buf[32];
-    for (int p = 6; p < 9; p++) {
-        snprintf(buf, sizeof buf, "%.*g", p, (double)f);
-        double d = strtod(buf, NULL);
-        if ((float)d == f) return d;
-    }
-    return (double)f;
+    char b[40];
+    return eg_fmt_float(f, b, sizeof b) < 0 ? (double)f : strtod(b, NULL);
 }
 
 static json_t *optim_to_json(const eg_optim_config *c, int auto_ms)

@@ -5,12 +5,10 @@
 #include <stdio.h>
 
 #include "util/err.h"
+#include "util/json_num.h"
 
-/* A number, or null where it does not apply (NaN). */
-static json_t *num_or_null(double x)
-{
-    return isfinite(x) ? json_real(x) : json_null();
-}
+/* An engine figure (float32 precision) or null where it does not apply. */
+static json_t *num_or_null(double x) { return eg_json_f32((float)x); }
 
 json_t *eg_summary(const eg_summary_input *in)
 {
@@ -22,11 +20,11 @@ json_t *eg_summary(const eg_summary_input *in)
         json_decref(lambda);
         lambda = json_array();
         for (int i = 0; lambda && i < last->n_lambda; i++)
-            json_array_append_new(lambda, json_real(last->lambda[i]));
+            json_array_append_new(lambda, eg_json_f32(last->lambda[i]));
     }
     json_t *s = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-        "s:o, s:I, s:o, s:f, s:f, s:I, s:f}",
+        "s:o, s:I, s:o, s:o, s:o, s:I, s:o}",
         "task", eg_task_name(job->task), "method", eg_method_name(job->method), "model",
         job->model.name, "dataset", job->dataset.name, "device", job->device, "seed",
         (json_int_t)job->seed, "steps", (json_int_t)in->steps, "steps_per_epoch",
@@ -36,9 +34,9 @@ json_t *eg_summary(const eg_summary_input *in)
         "test_loss", num_or_null(ev->test_loss), "angle_deg", num_or_null(ev->angle_deg),
         "w_corrupted", num_or_null(ev->w_corrupted), "w_clean", num_or_null(ev->w_clean),
         "lambda", lambda, "n_lambda", (json_int_t)in->t->H, "lambda_norm",
-        num_or_null(last ? last->lambda_norm : NAN), "mean_step_ms", in->mean_step_ms,
-        "mean_meta_ms", in->mean_meta_ms, "peak_mem_bytes", (json_int_t)in->peak_bytes,
-        "wall_s", in->wall_ms / 1e3);
+        num_or_null(last ? last->lambda_norm : NAN), "mean_step_ms", num_or_null(in->mean_step_ms),
+        "mean_meta_ms", num_or_null(in->mean_meta_ms), "peak_mem_bytes",
+        (json_int_t)in->peak_bytes, "wall_s", num_or_null(in->wall_ms / 1e3));
     if (!s) {
         eg_errorf("summary: out of memory");
         return NULL;

@@ -17,6 +17,7 @@
 #include "tasks/tasks.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/json_num.h"
 
 #define MAX_WORKERS 16
 
@@ -137,7 +138,7 @@ static outcome run_job(worker *w, int64_t id, const char *spec, char **summary)
     };
     json_t *js = eg_summary(&in);
     if (!js) goto done;
-    *summary = json_dumps(js, JSON_COMPACT | JSON_REAL_PRECISION(9));
+    *summary = eg_json_dumps(js, JSON_COMPACT);
     json_decref(js);
     if (eg_store_flush(s->store) != 0) goto done;
     out = OUT_SUCCEEDED;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "util/err.h"
+#include "util/json_num.h"
 
 #define BUSY_TIMEOUT_MS 5000
 
@@ -175,6 +176,12 @@ json_t *eg_col_real(sqlite3_stmt *st, int i)
     if (sqlite3_column_type(st, i) == SQLITE_NULL) return json_null();
     double x = sqlite3_column_double(st, i);
     return isfinite(x) ? json_real(x) : json_null();
+}
+
+json_t *eg_col_f32(sqlite3_stmt *st, int i)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL) return json_null();
+    return eg_json_f32((float)sqlite3_column_double(st, i));
 }
 
 json_t *eg_col_int(sqlite3_stmt *st, int i)

@@ -41,9 +41,9 @@ static int read_evals(eg_conn *c, int64_t job, json_t *arr)
     int out = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "step", eg_col_int(st, 0),
-                              "test_acc", eg_col_real(st, 1), "test_loss", eg_col_real(st, 2),
-                              "angle_deg", eg_col_real(st, 3), "w_corrupted",
-                              eg_col_real(st, 4), "w_clean", eg_col_real(st, 5));
+                              "test_acc", eg_col_real(st, 1), "test_loss", eg_col_f32(st, 2),
+                              "angle_deg", eg_col_f32(st, 3), "w_corrupted",
+                              eg_col_f32(st, 4), "w_clean", eg_col_f32(st, 5));
         if (json_array_append_new(arr, o) != 0) {
             out = eg_errorf("store: out of memory");
             break;

@@ -89,8 +89,8 @@ static json_t *job_json(sqlite3_stmt *st)
     bad |= json_object_set_new(o, "cancel_requested",
                                json_boolean(sqlite3_column_int(st, n)));
     if (sqlite3_column_type(st, n + 1) != SQLITE_NULL) {
-        bad |= json_object_set_new(o, "train_loss", eg_col_real(st, n + 2));
-        bad |= json_object_set_new(o, "meta_loss", eg_col_real(st, n + 3));
+        bad |= json_object_set_new(o, "train_loss", eg_col_f32(st, n + 2));
+        bad |= json_object_set_new(o, "meta_loss", eg_col_f32(st, n + 3));
         bad |= json_object_set_new(o, "lambda", eg_col_json(st, n + 4));
     }
     if (bad) {

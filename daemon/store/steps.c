@@ -1,6 +1,6 @@
 /* The step log: a row per (job, step), written by the writer thread and
  * read in pages, downsampled on request. λ and the copy weights w are kept
- * as JSON arrays of text. */
+ * as JSON arrays of text, and each whole row as the JSON the API serves. */
 #include "store/store_impl.h"
 
 #include <math.h>
@@ -9,78 +9,91 @@
 #include <string.h>
 
 #include "util/err.h"
+#include "util/json_num.h"
 
 const char *const eg_sql_step_insert =
     "INSERT OR REPLACE INTO steps (job, step, epoch, train_loss, meta_loss, hyper_norm, "
-    "lambda, lambda_norm, w, step_ms, meta_ms, cur_bytes, peak_bytes) "
-    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13 "
+    "lambda, lambda_norm, w, step_ms, meta_ms, cur_bytes, peak_bytes, row) "
+    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14 "
     "WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?1)"; /* a deleted job logs nothing */
 
-/* The shortest %g text that reads back as the same float (or double). */
-static int put_float(char *p, size_t room, float x)
+/* The JSON array of n float32 values (non-finite ones null). */
+static void put_array(eg_text *t, const float *f, const double *d, int n)
 {
-    int len = 0;
-    for (int prec = 6; prec <= 9; prec++) {
-        len = snprintf(p, room, "%.*g", prec, (double)x);
-        if (strtof(p, NULL) == x) break;
+    eg_text_put(t, "[", 1);
+    for (int i = 0; i < n; i++) {
+        if (i) eg_text_put(t, ",", 1);
+        eg_text_f32(t, f ? (double)f[i] : d[i]);
     }
-    return len;
+    eg_text_put(t, "]", 1);
 }
 
-static int put_double(char *p, size_t room, double x)
+/* A step row as the API serves it, the one serialiser of steps: the
+ * record's figures are float32 engine values (times too, to 9 digits),
+ * written as their shortest text. lambda and w are the arrays' text (NULL:
+ * null). */
+static void put_row(eg_text *t, long step, long epoch, double train_loss, double meta_loss,
+                    double hyper_norm, const char *lambda, double lambda_norm, const char *w,
+                    double step_ms, double meta_ms, long long cur, long long peak)
 {
-    int len = 0;
-    for (int prec = 15; prec <= 17; prec++) {
-        len = snprintf(p, room, "%.*g", prec, x);
-        if (strtod(p, NULL) == x) break;
-    }
-    return len;
-}
-
-/* Writes the JSON array of n values (floats when f, else doubles from d)
- * into buf; non-finite values become null. */
-static void json_array_text(char *buf, size_t room, const float *f, const double *d, int n)
-{
-    size_t at = 0;
-    buf[at++] = '[';
-    for (int i = 0; i < n && at + 32 < room; i++) {
-        if (i) buf[at++] = ',';
-        double x = f ? (double)f[i] : d[i];
-        if (!isfinite(x)) {
-            memcpy(buf + at, "null", 4);
-            at += 4;
-        } else {
-            at += f ? put_float(buf + at, room - at, f[i]) : put_double(buf + at, room - at, d[i]);
-        }
-    }
-    buf[at++] = ']';
-    buf[at] = '\0';
+    eg_text_puts(t, "{\"step\":");
+    eg_text_int(t, step);
+    eg_text_puts(t, ",\"epoch\":");
+    eg_text_int(t, epoch);
+    eg_text_puts(t, ",\"train_loss\":");
+    eg_text_f32(t, train_loss);
+    eg_text_puts(t, ",\"meta_loss\":");
+    eg_text_f32(t, meta_loss);
+    eg_text_puts(t, ",\"hyper_norm\":");
+    eg_text_f32(t, hyper_norm);
+    eg_text_puts(t, ",\"lambda\":");
+    eg_text_puts(t, lambda ? lambda : "null");
+    eg_text_puts(t, ",\"lambda_norm\":");
+    eg_text_f32(t, lambda_norm);
+    eg_text_puts(t, ",\"w\":");
+    eg_text_puts(t, w ? w : "[]");
+    eg_text_puts(t, ",\"step_ms\":");
+    eg_text_f32(t, step_ms);
+    eg_text_puts(t, ",\"meta_ms\":");
+    eg_text_f32(t, meta_ms);
+    eg_text_puts(t, ",\"cur_bytes\":");
+    eg_text_int(t, cur);
+    eg_text_puts(t, ",\"peak_bytes\":");
+    eg_text_int(t, peak);
+    eg_text_put(t, "}", 1);
 }
 
 int eg_bind_step(sqlite3_stmt *st, int64_t job, const eg_step_record *r)
 {
-    /* 16 values of at most 24 characters each, with commas and brackets. */
-    char lambda[16 * 26 + 8], w[16 * 26 + 8];
-    int rc = sqlite3_bind_int64(st, 1, job);
+    eg_text lambda = {0}, w = {0}, row = {0};
+    int has_lambda = r->n_lambda > 0 && r->n_lambda <= EG_RECORD_MAX_LAMBDA;
+    if (has_lambda) put_array(&lambda, r->lambda, NULL, r->n_lambda);
+    int k = r->k < 0 ? 0 : r->k > EG_RECORD_MAX_K ? EG_RECORD_MAX_K : r->k;
+    put_array(&w, NULL, r->w, k);
+    put_row(&row, r->step, r->epoch, r->train_loss, r->meta_loss, r->hyper_norm,
+            has_lambda ? lambda.buf : NULL, r->lambda_norm, w.buf, r->step_ms, r->meta_ms,
+            (long long)r->cur_bytes, (long long)r->peak_bytes);
+    int rc = lambda.oom || w.oom || row.oom ? SQLITE_NOMEM : SQLITE_OK;
+    rc = rc ? rc : sqlite3_bind_int64(st, 1, job);
     rc = rc ? rc : sqlite3_bind_int64(st, 2, r->step);
     rc = rc ? rc : sqlite3_bind_int64(st, 3, r->epoch);
     rc = rc ? rc : eg_bind_real(st, 4, r->train_loss);
     rc = rc ? rc : eg_bind_real(st, 5, r->meta_loss);
     rc = rc ? rc : eg_bind_real(st, 6, r->hyper_norm);
-    if (r->n_lambda > 0 && r->n_lambda <= EG_RECORD_MAX_LAMBDA) {
-        json_array_text(lambda, sizeof lambda, r->lambda, NULL, r->n_lambda);
-        rc = rc ? rc : sqlite3_bind_text(st, 7, lambda, -1, SQLITE_TRANSIENT);
-    } else {
+    if (has_lambda)
+        rc = rc ? rc : sqlite3_bind_text(st, 7, lambda.buf, -1, SQLITE_TRANSIENT);
+    else
         rc = rc ? rc : sqlite3_bind_null(st, 7); /* λ too large to log */
-    }
     rc = rc ? rc : eg_bind_real(st, 8, r->lambda_norm);
-    int k = r->k < 0 ? 0 : r->k > EG_RECORD_MAX_K ? EG_RECORD_MAX_K : r->k;
-    json_array_text(w, sizeof w, NULL, r->w, k);
-    rc = rc ? rc : sqlite3_bind_text(st, 9, w, -1, SQLITE_TRANSIENT);
+    rc = rc ? rc : sqlite3_bind_text(st, 9, w.buf, -1, SQLITE_TRANSIENT);
     rc = rc ? rc : eg_bind_real(st, 10, r->step_ms);
     rc = rc ? rc : eg_bind_real(st, 11, r->meta_ms);
     rc = rc ? rc : sqlite3_bind_int64(st, 12, (sqlite3_int64)r->cur_bytes);
     rc = rc ? rc : sqlite3_bind_int64(st, 13, (sqlite3_int64)r->peak_bytes);
+    rc = rc ? rc : sqlite3_bind_text(st, 14, row.buf, (int)row.len, SQLITE_TRANSIENT);
+    free(lambda.buf);
+    free(w.buf);
+    free(row.buf);
     return rc;
 }
 
@@ -92,30 +105,31 @@ static const char SQL_STEPS_COUNT[] =
     "ORDER BY step LIMIT ?3)";
 
 static const char SQL_STEPS_RANGE[] =
-    "SELECT step, epoch, train_loss, meta_loss, hyper_norm, lambda, lambda_norm, w, "
+    "SELECT step, row, epoch, train_loss, meta_loss, hyper_norm, lambda, lambda_norm, w, "
     "step_ms, meta_ms, cur_bytes, peak_bytes FROM steps "
     "WHERE job = ?1 AND step > ?2 ORDER BY step LIMIT ?3";
 
-static json_t *step_json(sqlite3_stmt *st)
+static double col_real(sqlite3_stmt *st, int i)
 {
-    json_t *o = json_object();
-    if (!o) return NULL;
-    static const struct {
-        const char *key;
-        json_t *(*get)(sqlite3_stmt *, int);
-    } cols[] = {
-        {"step", eg_col_int},       {"epoch", eg_col_int},     {"train_loss", eg_col_real},
-        {"meta_loss", eg_col_real}, {"hyper_norm", eg_col_real}, {"lambda", eg_col_json},
-        {"lambda_norm", eg_col_real}, {"w", eg_col_json},      {"step_ms", eg_col_real},
-        {"meta_ms", eg_col_real},   {"cur_bytes", eg_col_int}, {"peak_bytes", eg_col_int},
-    };
-    for (int i = 0; i < (int)(sizeof cols / sizeof cols[0]); i++) {
-        if (json_object_set_new(o, cols[i].key, cols[i].get(st, i)) != 0) {
-            json_decref(o);
-            return NULL;
-        }
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
+}
+
+/* The row's text: as logged, or rendered from its columns (rows logged
+ * before the row column existed), into t. */
+static const char *row_text(sqlite3_stmt *st, eg_text *t, size_t *len)
+{
+    if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+        *len = (size_t)sqlite3_column_bytes(st, 1);
+        return (const char *)sqlite3_column_text(st, 1);
     }
-    return o;
+    t->len = 0;
+    put_row(t, (long)sqlite3_column_int64(st, 0), (long)sqlite3_column_int64(st, 2),
+            col_real(st, 3), col_real(st, 4), col_real(st, 5),
+            (const char *)sqlite3_column_text(st, 6), col_real(st, 7),
+            (const char *)sqlite3_column_text(st, 8), col_real(st, 9), col_real(st, 10),
+            sqlite3_column_int64(st, 11), sqlite3_column_int64(st, 12));
+    *len = t->len;
+    return t->oom ? NULL : t->buf;
 }
 
 /* Index of the j-th kept row of n when m are kept: evenly spaced, the
@@ -126,9 +140,10 @@ static long kept_index(long j, long n, long m)
     return (long)((long long)j * (n - 1) / (m - 1));
 }
 
-/* Fills arr with the page, in one read transaction of c. */
+/* Reads the page, in one read transaction of c, handing each kept row to
+ * fn. */
 static int read_page(eg_conn *c, int64_t job, long after, int limit, int max_points,
-                     json_t *arr, long *last_step, int *more)
+                     eg_step_row_fn fn, void *ctx, long *last_step, int *more)
 {
     sqlite3_stmt *st = eg_conn_stmt(c, SQL_JOB_EXISTS);
     if (!st) return -1;
@@ -138,17 +153,22 @@ static int read_page(eg_conn *c, int64_t job, long after, int limit, int max_poi
     if (rc == SQLITE_DONE) return 1;
     if (rc != SQLITE_ROW) return eg_conn_fail(c, "reading a job");
 
-    if (!(st = eg_conn_stmt(c, SQL_STEPS_COUNT))) return -1;
-    sqlite3_bind_int64(st, 1, job);
-    sqlite3_bind_int64(st, 2, after);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)limit + 1);
-    rc = sqlite3_step(st);
-    long total = rc == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW) return eg_conn_fail(c, "counting steps");
-    *more = total > limit;
-    long n = *more ? limit : total;
-    long m = max_points > 0 && n > max_points ? max_points : n;
+    /* Downsampling needs the page's row count first; a plain page reads
+     * one row past the limit to know whether more follow. */
+    long n = (long)limit + 1, m = n;
+    if (max_points > 0) {
+        if (!(st = eg_conn_stmt(c, SQL_STEPS_COUNT))) return -1;
+        sqlite3_bind_int64(st, 1, job);
+        sqlite3_bind_int64(st, 2, after);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)limit + 1);
+        rc = sqlite3_step(st);
+        long total = rc == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0) : 0;
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW) return eg_conn_fail(c, "counting steps");
+        *more = total > limit;
+        n = *more ? limit : total;
+        m = n > max_points ? max_points : n;
+    }
 
     if (!(st = eg_conn_stmt(c, SQL_STEPS_RANGE))) return -1;
     sqlite3_bind_int64(st, 1, job);
@@ -156,39 +176,78 @@ static int read_page(eg_conn *c, int64_t job, long after, int limit, int max_poi
     sqlite3_bind_int64(st, 3, n);
     long i = 0, j = 0;
     int out = 0;
-    while (j < m && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (i++ != kept_index(j, n, m)) continue; /* a row skipped by downsampling */
+    eg_text scratch = {0};
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        long at = i++;
+        if (max_points <= 0 && at == limit) { /* the row past the limit */
+            *more = 1;
+            break;
+        }
+        if (max_points > 0 && (j == m || at != kept_index(j, n, m))) continue; /* dropped */
         j++;
         *last_step = (long)sqlite3_column_int64(st, 0);
-        if (json_array_append_new(arr, step_json(st)) != 0) {
+        size_t len;
+        const char *text = row_text(st, &scratch, &len);
+        if (!text || fn(ctx, *last_step, text, len) != 0) {
             out = eg_errorf("store: out of memory");
             break;
         }
     }
-    if (out == 0 && j < m && rc != SQLITE_DONE) out = eg_conn_fail(c, "reading steps");
+    free(scratch.buf);
+    if (out == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE) out = eg_conn_fail(c, "reading steps");
     sqlite3_reset(st);
     return out;
 }
 
-int eg_store_steps_page(eg_store *s, int64_t job, long after, int limit, int max_points,
-                        json_t **out)
+int eg_store_steps_read(eg_store *s, int64_t job, long after, int limit, int max_points,
+                        eg_step_row_fn fn, void *ctx, int *more)
 {
-    *out = NULL;
+    *more = 0;
     if (limit <= 0) return eg_errorf("store: steps page limit must be positive");
     eg_conn *c = eg_reader_get(s);
     if (!c) return -1;
-    json_t *arr = json_array();
     long last_step = -1;
-    int more = 0, rc = arr ? eg_conn_exec(c, "BEGIN") : eg_errorf("store: out of memory");
-    if (rc == 0) rc = read_page(c, job, after, limit, max_points, arr, &last_step, &more);
+    int rc = eg_conn_exec(c, "BEGIN");
+    if (rc == 0) rc = read_page(c, job, after, limit, max_points, fn, ctx, &last_step, more);
     eg_reader_put(s, c);
-    if (rc == 0) {
-        json_t *o = json_pack("{s:o, s:o}", "steps", arr,
-                              "next_after", more ? json_integer(last_step) : json_null());
-        arr = NULL;
-        if (!o) rc = eg_errorf("store: out of memory");
-        *out = o;
-    }
-    json_decref(arr);
     return rc;
+}
+
+typedef struct page {
+    eg_text t;
+    int rows;
+    long last;
+} page;
+
+static int add_row(void *ctx, long step, const char *text, size_t len)
+{
+    page *p = ctx;
+    if (p->rows++) eg_text_put(&p->t, ",", 1);
+    eg_text_put(&p->t, text, len);
+    p->last = step;
+    return p->t.oom ? -1 : 0;
+}
+
+int eg_store_steps_page(eg_store *s, int64_t job, long after, int limit, int max_points,
+                        char **text, size_t *len)
+{
+    *text = NULL;
+    page p = {.last = -1};
+    eg_text_puts(&p.t, "{\"steps\":[");
+    int more = 0;
+    int rc = eg_store_steps_read(s, job, after, limit, max_points, add_row, &p, &more);
+    if (rc == 0) {
+        eg_text_puts(&p.t, "],\"next_after\":");
+        if (more) eg_text_int(&p.t, p.last);
+        else eg_text_puts(&p.t, "null");
+        eg_text_puts(&p.t, "}");
+        if (p.t.oom) rc = eg_errorf("store: out of memory");
+    }
+    if (rc != 0) {
+        free(p.t.buf);
+        return rc;
+    }
+    *text = p.t.buf;
+    *len = p.t.len;
+    return 0;
 }

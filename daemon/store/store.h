@@ -96,14 +96,23 @@ int eg_store_requeue_running(eg_store *s);
  * the database. */
 int eg_store_step_append(eg_store *s, int64_t job, const eg_step_record *r);
 
+/* Called with each step row read: its step and its JSON text
+ * {step, epoch, train_loss, meta_loss, hyper_norm, lambda (array or null),
+ * lambda_norm, w (array), step_ms, meta_ms, cur_bytes, peak_bytes}, not
+ * NUL-terminated; a non-zero return stops the read (an error). */
+typedef int (*eg_step_row_fn)(void *ctx, long step, const char *text, size_t len);
+
 /* Steps of a job with step > after, ascending, at most limit rows; when
  * max_points > 0 the selected range is downsampled server-side to at most
- * max_points rows (evenly spaced, always keeping the last). Returns
- * {"steps": [{step, epoch, train_loss, meta_loss, hyper_norm, lambda
- * (array or null), lambda_norm, w (array), step_ms, meta_ms, cur_bytes,
- * peak_bytes}], "next_after": step|null}; 1 when the job is missing. */
+ * max_points rows (evenly spaced, always keeping the last). *more tells
+ * whether rows past the page remain. 1 when the job is missing. */
+int eg_store_steps_read(eg_store *s, int64_t job, long after, int limit, int max_points,
+                        eg_step_row_fn fn, void *ctx, int *more);
+
+/* The same page as the text {"steps": [rows], "next_after": step|null}
+ * (malloc'd, *len bytes, NUL-terminated). */
 int eg_store_steps_page(eg_store *s, int64_t job, long after, int limit, int max_points,
-                        struct json_t **out);
+                        char **text, size_t *len);
 
 /* ---- evaluations and checkpoints ---- */
 

@@ -127,6 +127,9 @@ int eg_bind_real(sqlite3_stmt *st, int i, double x);
  * except when out of memory. */
 json_t *eg_col_real(sqlite3_stmt *st, int i);
 json_t *eg_col_int(sqlite3_stmt *st, int i);
+/* A column holding a float32 engine value (a loss, an angle), as the JSON
+ * real of its shortest float text; null for NULL. */
+json_t *eg_col_f32(sqlite3_stmt *st, int i);
 json_t *eg_col_text(sqlite3_stmt *st, int i);
 json_t *eg_col_json(sqlite3_stmt *st, int i);
 

@@ -17,6 +17,7 @@
 #include "tasks/task_data.h"
 #include "tasks/tasks.h"
 #include "util/err.h"
+#include "util/json_num.h"
 
 typedef struct rotation {
     eg_task base;
@@ -123,7 +124,7 @@ static int report(eg_task *t, json_t *summary)
     rotation *r = (rotation *)t;
     double deg;
     EG_TRY(angle_deg(t, &deg));
-    json_object_set_new(summary, "angle_deg", json_real(deg));
+    json_object_set_new(summary, "angle_deg", eg_json_f32((float)deg));
     json_object_set_new(summary, "true_angle_deg", json_real(r->job.rotation.true_angle_deg));
     return 0;
 }

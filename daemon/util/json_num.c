@@ -8,7 +8,8 @@
 
 /* v with p significant digits, laid out as Python's repr does: plain
  * decimals for exponents -5..16 (with ".0" where it would read as an
- * integer, as jansson writes reals), else the exponent form ("1e+20"). The
+ * integer, as jansson writes reals), else the exponent form ("1e+20",
+ * "1e-8"). The
  * plain form is built from the rounded digits, so it holds no others. */
 static int layout(double v, int p, char *buf, size_t cap)
 {
@@ -16,8 +17,9 @@ static int layout(double v, int p, char *buf, size_t cap)
     snprintf(e, sizeof e, "%.*e", p - 1, v);
     char *x = strchr(e, 'e');
     int exp10 = atoi(x + 1);
-    if (exp10 < -5 || exp10 > 16) {
-        int len = snprintf(buf, cap, "%s", e);
+    if (exp10 < -5 || exp10 > 16) { /* the exponent without leading zeros, as jansson */
+        *x = '\0';
+        int len = snprintf(buf, cap, "%se%s%d", e, exp10 < 0 ? "-" : "+", abs(exp10));
         return len < 0 || (size_t)len >= cap ? -1 : len;
     }
     char digits[24];
@@ -127,4 +129,48 @@ char *eg_json_dumps(const json_t *j, size_t flags)
     out[o] = '\0';
     free(raw);
     return out;
+}
+
+void eg_text_put(eg_text *t, const char *s, size_t n)
+{
+    if (t->oom) return;
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 256;
+        while (cap < t->len + n + 1) cap *= 2;
+        char *bigger = realloc(t->buf, cap);
+        if (!bigger) {
+            t->oom = 1;
+            return;
+        }
+        t->buf = bigger;
+        t->cap = cap;
+    }
+    memcpy(t->buf + t->len, s, n);
+    t->len += n;
+    t->buf[t->len] = '\0';
+}
+
+void eg_text_puts(eg_text *t, const char *s) { eg_text_put(t, s, strlen(s)); }
+
+void eg_text_int(eg_text *t, long long v)
+{
+    char b[24];
+    int n = snprintf(b, sizeof b, "%lld", v);
+    eg_text_put(t, b, (size_t)n);
+}
+
+void eg_text_f32(eg_text *t, double v)
+{
+    char b[40];
+    int n = isfinite(v) ? eg_fmt_float((float)v, b, sizeof b) : -1;
+    if (n < 0) eg_text_put(t, "null", 4);
+    else eg_text_put(t, b, (size_t)n);
+}
+
+void eg_text_f64(eg_text *t, double v)
+{
+    char b[40];
+    int n = eg_fmt_double(v, b, sizeof b);
+    if (n < 0) eg_text_put(t, "null", 4);
+    else eg_text_put(t, b, (size_t)n);
 }

@@ -579,6 +579,82 @@ static int contains_id(const json_t *jobs, int64_t id)
     return 0;
 }
 
+/* The largest count of significant digits of any non-integer number in a
+ * JSON text (strings skipped). */
+static int max_digits(const char *text)
+{
+    int worst = 0, in_string = 0;
+    for (const char *p = text; *p; p++) {
+        if (in_string) {
+            if (*p == '\\' && p[1]) p++;
+            else if (*p == '"') in_string = 0;
+            continue;
+        }
+        if (*p == '"') {
+            in_string = 1;
+            continue;
+        }
+        if (*p != '-' && (*p < '0' || *p > '9')) continue;
+        size_t n = strspn(p, "-+.0123456789eE");
+        if (memchr(p, '.', n) || memchr(p, 'e', n) || memchr(p, 'E', n)) {
+            int digits = 0, started = 0, trailing = 0;
+            for (size_t i = 0; i < n && p[i] != 'e' && p[i] != 'E'; i++) {
+                if (p[i] < '0' || p[i] > '9') continue;
+                if (p[i] != '0') started = 1;
+                if (!started) continue;
+                digits++;
+                trailing = p[i] == '0' ? trailing + 1 : 0;
+            }
+            digits -= trailing;
+            worst = digits > worst ? digits : worst;
+        }
+        p += n - 1;
+    }
+    return worst;
+}
+
+/* Numbers come back as the shortest text: the spec's as written, the
+ * engine's float32 figures in at most 9 digits, in the job, its steps, its
+ * evaluations and its event stream. */
+static void test_exact_numbers(void **state)
+{
+    (void)state;
+    int64_t id = submit("{\"task\":\"rotation\",\"steps\":4,\"eval_every\":2,\"eval_limit\":100,"
+                        "\"optimizer\":{\"lr\":0.003,\"beta1\":0.9,\"gamma\":0.1},"
+                        "\"evograd\":{\"sigma\":0.001,\"tau\":0.05},"
+                        "\"rotation\":{\"true_angle_deg\":12.5}}");
+    json_decref(wait_job(id, "succeeded", 0, WAIT_S));
+    static const char *const suffixes[] = {"", "/steps", "/evals"};
+    for (int i = 0; i < 3; i++) {
+        char path[96];
+        snprintf(path, sizeof path, "/v1/jobs/%lld%s", (long long)id, suffixes[i]);
+        dh_resp r;
+        call(&r, "GET", path, NULL, NULL);
+        assert_int_equal(r.status, 200);
+        int digits = max_digits(r.body);
+        if (digits > 9) fail_msg("%s: a number of %d digits in %s", path, digits, r.body);
+        if (i == 0) {
+            static const char *const as_written[] = {"\"lr\":0.003", "\"beta1\":0.9",
+                                                     "\"gamma\":0.1", "\"sigma\":0.001",
+                                                     "\"tau\":0.05", "\"true_angle_deg\":12.5",
+                                                     "\"beta2\":0.999", "\"eps\":1e-8"};
+            for (size_t k = 0; k < sizeof as_written / sizeof *as_written; k++)
+                if (!strstr(r.body, as_written[k]))
+                    fail_msg("%s lacks %s: %s", path, as_written[k], r.body);
+        }
+        dh_resp_free(&r);
+    }
+    char path[96];
+    snprintf(path, sizeof path, "/v1/jobs/%lld/events", (long long)id);
+    dh_resp r;
+    call(&r, "GET", path, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "event: step"));
+    int digits = max_digits(r.body);
+    if (digits > 9) fail_msg("events: a number of %d digits in %s", digits, r.body);
+    dh_resp_free(&r);
+}
+
 static void test_list_paging_and_state_filter(void **state)
 {
     (void)state;
@@ -1698,6 +1774,7 @@ int main(void)
         cmocka_unit_test(test_health_and_devices),
         cmocka_unit_test(test_metrics_idle),
         cmocka_unit_test(test_submit_show_steps_events),
+        cmocka_unit_test(test_exact_numbers),
         cmocka_unit_test(test_list_paging_and_state_filter),
         cmocka_unit_test(test_steps_paging_and_downsampling),
         cmocka_unit_test(test_evals_of_a_rotation_job),
