@@ -84,6 +84,7 @@ int eg_cmd_serve(int argc, char **argv)
 
     static eg_api_ctx ctx; /* outlives every thread that reads it */
     ctx.store = store;
+    pthread_mutex_init(&ctx.hists.lock, NULL);
     ctx.token = o.token;
     ctx.data_roots = &o.data_roots;
     ctx.checkpoint_dir = o.checkpoint_dir;
@@ -93,6 +94,7 @@ int eg_cmd_serve(int argc, char **argv)
         .checkpoint_dir = o.checkpoint_dir,
         .checkpoint_every = o.checkpoint_every,
         .listener = eg_api_on_sched_event,
+        .step_listener = eg_api_on_sched_step,
         .listener_ctx = &ctx,
     };
     eg_sched *sched = NULL;

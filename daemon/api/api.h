@@ -13,6 +13,7 @@
 #ifndef EG_API_H
 #define EG_API_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -59,6 +60,28 @@ int eg_data_roots_parse(const char *list, eg_data_roots *out);
  * that starts with "dataset.path: ") otherwise. */
 int eg_data_roots_resolve(const eg_data_roots *r, eg_job *job);
 
+/* ---- step-time histograms (metrics.c) ---- */
+
+#define EG_HIST_BUCKETS 16
+#define EG_HIST_DEVICES 9
+
+/* Durations observed per device: counts per upper bound (seconds, the
+ * last +Inf), their sum and count. */
+typedef struct eg_hist {
+    unsigned long count[EG_HIST_BUCKETS];
+    double sum;
+    unsigned long n;
+} eg_hist;
+
+typedef struct eg_step_hists {
+    pthread_mutex_t lock;
+    int n;
+    struct {
+        char device[16];
+        eg_hist step, meta;       /* whole steps; their meta steps */
+    } dev[EG_HIST_DEVICES];
+} eg_step_hists;
+
 /* ---- what handlers see ---- */
 
 /* The daemon's store, scheduler and settings, owned by `evogradd serve`,
@@ -73,6 +96,7 @@ typedef struct eg_api_ctx {
     atomic_int stopping;           /* set at shutdown: event streams end */
     atomic_long answered[6];       /* responses by status class, [1] = 1xx .. [5] = 5xx */
     atomic_long steps_seen;        /* step rows announced by the scheduler */
+    eg_step_hists hists;           /* step times; lock initialised by the owner */
 } eg_api_ctx;
 
 /* Query parameters in the order given (a key without '=' has value ""). */
@@ -236,6 +260,10 @@ void eg_api_metrics_get(const eg_request *rq, eg_reply *rp);  /* metrics.c */
 /* The scheduler's listener: counts step rows for /metrics. ctx is the
  * eg_api_ctx. */
 void eg_api_on_sched_event(void *ctx, int64_t job, const char *kind);
+
+/* The scheduler's step listener: adds the step's duration (and its meta
+ * step's, where one ran) to the device's histograms. ctx is the eg_api_ctx. */
+void eg_api_on_sched_step(void *ctx, const char *device, const eg_step_record *r);
 
 /* ---- the server (server.c) ---- */
 

@@ -1,6 +1,7 @@
-/* /metrics: Prometheus text format 0.0.4. Jobs per state, step rows
- * logged by this process, HTTP answers by status class, and for each
- * running job its progress and its last step's time and memory. */
+/* /metrics: Prometheus text format 0.0.4, in base units. Jobs per state,
+ * step rows logged by this process, HTTP answers by status class,
+ * histograms per device of the steps' and meta steps' durations, and for
+ * each running job its progress and its last step's memory. */
 #include "api/api.h"
 
 #include <jansson.h>
@@ -65,7 +66,7 @@ static int add_running(text *t, eg_store *store)
     struct {
         long long id;
         char device[32];
-        double done, total, step_ms, meta_ms, cur, peak;
+        double done, total, cur, peak;
     } rows[MAX_RUNNING];
     size_t n = 0;
     json_array_foreach(jobs, i, job) {
@@ -77,7 +78,7 @@ static int add_running(text *t, eg_store *store)
             if (*c == '"' || *c == '\\' || *c == '\n') *c = '_'; /* label value syntax */
         rows[n].done = num(json_object_get(job, "steps_done"));
         rows[n].total = num(json_object_get(job, "total_steps"));
-        rows[n].step_ms = rows[n].meta_ms = rows[n].cur = rows[n].peak = NAN;
+        rows[n].cur = rows[n].peak = NAN;
         json_t *steps = NULL;
         char *page_text = NULL;
         size_t len = 0;
@@ -86,8 +87,6 @@ static int add_running(text *t, eg_store *store)
             eg_store_steps_page(store, rows[n].id, after, 1, 0, &page_text, &len) == 0 &&
             (steps = json_loadb(page_text, len, 0, NULL))) {
             json_t *last = json_array_get(json_object_get(steps, "steps"), 0);
-            rows[n].step_ms = num(json_object_get(last, "step_ms"));
-            rows[n].meta_ms = num(json_object_get(last, "meta_ms"));
             rows[n].cur = num(json_object_get(last, "cur_bytes"));
             rows[n].peak = num(json_object_get(last, "peak_bytes"));
         }
@@ -102,17 +101,14 @@ static int add_running(text *t, eg_store *store)
     } gauges[] = {
         {"evograd_job_steps_done", "Steps a running job has logged.", 0},
         {"evograd_job_total_steps", "Steps a running job will run (0: not known yet).", 1},
-        {"evograd_job_step_ms", "Milliseconds of a running job's last step.", 2},
-        {"evograd_job_meta_ms", "Milliseconds of the hypergradient in that step.", 3},
-        {"evograd_job_memory_bytes", "Engine memory of a running job after its last step.", 4},
-        {"evograd_job_peak_memory_bytes", "Peak engine memory of a running job.", 5},
+        {"evograd_job_memory_bytes", "Engine memory of a running job after its last step.", 2},
+        {"evograd_job_peak_memory_bytes", "Peak engine memory of a running job.", 3},
     };
     for (size_t g = 0; g < sizeof gauges / sizeof *gauges; g++) {
         add(t, "# HELP %s %s\n# TYPE %s gauge\n", gauges[g].name, gauges[g].help,
             gauges[g].name);
         for (size_t k = 0; k < n; k++) {
-            double v[] = {rows[k].done, rows[k].total, rows[k].step_ms,
-                          rows[k].meta_ms, rows[k].cur, rows[k].peak};
+            double v[] = {rows[k].done, rows[k].total, rows[k].cur, rows[k].peak};
             double x = v[gauges[g].off];
             if (isnan(x)) continue; /* not measured yet */
             add(t, "%s{job=\"%lld\",device=\"%s\"} %.17g\n", gauges[g].name, rows[k].id,
@@ -120,6 +116,73 @@ static int add_running(text *t, eg_store *store)
         }
     }
     return 0;
+}
+
+/* Upper bounds of the histograms' buckets, in seconds (the last is +Inf). */
+static const double bounds[EG_HIST_BUCKETS - 1] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                   0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+
+static void observe(eg_hist *h, double seconds)
+{
+    int b = 0;
+    while (b < EG_HIST_BUCKETS - 1 && seconds > bounds[b]) b++;
+    h->count[b]++;
+    h->sum += seconds;
+    h->n++;
+}
+
+void eg_api_on_sched_step(void *ctx, const char *device, const eg_step_record *r)
+{
+    eg_step_hists *hs = &((eg_api_ctx *)ctx)->hists;
+    pthread_mutex_lock(&hs->lock);
+    int i = 0;
+    while (i < hs->n && strcmp(hs->dev[i].device, device) != 0) i++;
+    if (i == hs->n && hs->n < EG_HIST_DEVICES) {
+        snprintf(hs->dev[i].device, sizeof hs->dev[i].device, "%s", device);
+        hs->n++;
+    }
+    if (i < hs->n) {
+        if (isfinite(r->step_ms)) observe(&hs->dev[i].step, r->step_ms / 1e3);
+        if (!isnan(r->meta_loss) && isfinite(r->meta_ms))
+            observe(&hs->dev[i].meta, r->meta_ms / 1e3);
+    }
+    pthread_mutex_unlock(&hs->lock);
+}
+
+/* The two histograms, one series per device that has run a step. */
+static void add_histograms(text *t, eg_step_hists *hs)
+{
+    static const struct {
+        const char *name, *help;
+        int meta;
+    } hists[] = {
+        {"evograd_step_duration_seconds",
+         "Wall time of a training step, its meta step included, by device.", 0},
+        {"evograd_meta_step_duration_seconds",
+         "Wall time of the hypergradient and meta-optimiser step within a step, by device.", 1},
+    };
+    pthread_mutex_lock(&hs->lock);
+    for (size_t k = 0; k < sizeof hists / sizeof *hists; k++) {
+        add(t, "# HELP %s %s\n# TYPE %s histogram\n", hists[k].name, hists[k].help,
+            hists[k].name);
+        for (int i = 0; i < hs->n; i++) {
+            const eg_hist *h = hists[k].meta ? &hs->dev[i].meta : &hs->dev[i].step;
+            const char *dev = hs->dev[i].device;
+            unsigned long cum = 0;
+            for (int b = 0; b < EG_HIST_BUCKETS; b++) {
+                cum += h->count[b];
+                if (b < EG_HIST_BUCKETS - 1)
+                    add(t, "%s_bucket{device=\"%s\",le=\"%g\"} %lu\n", hists[k].name, dev,
+                        bounds[b], cum);
+                else
+                    add(t, "%s_bucket{device=\"%s\",le=\"+Inf\"} %lu\n", hists[k].name, dev,
+                        cum);
+            }
+            add(t, "%s_sum{device=\"%s\"} %.9g\n%s_count{device=\"%s\"} %lu\n", hists[k].name,
+                dev, h->sum, hists[k].name, dev, h->n);
+        }
+    }
+    pthread_mutex_unlock(&hs->lock);
 }
 
 void eg_api_metrics_get(const eg_request *rq, eg_reply *rp)
@@ -148,6 +211,7 @@ void eg_api_metrics_get(const eg_request *rq, eg_reply *rp)
     for (int c = 1; c <= 5; c++)
         add(&t, "evograd_http_responses_total{code=\"%dxx\"} %ld\n", c,
             atomic_load(&ctx->answered[c]));
+    add_histograms(&t, &ctx->hists);
     if (add_running(&t, ctx->store) != 0) {
         free(t.s);
         eg_reply_internal(rp, "reading running jobs");

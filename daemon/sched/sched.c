@@ -125,6 +125,7 @@ static outcome run_job(worker *w, int64_t id, const char *spec, char **summary)
             if (eg_store_eval_append(s->store, id, last.step, &ev) != 0) goto done;
         }
         notify(s, id, "step");
+        if (s->cfg.step_listener) s->cfg.step_listener(s->cfg.listener_ctx, w->device, &last);
         int epoch_end = t->steps_per_epoch > 0 && run.step % t->steps_per_epoch == 0;
         if (run.step < total && (run.step % s->cfg.checkpoint_every == 0 || epoch_end) &&
             checkpoint(s, id, &run, ckpt) != 0)

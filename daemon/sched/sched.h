@@ -19,12 +19,17 @@ typedef struct eg_sched eg_sched;
  * the API's event stream listens here. kind: "state" or "step". */
 typedef void (*eg_sched_listener)(void *ctx, int64_t job, const char *kind);
 
+/* Notified (from the worker's thread) of every step a worker ran, with the
+ * worker's device; the API's metrics listen here. */
+typedef void (*eg_sched_step_listener)(void *ctx, const char *device, const eg_step_record *r);
+
 typedef struct eg_sched_config {
     const char *const *devices;  /* NULL-terminated: "cpu", "cuda:0", ... */
     const char *checkpoint_dir;  /* checkpoint files: DIR/job-ID.ckpt */
     long checkpoint_every;       /* steps (default 200) */
     eg_sched_listener listener;
-    void *listener_ctx;
+    eg_sched_step_listener step_listener;
+    void *listener_ctx;          /* passed to both */
 } eg_sched_config;
 
 int eg_sched_start(eg_store *store, const eg_sched_config *cfg, eg_sched **out);
