@@ -127,7 +127,7 @@ static void test_defaults(void **state)
     assert_int_equal(r.meta_optimizer.kind, EG_OPT_ADAM);
     assert_true(r.meta_optimizer.lr == 1e-2f);
     assert_int_equal(r.auto_milestones, 0);
-    assert_int_equal(r.evograd.k, 2);
+    assert_int_equal(r.evograd.k, 4); /* rotation: 4 copies (README) */
     assert_true(r.evograd.sigma == 1e-3f && r.evograd.tau == 0.05f);
     assert_int_equal(r.evograd.noise, EG_NOISE_RADEMACHER);
     assert_int_equal(r.evograd.antithetic, 0);
