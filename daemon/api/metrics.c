@@ -6,48 +6,14 @@
 
 #include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/log.h"
+#include "util/text.h"
 
 #define MAX_RUNNING 64
-
-typedef struct text {
-    char *s;
-    size_t len, cap;
-    int oom;
-} text;
-
-static void add(text *t, const char *fmt, ...) EG_PRINTF(2, 3);
-static void add(text *t, const char *fmt, ...)
-{
-    if (t->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            t->oom = 1;
-            return;
-        }
-        if ((size_t)n < t->cap - t->len) {
-            t->len += (size_t)n;
-            return;
-        }
-        size_t cap = (t->cap ? t->cap * 2 : 4096) + (size_t)n;
-        char *bigger = realloc(t->s, cap);
-        if (!bigger) {
-            t->oom = 1;
-            return;
-        }
-        t->s = bigger;
-        t->cap = cap;
-    }
-}
 
 /* A number of a JSON value, or NaN when it is not one. */
 static double num(const json_t *v)
@@ -57,7 +23,7 @@ static double num(const json_t *v)
 
 /* Adds per-job gauges of the running jobs: progress and the last step's
  * time and memory. 0, or -1 after eg_errorf. */
-static int add_running(text *t, eg_store *store)
+static int add_running(eg_text *t, eg_store *store)
 {
     json_t *page = NULL;
     EG_TRY(eg_store_jobs_list(store, "running", 0, MAX_RUNNING, &page));
@@ -69,7 +35,7 @@ static int add_running(text *t, eg_store *store)
         double done, total, cur, peak;
     } rows[MAX_RUNNING];
     size_t n = 0;
-    json_array_foreach(jobs, i, job) {
+    json_array_foreach (jobs, i, job) {
         if (n == MAX_RUNNING) break;
         rows[n].id = json_integer_value(json_object_get(job, "id"));
         const char *dev = json_string_value(json_object_get(job, "device"));
@@ -105,22 +71,22 @@ static int add_running(text *t, eg_store *store)
         {"evograd_job_peak_memory_bytes", "Peak engine memory of a running job.", 3},
     };
     for (size_t g = 0; g < sizeof gauges / sizeof *gauges; g++) {
-        add(t, "# HELP %s %s\n# TYPE %s gauge\n", gauges[g].name, gauges[g].help,
-            gauges[g].name);
+        eg_text_printf(t, "# HELP %s %s\n# TYPE %s gauge\n", gauges[g].name, gauges[g].help,
+                       gauges[g].name);
         for (size_t k = 0; k < n; k++) {
             double v[] = {rows[k].done, rows[k].total, rows[k].cur, rows[k].peak};
             double x = v[gauges[g].off];
             if (isnan(x)) continue; /* not measured yet */
-            add(t, "%s{job=\"%lld\",device=\"%s\"} %.17g\n", gauges[g].name, rows[k].id,
-                rows[k].device, x);
+            eg_text_printf(t, "%s{job=\"%lld\",device=\"%s\"} %.17g\n", gauges[g].name, rows[k].id,
+                           rows[k].device, x);
         }
     }
     return 0;
 }
 
 /* Upper bounds of the histograms' buckets, in seconds (the last is +Inf). */
-static const double bounds[EG_HIST_BUCKETS - 1] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                   0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+static const double bounds[EG_HIST_BUCKETS - 1] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 
 static void observe(eg_hist *h, double seconds)
 {
@@ -150,7 +116,7 @@ void eg_api_on_sched_step(void *ctx, const char *device, const eg_step_record *r
 }
 
 /* The two histograms, one series per device that has run a step. */
-static void add_histograms(text *t, eg_step_hists *hs)
+static void add_histograms(eg_text *t, eg_step_hists *hs)
 {
     static const struct {
         const char *name, *help;
@@ -163,23 +129,21 @@ static void add_histograms(text *t, eg_step_hists *hs)
     };
     pthread_mutex_lock(&hs->lock);
     for (size_t k = 0; k < sizeof hists / sizeof *hists; k++) {
-        add(t, "# HELP %s %s\n# TYPE %s histogram\n", hists[k].name, hists[k].help,
-            hists[k].name);
+        eg_text_printf(t, "# HELP %s %s\n# TYPE %s histogram\n", hists[k].name, hists[k].help,
+                       hists[k].name);
         for (int i = 0; i < hs->n; i++) {
             const eg_hist *h = hists[k].meta ? &hs->dev[i].meta : &hs->dev[i].step;
             const char *dev = hs->dev[i].device;
+            const char *name = hists[k].name;
             unsigned long cum = 0;
             for (int b = 0; b < EG_HIST_BUCKETS; b++) {
+                char le[16] = "+Inf";
+                if (b < EG_HIST_BUCKETS - 1) snprintf(le, sizeof le, "%g", bounds[b]);
                 cum += h->count[b];
-                if (b < EG_HIST_BUCKETS - 1)
-                    add(t, "%s_bucket{device=\"%s\",le=\"%g\"} %lu\n", hists[k].name, dev,
-                        bounds[b], cum);
-                else
-                    add(t, "%s_bucket{device=\"%s\",le=\"+Inf\"} %lu\n", hists[k].name, dev,
-                        cum);
+                eg_text_printf(t, "%s_bucket{device=\"%s\",le=\"%s\"} %lu\n", name, dev, le, cum);
             }
-            add(t, "%s_sum{device=\"%s\"} %.9g\n%s_count{device=\"%s\"} %lu\n", hists[k].name,
-                dev, h->sum, hists[k].name, dev, h->n);
+            eg_text_printf(t, "%s_sum{device=\"%s\"} %.9g\n%s_count{device=\"%s\"} %lu\n", name,
+                           dev, h->sum, name, dev, h->n);
         }
     }
     pthread_mutex_unlock(&hs->lock);
@@ -190,41 +154,43 @@ void eg_api_metrics_get(const eg_request *rq, eg_reply *rp)
     static const char *const known[] = {NULL};
     if (eg_query_check(&rq->query, known, rp) != 0) return;
     eg_api_ctx *ctx = rq->ctx;
-    static const char *const states[5] = {"queued", "running", "succeeded", "failed",
-                                          "canceled"};
+    static const char *const states[5] = {"queued", "running", "succeeded", "failed", "canceled"};
     long counts[5];
     if (eg_store_job_counts(ctx->store, counts) != 0) {
         eg_reply_internal(rp, "counting jobs");
         return;
     }
-    text t = {0};
-    add(&t, "# HELP evograd_jobs Jobs in each state.\n# TYPE evograd_jobs gauge\n");
-    for (int i = 0; i < 5; i++) add(&t, "evograd_jobs{state=\"%s\"} %ld\n", states[i], counts[i]);
-    add(&t, "# HELP evograd_running_jobs Jobs the workers are running now.\n"
-            "# TYPE evograd_running_jobs gauge\nevograd_running_jobs %d\n",
-        ctx->sched ? eg_sched_running(ctx->sched) : 0);
-    add(&t, "# HELP evograd_steps_total Step rows logged since the daemon started.\n"
-            "# TYPE evograd_steps_total counter\nevograd_steps_total %ld\n",
-        atomic_load(&ctx->steps_seen));
-    add(&t, "# HELP evograd_http_responses_total HTTP responses by status class.\n"
-            "# TYPE evograd_http_responses_total counter\n");
+    eg_text t = {0};
+    eg_text_printf(&t, "# HELP evograd_jobs Jobs in each state.\n# TYPE evograd_jobs gauge\n");
+    for (int i = 0; i < 5; i++)
+        eg_text_printf(&t, "evograd_jobs{state=\"%s\"} %ld\n", states[i], counts[i]);
+    eg_text_printf(&t,
+                   "# HELP evograd_running_jobs Jobs the workers are running now.\n"
+                   "# TYPE evograd_running_jobs gauge\nevograd_running_jobs %d\n",
+                   ctx->sched ? eg_sched_running(ctx->sched) : 0);
+    eg_text_printf(&t,
+                   "# HELP evograd_steps_total Step rows logged since the daemon started.\n"
+                   "# TYPE evograd_steps_total counter\nevograd_steps_total %ld\n",
+                   atomic_load(&ctx->steps_seen));
+    eg_text_printf(&t, "# HELP evograd_http_responses_total HTTP responses by status class.\n"
+                       "# TYPE evograd_http_responses_total counter\n");
     for (int c = 1; c <= 5; c++)
-        add(&t, "evograd_http_responses_total{code=\"%dxx\"} %ld\n", c,
-            atomic_load(&ctx->answered[c]));
+        eg_text_printf(&t, "evograd_http_responses_total{code=\"%dxx\"} %ld\n", c,
+                       atomic_load(&ctx->answered[c]));
     add_histograms(&t, &ctx->hists);
     if (add_running(&t, ctx->store) != 0) {
-        free(t.s);
+        free(t.buf);
         eg_reply_internal(rp, "reading running jobs");
         return;
     }
     if (t.oom) {
-        free(t.s);
+        free(t.buf);
         eg_reply_error(rp, 500, "internal", NULL, "out of memory");
         return;
     }
     eg_reply_clear(rp);
     rp->status = 200;
-    rp->text = t.s;
+    rp->text = t.buf;
     rp->text_len = t.len;
     rp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }

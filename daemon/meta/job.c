@@ -450,8 +450,8 @@ int eg_job_splits_resolve(const eg_job *job, long n, long range[2][2])
             range[i][0] = i == 0 ? 0 : n - k;
             range[i][1] = i == 0 ? k : n;
             if (k < 1)
-                return fail("dataset.splits", names[i], "%g of %ld samples is none", sp[i]->fraction,
-                            n);
+                return fail("dataset.splits", names[i], "%g of %ld samples is none",
+                            sp[i]->fraction, n);
         } else {
             range[i][0] = sp[i]->begin;
             range[i][1] = sp[i]->end;

@@ -131,34 +131,6 @@ char *eg_json_dumps(const json_t *j, size_t flags)
     return out;
 }
 
-void eg_text_put(eg_text *t, const char *s, size_t n)
-{
-    if (t->oom) return;
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 256;
-        while (cap < t->len + n + 1) cap *= 2;
-        char *bigger = realloc(t->buf, cap);
-        if (!bigger) {
-            t->oom = 1;
-            return;
-        }
-        t->buf = bigger;
-        t->cap = cap;
-    }
-    memcpy(t->buf + t->len, s, n);
-    t->len += n;
-    t->buf[t->len] = '\0';
-}
-
-void eg_text_puts(eg_text *t, const char *s) { eg_text_put(t, s, strlen(s)); }
-
-void eg_text_int(eg_text *t, long long v)
-{
-    char b[24];
-    int n = snprintf(b, sizeof b, "%lld", v);
-    eg_text_put(t, b, (size_t)n);
-}
-
 void eg_text_f32(eg_text *t, double v)
 {
     char b[40];

@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "util/text.h"
+
 struct json_t;
 
 /* Writes the shortest text of v that strtod reads back to v, with ".0"
@@ -31,19 +33,8 @@ struct json_t *eg_json_f64(double v);
  * must not hold JSON_REAL_PRECISION. NULL when out of memory. */
 char *eg_json_dumps(const struct json_t *j, size_t flags);
 
-/* JSON text written piece by piece into a growing buffer. After an
- * allocation fails nothing more is written and oom stays set. */
-typedef struct eg_text {
-    char *buf;   /* NUL-terminated; the caller frees it */
-    size_t len, cap;
-    int oom;
-} eg_text;
-
-void eg_text_put(eg_text *t, const char *s, size_t n);
-void eg_text_puts(eg_text *t, const char *s);
-void eg_text_int(eg_text *t, long long v);
-/* A float32 value by eg_fmt_float, a double by eg_fmt_double; null for
- * NaN and infinities. */
+/* Writes a float32 value by eg_fmt_float, a double by eg_fmt_double;
+ * null for NaN and infinities. */
 void eg_text_f32(eg_text *t, double v);
 void eg_text_f64(eg_text *t, double v);
 

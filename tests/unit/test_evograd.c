@@ -132,50 +132,49 @@ static void tiny_free(tiny *ty)
 
 /* ---- the EvoGrad objective in double, independent of the engine ---- */
 
-/* Mean cross-entropy of the MLP at parameters th (fc1.weight (HID, IN),
- * fc1.bias, fc2.weight (OUT, HID), fc2.bias) on x (B, IN). */
-static double mlp_loss64(const double *th, const double *x, const int32_t *y)
+enum { P_MLP = HID * IN + HID + OUT * HID + OUT };
+
+/* The MLP at parameters th (fc1.weight (HID, IN), fc1.bias, fc2.weight
+ * (OUT, HID), fc2.bias) on sample b of x (B, IN): its hidden activations h
+ * and its softmax p; returns the sample's cross-entropy for label y. */
+static double mlp_sample64(const double *th, const double *x, int b, int32_t y, double *h,
+                           double *p)
 {
     const double *w1 = th, *b1 = w1 + HID * IN, *w2 = b1 + HID, *b2 = w2 + OUT * HID;
-    double total = 0;
-    for (int b = 0; b < B; b++) {
-        double h[HID], z[OUT], zmax = -INFINITY, sum = 0;
-        for (int i = 0; i < HID; i++) {
-            h[i] = b1[i];
-            for (int j = 0; j < IN; j++) h[i] += w1[i * IN + j] * x[b * IN + j];
-            h[i] = h[i] > 0 ? h[i] : 0;
-        }
-        for (int o = 0; o < OUT; o++) {
-            z[o] = b2[o];
-            for (int i = 0; i < HID; i++) z[o] += w2[o * HID + i] * h[i];
-            zmax = fmax(zmax, z[o]);
-        }
-        for (int o = 0; o < OUT; o++) sum += exp(z[o] - zmax);
-        total += log(sum) + zmax - z[y[b]];
+    double z[OUT], zmax = -INFINITY, sum = 0;
+    for (int i = 0; i < HID; i++) {
+        h[i] = b1[i];
+        for (int j = 0; j < IN; j++) h[i] += w1[i * IN + j] * x[b * IN + j];
+        h[i] = h[i] > 0 ? h[i] : 0;
     }
+    for (int o = 0; o < OUT; o++) {
+        z[o] = b2[o];
+        for (int i = 0; i < HID; i++) z[o] += w2[o * HID + i] * h[i];
+        zmax = fmax(zmax, z[o]);
+    }
+    for (int o = 0; o < OUT; o++) sum += exp(z[o] - zmax);
+    for (int o = 0; o < OUT; o++) p[o] = exp(z[o] - zmax) / sum;
+    return log(sum) + zmax - z[y];
+}
+
+/* Mean cross-entropy of the MLP at th on x (B, IN). */
+static double mlp_loss64(const double *th, const double *x, const int32_t *y)
+{
+    double total = 0, h[HID], p[OUT];
+    for (int b = 0; b < B; b++) total += mlp_sample64(th, x, b, y[b], h, p);
     return total / B;
 }
 
-/* The gradient of mlp_loss64 in th, into g (P). */
+/* The gradient of mlp_loss64 in th, into g (P_MLP). */
 static void mlp_grad64(const double *th, const double *x, const int32_t *y, double *g)
 {
-    const double *w1 = th, *b1 = w1 + HID * IN, *w2 = b1 + HID, *b2 = w2 + OUT * HID;
+    const double *w2 = th + HID * IN + HID;
     double *gw1 = g, *gb1 = gw1 + HID * IN, *gw2 = gb1 + HID, *gb2 = gw2 + OUT * HID;
-    memset(g, 0, (HID * IN + HID + OUT * HID + OUT) * sizeof(double));
+    memset(g, 0, P_MLP * sizeof(double));
     for (int b = 0; b < B; b++) {
-        double h[HID], z[OUT], dz[OUT], zmax = -INFINITY, sum = 0;
-        for (int i = 0; i < HID; i++) {
-            h[i] = b1[i];
-            for (int j = 0; j < IN; j++) h[i] += w1[i * IN + j] * x[b * IN + j];
-            h[i] = h[i] > 0 ? h[i] : 0;
-        }
-        for (int o = 0; o < OUT; o++) {
-            z[o] = b2[o];
-            for (int i = 0; i < HID; i++) z[o] += w2[o * HID + i] * h[i];
-            zmax = fmax(zmax, z[o]);
-        }
-        for (int o = 0; o < OUT; o++) sum += exp(z[o] - zmax);
-        for (int o = 0; o < OUT; o++) dz[o] = (exp(z[o] - zmax) / sum - (o == y[b])) / B;
+        double h[HID], dz[OUT];
+        mlp_sample64(th, x, b, y[b], h, dz);
+        for (int o = 0; o < OUT; o++) dz[o] = (dz[o] - (o == y[b])) / B;
         for (int o = 0; o < OUT; o++) {
             gb2[o] += dz[o];
             for (int i = 0; i < HID; i++) gw2[o * HID + i] += dz[o] * h[i];
@@ -190,7 +189,7 @@ static void mlp_grad64(const double *th, const double *x, const int32_t *y, doub
     }
 }
 
-enum { P_MLP = HID * IN + HID + OUT * HID + OUT };
+
 
 /* T1−T2's objective: ℓ_V(θ') at θ' = θ - α ∇_θ ℓ_T(θ, λ), training inputs
  * x ⊙ λ; v (may be NULL) gets ∇ℓ_V(θ'). */
