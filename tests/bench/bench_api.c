@@ -9,6 +9,8 @@
  *      THREADS client threads, each on one keep-alive connection, for
  *      SECONDS, while a rotation job runs, once it has logged enough steps
  *      for every answer to hold 100 rows (goal: >= 5000 req/s on 2 cores);
+ *      the page is checked once and every answer compared with it byte for
+ *      byte;
  *   2. the step-logging overhead: the same rotation job's mean_step_ms in
  *      its summary when the daemon runs it vs `evogradd run` in the
  *      foreground (goal: <= 2%). Each side runs three times, interleaved; the
@@ -41,17 +43,26 @@
 typedef struct client {
     const dh_daemon *d;
     char path[96];
+    const char *want;    /* the page every answer must hold, byte for byte */
+    size_t want_len;
     double until_ms;
     long ok, bad;
 } client;
 
+/* The clients do not parse the answers (the client's JSON parser would
+ * cost more than the daemon's answer): each must be the page checked once
+ * before, byte for byte. */
 static void *client_main(void *arg)
 {
     client *c = arg;
+    dh_req rq = {.method = "GET", .path = c->path, .raw = 1};
     while (dh_now_ms() < c->until_ms) {
         dh_resp r;
-        if (dh_get(c->d, c->path, &r) == 0 && r.status == 200 && r.json) c->ok++;
-        else c->bad++;
+        if (dh_do(c->d, &rq, &r) == 0 && r.status == 200 && r.len == c->want_len &&
+            memcmp(r.body, c->want, r.len) == 0)
+            c->ok++;
+        else
+            c->bad++;
         dh_resp_free(&r);
     }
     dh_thread_end();
@@ -80,12 +91,26 @@ static double measure_requests(const dh_daemon *d, double seconds, int threads)
     client *c = calloc((size_t)threads, sizeof *c);
     pthread_t *t = calloc((size_t)threads, sizeof *t);
     if (!c || !t) return 0;
+    /* The page, checked once: 100 full rows. */
+    char path[64];
+    snprintf(path, sizeof path, "/v1/jobs/%lld/steps?limit=100", (long long)id);
+    dh_resp page;
+    if (dh_get(d, path, &page) != 0 || page.status != 200 ||
+        json_array_size(json_object_get(page.json, "steps")) != FULL_PAGE ||
+        !json_is_number(json_object_get(json_array_get(json_object_get(page.json, "steps"), 99),
+                                        "train_loss"))) {
+        fprintf(stderr, "bench_api: %s is not a page of %d rows\n", path, FULL_PAGE);
+        dh_resp_free(&page);
+        return 0;
+    }
     long s0 = steps_done(d, id);
     double t0 = dh_now_ms();
     for (int i = 0; i < threads; i++) {
         c[i].d = d;
         c[i].until_ms = t0 + seconds * 1e3;
-        snprintf(c[i].path, sizeof c[i].path, "/v1/jobs/%lld/steps?limit=100", (long long)id);
+        c[i].want = page.body;
+        c[i].want_len = page.len;
+        snprintf(c[i].path, sizeof c[i].path, "%s", path);
         if (pthread_create(&t[i], NULL, client_main, &c[i]) != 0) return 0;
     }
     long ok = 0, bad = 0;
@@ -96,9 +121,10 @@ static double measure_requests(const dh_daemon *d, double seconds, int threads)
     }
     double secs = (dh_now_ms() - t0) / 1e3;
     long s1 = steps_done(d, id);
+    printf("api: a page of %d rows is %zu bytes\n", FULL_PAGE, page.len);
+    dh_resp_free(&page);
     free(c);
     free(t);
-    char path[64];
     snprintf(path, sizeof path, "/v1/jobs/%lld/cancel", (long long)id);
     dh_req rq = {.method = "POST", .path = path};
     dh_resp r;

@@ -426,7 +426,7 @@ int dh_do(const dh_daemon *d, const dh_req *rq, dh_resp *r)
         r->body = calloc(1, 1);
         if (!r->body) return -1;
     }
-    r->json = r->len ? json_loadb(r->body, r->len, 0, NULL) : NULL;
+    r->json = r->len && !rq->raw ? json_loadb(r->body, r->len, 0, NULL) : NULL;
     return 0;
 }
 

@@ -68,6 +68,7 @@ typedef struct dh_req {
                                   else the whole Authorization value */
     int no_expect;             /* suppress "Expect: 100-continue" */
     const char *header;        /* one more header line ("Name: value"), or NULL */
+    int raw;                   /* leave the body unparsed (json stays NULL) */
 } dh_req;
 
 typedef struct dh_resp {
