@@ -11,25 +11,25 @@ cd "$(dirname "$0")/.." || exit 1
 all=0
 [ "${1:-}" = "--all" ] && all=1
 
-# name | file | text | replacement | tests meant to catch it
+# name ^ file ^ text ^ replacement ^ tests meant to catch it
 mutations=(
-"hyper_norm squared|daemon/meta/evograd.c|m->hyper_norm = sqrt(sq);|m->hyper_norm = sq;|test_train_replay"
-"t1t2 hyper_norm squared|daemon/meta/t1t2.c|m->hyper_norm = sqrt(sq);|m->hyper_norm = sq;|test_train_replay"
-"t1t2 epsilon 300x|daemon/meta/t1t2.c|float eps = (float)(0.01 / sqrt(vv));|float eps = (float)(3.0 / sqrt(vv));|test_evograd test_train_replay"
-"evograd sign flipped|daemon/meta/evograd.c|double seed = -(double)sigma|double seed = (double)sigma|test_evograd test_train_replay test_train_meta"
-"copy weights inverted|daemon/meta/evograd.c|sum += w[i] = exp(-(losses[i] - lo) / tau);|sum += w[i] = exp((losses[i] - lo) / tau);|test_evograd test_train_replay"
-"checkpoint: no bound on reads|daemon/meta/ckpt_file.c|if (*pos + n > end || (n && fread|if ((n \&\& fread|test_train_checkpoint"
-"checkpoint: no bound on payloads|daemon/meta/ckpt_file.c|if (bytes > end - pos)|if (0)|test_train_checkpoint"
-"checkpoint: checksum ignored|daemon/meta/ckpt_file.c|if (stored != (uint32_t)crc)|if (0)|test_train_checkpoint"
-"rotation: angle gradient sign|daemon/nn/cpu/cpu_rotate.c|dangle[0] = (float)(dangle[0] + total);|dangle[0] = (float)(dangle[0] - total);|test_rotate test_train_replay"
-"adam: no bias correction|daemon/nn/backend.c|const double bc1 = 1.0 - pow((double)beta1, (double)t);|const double bc1 = 1.0;|test_optim"
+"hyper_norm squared^daemon/meta/evograd.c^m->hyper_norm = sqrt(sq);^m->hyper_norm = sq;^test_train_replay"
+"t1t2 hyper_norm squared^daemon/meta/t1t2.c^m->hyper_norm = sqrt(sq);^m->hyper_norm = sq;^test_train_replay"
+"t1t2 epsilon 300x^daemon/meta/t1t2.c^float eps = (float)(0.01 / sqrt(vv));^float eps = (float)(3.0 / sqrt(vv));^test_evograd test_train_replay"
+"evograd sign flipped^daemon/meta/evograd.c^double seed = -(double)sigma^double seed = (double)sigma^test_evograd test_train_replay test_train_meta"
+"copy weights inverted^daemon/meta/evograd.c^sum += w[i] = exp(-(losses[i] - lo) / tau);^sum += w[i] = exp((losses[i] - lo) / tau);^test_evograd test_train_replay"
+"checkpoint: no bound on payloads^daemon/meta/ckpt_file.c^if (pos > end || bytes > end - pos)^if (0)^test_train_checkpoint"
+"checkpoint: checksum ignored^daemon/meta/ckpt_file.c^if (stored != (uint32_t)crc)^if (0)^test_train_checkpoint"
+"rotation: angle gradient sign^daemon/nn/cpu/cpu_rotate.c^dangle[0] = (float)(dangle[0] + total);^dangle[0] = (float)(dangle[0] - total);^test_rotate test_train_replay"
+"adam: no bias correction^daemon/nn/backend.c^const double bc1 = 1.0 - pow((double)beta1, (double)t);^const double bc1 = 1.0;^test_optim"
 )
 
 backup=$(mktemp -d)
-restore() {
-    for f in "$backup"/*; do
-        [ -e "$f" ] || continue
-        cp "$f" "$(cat "$f.path")" 2>/dev/null
+restore() { # puts back every file saved in $backup (NAME with NAME.path)
+    for p in "$backup"/*.path; do
+        [ -e "$p" ] || continue
+        cp "${p%.path}" "$(cat "$p")"
+        rm -f "$p"
     done
 }
 trap 'restore; exit 130' INT TERM
@@ -50,18 +50,19 @@ EOF
 printf '%-34s %-10s %s\n' "breakage" "result" "failing tests"
 missed=0
 for row in "${mutations[@]}"; do
-    IFS='|' read -r name file text repl tests <<<"$row"
+    IFS='^' read -r name file text repl tests <<<"$row"
     key=$(echo "$file" | tr '/' '_')
     cp "$file" "$backup/$key"
     echo "$file" >"$backup/$key.path"
     if ! apply "$file" "$text" "$repl"; then
-        printf '%-34s %-10s %s\n' "$name" "stale" "(the text to break is gone: update the table)"
+        printf '%-34s %-10s %s\n' "$name" "stale" "(the text to break is gone: fix the table)"
         missed=$((missed + 1))
         restore
         continue
     fi
     if ! make -s CUDA=0 BUILD=build/mutate all >/dev/null 2>"$backup/build.log"; then
-        printf '%-34s %-10s %s\n' "$name" "caught" "(does not build)"
+        printf '%-34s %-10s %s\n' "$name" "broken" "(does not build: fix the table)"
+        missed=$((missed + 1))
         restore
         continue
     fi

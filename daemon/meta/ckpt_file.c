@@ -80,10 +80,12 @@ int eg_ckpt_file_write(eg_backend *be, const char *path, const eg_ckpt_item *ite
 
 /* ---- reading ---- */
 
-/* Reads n bytes at the current position unless that passes end. */
-static int take(FILE *f, uint64_t *pos, uint64_t end, void *p, size_t n)
+/* Reads n bytes at the current position, counted into *pos. A header
+ * read that runs into the checksum is caught by the checks after it (the
+ * payload's bound, the end of the items). */
+static int take(FILE *f, uint64_t *pos, void *p, size_t n)
 {
-    if (*pos + n > end || (n && fread(p, n, 1, f) != 1)) return -1;
+    if (n && fread(p, n, 1, f) != 1) return -1;
     *pos += n;
     return 0;
 }
@@ -95,7 +97,7 @@ static int check(FILE *f, const char *path, const eg_ckpt_item *items, int n)
     if (fstat(fileno(f), &st) != 0) return eg_errorf("checkpoint: cannot stat %s", path);
     uint64_t size = (uint64_t)st.st_size, pos = 0;
     char magic[8];
-    if (take(f, &pos, size, magic, 8) != 0)
+    if (take(f, &pos, magic, 8) != 0)
         return eg_errorf("checkpoint: %s is truncated (%llu bytes)", path,
                          (unsigned long long)size);
     int v2 = memcmp(magic, MAGIC, 8) == 0;
@@ -109,7 +111,7 @@ static int check(FILE *f, const char *path, const eg_ckpt_item *items, int n)
         end = size - 4;
     }
     int32_t count;
-    if (take(f, &pos, end, &count, sizeof count) != 0)
+    if (take(f, &pos, &count, sizeof count) != 0)
         return eg_errorf("checkpoint: %s is truncated (%llu bytes)", path,
                          (unsigned long long)size);
     if (count != n)
@@ -119,19 +121,19 @@ static int check(FILE *f, const char *path, const eg_ckpt_item *items, int n)
         uint32_t len;
         uint64_t bytes;
         char name[NAME_MAX_LEN + 1];
-        if (take(f, &pos, end, &len, sizeof len) != 0)
+        if (take(f, &pos, &len, sizeof len) != 0)
             return eg_errorf("checkpoint: %s is truncated at item %d of %d", path, i + 1, n);
         if (len > NAME_MAX_LEN)
             return eg_errorf("checkpoint: %s is corrupted (item %d has a %u-byte name)", path,
                              i + 1, len);
-        if (take(f, &pos, end, name, len) != 0 || take(f, &pos, end, &bytes, sizeof bytes) != 0)
+        if (take(f, &pos, name, len) != 0 || take(f, &pos, &bytes, sizeof bytes) != 0)
             return eg_errorf("checkpoint: %s is truncated at item %d of %d", path, i + 1, n);
         name[len] = '\0';
         if (strcmp(name, items[i].name) != 0 || bytes != items[i].bytes)
             return eg_errorf("checkpoint: %s holds %s (%llu bytes) where this job has %s (%zu)",
                              path, name, (unsigned long long)bytes, items[i].name,
                              items[i].bytes);
-        if (bytes > end - pos)
+        if (pos > end || bytes > end - pos)
             return eg_errorf("checkpoint: %s is truncated in %s (%llu of %llu bytes)", path,
                              name, (unsigned long long)(end - pos), (unsigned long long)bytes);
         if (fseeko(f, (off_t)bytes, SEEK_CUR) != 0)
