@@ -8,6 +8,7 @@
 #   make deps       install the Debian packages the project needs
 #   make gpu-bundle build plus BUILD/gpu-libs.tar.xz for tests/gpu/run.sh
 #   make demo       start a daemon, run the rotation example through it
+#   make fuzz       run each libFuzzer harness (tests/fuzz) FUZZ_SECONDS (300) s
 #   make mutate     break the source in small ways and show the tests catch each
 #   make replay     replay a rotation run in float64 PyTorch, step by step
 #   make install    PREFIX=/usr/local DESTDIR= (binaries in PREFIX/bin, the
@@ -17,21 +18,39 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 SAN     ?= 0
+FUZZ    ?= 0
 NVCC    ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
 CUDA    ?= $(if $(NVCC),1,0)
 
 BUILD := build$(if $(filter 1,$(SAN)),/san,)
+OPENMP := -fopenmp
+
+# FUZZ=1: the library and the libFuzzer harnesses (tests/fuzz) built by
+# clang under ASan + UBSan in build/fuzz, CPU only, single-threaded.
+ifeq ($(FUZZ),1)
+override CC   := clang
+override CUDA := 0
+BUILD  := build/fuzz
+OPENMP :=
+endif
 
 CC      ?= gcc
 WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -fopenmp -fno-math-errno $(WARN) -MMD -MP -Idaemon \
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPENMP) -fno-math-errno $(WARN) -MMD -MP -Idaemon \
            $(shell PKG_CONFIG_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp/pkgconfig pkg-config --cflags openblas 2>/dev/null)
 LDLIBS  := -ldnnl $(shell PKG_CONFIG_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp/pkgconfig pkg-config --libs openblas 2>/dev/null || echo -lopenblas) \
            -Wl,-rpath,/usr/lib/x86_64-linux-gnu/openblas-openmp -ljansson -lz -lm -lpthread
 LDLIBS  += -lsqlite3
 LDLIBS  += -lmicrohttpd -lsystemd
-LDFLAGS += -fopenmp
+LDFLAGS += $(OPENMP)
+
+ifeq ($(FUZZ),1)
+CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+           -fno-sanitize-recover=undefined -Wno-unknown-pragmas
+LDFLAGS += -fsanitize=fuzzer,address,undefined
+LDLIBS  += -lgomp
+endif
 
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -69,11 +88,14 @@ TEST_UTIL := $(BUILD)/obj/tests/unit/testutil.o $(BUILD)/obj/tests/unit/naive_ev
              $(BUILD)/obj/tests/unit/synth_data.o $(BUILD)/obj/tests/unit/trace.o
 BENCH_BIN := $(BUILD)/bench_cpu $(BUILD)/bench_meta $(BUILD)/bench_api $(BUILD)/trace_run
 
+# The libFuzzer harnesses (FUZZ=1 builds only; tests/fuzz/run.sh runs them).
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(filter-out tests/fuzz/fuzz_file.c,$(wildcard tests/fuzz/fuzz_*.c)))
+
 # evogradctl, the command-line client; test_client links its modules.
 CLIENT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard client/*.c))
 CLIENT_MOD := $(filter-out $(BUILD)/obj/client/evogradctl.o,$(CLIENT_OBJ))
 
-.PHONY: all test unit bench deps install clean demo gpu-bundle mutate replay FORCE
+.PHONY: all test unit bench deps install clean demo gpu-bundle mutate replay fuzz fuzzers FORCE
 all: $(BUILD)/evogradd $(BUILD)/evogradctl $(TEST_BIN) $(BENCH_BIN)
 
 # Objects depend on the flags they were built with (CUDA on or off
@@ -117,6 +139,17 @@ $(BUILD)/bench_meta: $(BUILD)/obj/tests/bench/bench_meta.o $(BUILD)/obj/tests/un
                     $(BUILD)/obj/tests/unit/synth_data.o $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+$(BUILD)/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/fuzz_file.o $(LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+fuzzers:
+	$(MAKE) FUZZ=1 $(patsubst tests/fuzz/%.c,build/fuzz/%,$(filter-out tests/fuzz/fuzz_file.c,$(wildcard tests/fuzz/fuzz_*.c)))
+
+# Fuzzes each harness for FUZZ_SECONDS (default 300) seconds.
+FUZZ_SECONDS ?= 300
+fuzz: deps fuzzers
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh build/fuzz
+
 # Traces a run for tests/parity/replay_rotation.py (make replay).
 $(BUILD)/trace_run: $(BUILD)/obj/tests/unit/trace_run.o $(BUILD)/obj/tests/unit/trace.o $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
@@ -144,6 +177,7 @@ $(BUILD)/bench_api: $(BUILD)/obj/tests/bench/bench_api.o $(DAEMON_HARNESS) | $(B
 test: deps
 	$(MAKE) all
 	$(MAKE) SAN=1 all
+	$(MAKE) fuzzers
 	tests/run.sh
 
 bench: deps all

@@ -6,7 +6,7 @@ PKGS="gcc make pkg-config libopenblas-dev libopenblas-openmp-dev libdnnl-dev
       zlib1g-dev libcmocka-dev
       libjansson-dev libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev
       libsystemd-dev systemd python3 python3-numpy python3-torch python3-jsonschema
-      dataset-fashion-mnist prometheus"
+      dataset-fashion-mnist prometheus clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

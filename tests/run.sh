@@ -4,7 +4,9 @@
 # closing line: "N passed, N failed".
 #
 # Every tests/unit/test_*.c must have its binary in build/tests and, unless
-# it is one of the slow ones, in build/san/tests; a missing binary is a
+# it is one of the slow ones, in build/san/tests; then each libFuzzer
+# harness of build/fuzz runs for a few seconds (tests/fuzz/run.sh, 8 s
+# each unless FUZZ_SECONDS says otherwise). A missing binary is a
 # failure, and so is a binary that reports fewer results than its plan
 # ("1..N") announces, whatever its exit status. A skipped test ("not ok N
 # # SKIP": the GPU tests on a machine without a GPU) is counted apart.
@@ -21,7 +23,7 @@ export CMOCKA_MESSAGE_OUTPUT=TAP
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1
 passed=0 failed=0 skipped=0
-declare -A count=([plain]=0 [asan]=0)
+declare -A count=([plain]=0 [asan]=0 [fuzz]=0)
 failures=()
 
 run_one() { # run_one LABEL BINARY
@@ -72,13 +74,17 @@ for src in tests/unit/test_*.c; do
     name=$(basename "$src" .c)
     [[ $name =~ $pattern ]] && names+=("$name")
 done
-if [ "${#names[@]}" -eq 0 ]; then
+run_fuzz=0
+[[ fuzz =~ $pattern ]] && run_fuzz=1
+if [ "${#names[@]}" -eq 0 ] && [ "$run_fuzz" -eq 0 ]; then
     echo "no test matches \"$pattern\""
     echo "0 passed, 1 failed"
     exit 1
 fi
 for name in "${names[@]}"; do run_one plain "build/tests/$name"; done
-if [ ! -d build/san/tests ]; then
+if [ "${#names[@]}" -eq 0 ]; then
+    :
+elif [ ! -d build/san/tests ]; then
     failed=$((failed + 1))
     failures+=("asan stage (no build/san/tests: run make SAN=1 all)")
 else
@@ -88,8 +94,10 @@ else
     done
 fi
 
+[ "$run_fuzz" -eq 1 ] && run_one fuzz tests/fuzz/run.sh
+
 for f in "${failures[@]}"; do echo "FAILED: $f"; done
-echo "${#names[@]} test binaries: ${count[plain]} tests in the plain build, ${count[asan]} reruns under ASan + UBSan"
+echo "${#names[@]} test binaries: ${count[plain]} tests in the plain build, ${count[asan]} reruns under ASan + UBSan, ${count[fuzz]} fuzz harnesses"
 [ "$skipped" -gt 0 ] && echo "$skipped skipped"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

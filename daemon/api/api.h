@@ -205,6 +205,13 @@ int eg_parse_id(const char *text, int64_t *out);
  * anything else. No message. */
 int eg_parse_int(const char *text, long long lo, long long hi, long long *out);
 
+/* Decodes the %HH escapes of a path or query value in place, except %00:
+ * a NUL would cut the text short where the handlers read it, so that
+ * "/v1/jobs/1%00/steps" would be answered as "/v1/jobs/1" and "limit=1%00x"
+ * as "limit=1". Left as the three characters, it is refused like any other
+ * bad id or value. Returns the new length. */
+size_t eg_unescape(char *s);
+
 /* The value of query parameter key, or NULL when absent (the first when
  * repeated). */
 const char *eg_query_get(const eg_query *q, const char *key);

@@ -373,34 +373,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     *req_cls = NULL;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes the %HH escapes of a path or query value in place, except %00:
- * a NUL would cut the text short where the handlers read it, so that
- * "/v1/jobs/1%00/steps" would be answered as "/v1/jobs/1" and "limit=1%00x"
- * as "limit=1". Left as the three characters, it is refused like any other
- * bad id or value. Returns the new length. */
+/* MHD's unescape hook: eg_unescape. */
 static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 {
     (void)cls, (void)c;
-    char *w = s;
-    for (const char *r = s; *r;) {
-        int hi = r[0] == '%' ? hex_digit(r[1]) : -1, lo = hi >= 0 ? hex_digit(r[2]) : -1;
-        if (lo >= 0 && (hi | lo) != 0) {
-            *w++ = (char)(hi * 16 + lo);
-            r += 3;
-        } else {
-            *w++ = *r++;
-        }
-    }
-    *w = '\0';
-    return (size_t)(w - s);
+    return eg_unescape(s);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)

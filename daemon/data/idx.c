@@ -89,6 +89,21 @@ static int idx_expect_end(gzFile f, const char *path, size_t expected)
     return 0;
 }
 
+/* Makes room in *a (elements of `size` bytes) for `need` of them, growing
+ * geometrically, so that a header announcing more data than the file has
+ * costs memory only for what arrives. -1 when out of memory. */
+static int grow(void **a, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 1 << 16;
+    while (c < need) c *= 2;
+    void *bigger = realloc(*a, c * size);
+    if (!bigger) return -1;
+    *a = bigger;
+    *cap = c;
+    return 0;
+}
+
 /* Reads the image file into a fresh (n, 1, rows, cols) float array. */
 static int idx_read_images(const char *path, eg_dataset *d)
 {
@@ -110,16 +125,18 @@ static int idx_read_images(const char *path, eg_dataset *d)
                   dims[0], dims[1], dims[2]);
         goto fail;
     }
-    size_t total = 16 + (size_t)count;
-    x = malloc((size_t)count * sizeof *x);
+    size_t total = 16 + (size_t)count, cap = 0;
     buf = malloc(1 << 16);
-    if (!x || !buf) {
-        eg_errorf("%s: out of memory for %llu pixels", path,
-                  (unsigned long long)count);
+    if (!buf) {
+        eg_errorf("%s: out of memory", path);
         goto fail;
     }
     for (size_t done = 0; done < count;) {
         size_t want = count - done < (1 << 16) ? count - done : (1 << 16);
+        if (grow((void **)&x, &cap, done + want, sizeof *x) != 0) {
+            eg_errorf("%s: out of memory for %llu pixels", path, (unsigned long long)count);
+            goto fail;
+        }
         int64_t got = idx_read(f, path, buf, want);
         if (got < 0) goto fail;
         for (int64_t i = 0; i < got; i++) x[done + i] = buf[i] / 255.0f;
@@ -159,26 +176,32 @@ static int idx_read_labels(const char *path, eg_dataset *d, int *n)
         eg_errorf("%s: corrupt: implausible label count %u", path, dims[0]);
         goto fail;
     }
-    size_t count = dims[0], total = 8 + count;
-    buf = malloc(count);
-    y = malloc(count * sizeof *y);
-    if (!buf || !y) {
-        eg_errorf("%s: out of memory for %zu labels", path, count);
+    size_t count = dims[0], total = 8 + count, cap = 0;
+    int max = 0;
+    buf = malloc(1 << 16);
+    if (!buf) {
+        eg_errorf("%s: out of memory", path);
         goto fail;
     }
-    int64_t got = idx_read(f, path, buf, count);
-    if (got < 0) goto fail;
-    if ((size_t)got < count) {
-        eg_errorf("%s: truncated: expected %zu bytes, got %zu", path, total,
-                  8 + (size_t)got);
-        goto fail;
+    for (size_t done = 0; done < count;) {
+        size_t want = count - done < (1 << 16) ? count - done : (1 << 16);
+        if (grow((void **)&y, &cap, done + want, sizeof *y) != 0) {
+            eg_errorf("%s: out of memory for %zu labels", path, count);
+            goto fail;
+        }
+        int64_t got = idx_read(f, path, buf, want);
+        if (got < 0) goto fail;
+        for (int64_t i = 0; i < got; i++) {
+            y[done + i] = buf[i];
+            if (buf[i] > max) max = buf[i];
+        }
+        done += (size_t)got;
+        if ((size_t)got < want) {
+            eg_errorf("%s: truncated: expected %zu bytes, got %zu", path, total, 8 + done);
+            goto fail;
+        }
     }
     if (idx_expect_end(f, path, total) != 0) goto fail;
-    int max = 0;
-    for (size_t i = 0; i < count; i++) {
-        y[i] = buf[i];
-        if (buf[i] > max) max = buf[i];
-    }
     free(buf);
     gzclose(f);
     d->y = y;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -222,6 +223,40 @@ static void test_idx_errors(void **state)
     unsigned char *img = idx_images(n, rows, cols, &li);
     unsigned char *lab = idx_labels(n, &ll);
     eg_dataset d;
+
+    /* A header announcing 2^31 pixels (8 GiB of floats) over a few bytes
+     * of data (found by fuzz_idx): refused as truncated, without asking
+     * for the memory first. */
+    unsigned char huge[24] = {0, 0, 8, 3, 0, 0x20, 0, 0, 0, 0, 0, 8, 0, 0, 0, 8};
+    write_raw(in(&s, "huge"), huge, sizeof huge);
+    unsigned char many[12] = {0, 0, 8, 1, 0x7f, 0, 0, 0, 1, 2, 3, 4};
+    write_raw(in(&s, "many"), many, sizeof many);
+#ifndef __SANITIZE_ADDRESS__
+    /* With 1 GiB more address space than now, an up-front allocation of
+     * the announced size would fail as "out of memory". */
+    struct rlimit keep, cap;
+    assert_int_equal(getrlimit(RLIMIT_AS, &keep), 0);
+    FILE *st = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    assert_int_equal(fscanf(st, "%lu", &pages), 1);
+    fclose(st);
+    cap = keep;
+    cap.rlim_cur = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)1 << 30);
+    assert_int_equal(setrlimit(RLIMIT_AS, &cap), 0);
+#endif
+    int rc_huge = eg_idx_load(in(&s, "huge"), in(&s, "lab"), &d);
+    char msg_huge[512];
+    snprintf(msg_huge, sizeof msg_huge, "%s", eg_last_error());
+    int rc_many = eg_idx_load(in(&s, "img"), in(&s, "many"), &d);
+    char msg_many[512];
+    snprintf(msg_many, sizeof msg_many, "%s", eg_last_error());
+#ifndef __SANITIZE_ADDRESS__
+    assert_int_equal(setrlimit(RLIMIT_AS, &keep), 0);
+#endif
+    assert_int_equal(rc_huge, -1);
+    assert_non_null(strstr(msg_huge, "truncated"));
+    assert_int_equal(rc_many, -1);
+    if (!strstr(msg_many, "truncated")) fail_msg("%s", msg_many);
 
     /* Missing files. */
     expect_fail(eg_idx_load(in(&s, "nope"), in(&s, "lab"), &d), &d,
