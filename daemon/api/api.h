@@ -157,7 +157,8 @@ void eg_reply_json(eg_reply *rp, int status, struct json_t *body);
  * taken over; NULL gives a 500); a line end is added. */
 void eg_reply_json_text(eg_reply *rp, int status, char *text, size_t len);
 
-/* The 500 answer for a store call that failed: logs eg_last_error(). */
+/* The answer for a store call that failed: 507 insufficient_storage when
+ * the disk is full, else 500; logs eg_last_error(). */
 void eg_reply_internal(eg_reply *rp, const char *what);
 
 /* Releases what rp holds (body, text, stream) and zeroes it. */

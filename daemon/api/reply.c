@@ -96,6 +96,13 @@ void eg_reply_json_text(eg_reply *rp, int status, char *text, size_t len)
 
 void eg_reply_internal(eg_reply *rp, const char *what)
 {
+    if (eg_store_failed_full()) {
+        EG_LOG(ERROR, "api: %s: %s", what, eg_last_error());
+        eg_reply_error(rp, 507, "insufficient_storage", NULL,
+                       "%s failed: the disk holding the database is full (%s)", what,
+                       eg_last_error());
+        return;
+    }
     EG_LOG(ERROR, "api: %s: %s", what, eg_last_error());
     eg_reply_error(rp, 500, "internal", NULL, "%s failed: %s", what, eg_last_error());
 }

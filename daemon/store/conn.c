@@ -108,6 +108,10 @@ int eg_conn_exec(eg_conn *c, const char *sql)
 
 int eg_conn_fail(eg_conn *c, const char *what)
 {
+    int full = sqlite3_errcode(c->db) == SQLITE_FULL;
+    eg_store_note_failure(full);
+    if (full)
+        return eg_errorf("store: %s: the disk is full (%s)", what, sqlite3_errmsg(c->db));
     return eg_errorf("store: %s: %s", what, sqlite3_errmsg(c->db));
 }
 
@@ -144,6 +148,7 @@ void eg_reader_put(eg_store *s, eg_conn *c)
 
 int eg_write_begin(eg_store *s)
 {
+    eg_store_note_failure(0);
     pthread_mutex_lock(&s->wlock);
     if (eg_conn_exec(s->w, "BEGIN IMMEDIATE") != 0) {
         pthread_mutex_unlock(&s->wlock);

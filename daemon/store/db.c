@@ -10,6 +10,7 @@
 
 #include "store/migrations.h"
 #include "util/err.h"
+#include "util/log.h"
 
 /* Creates the folder that will hold path, and its parents (mkdir -p). */
 static int make_parent_dirs(const char *path)
@@ -112,6 +113,10 @@ int eg_store_open(const char *path, eg_store **out)
         goto fail;
     }
     if (eg_conn_open(path, 0, &s->w) != 0 || migrate(s->w, path) != 0) goto fail;
+    if (eg_reserve_take(s) != 0) {
+        EG_LOG(ERROR, "%s", eg_last_error());
+        s->full = 1; /* new jobs are refused until there is room */
+    }
     if (eg_writer_start(s) != 0) goto fail;
     *out = s;
     return 0;

@@ -9,6 +9,7 @@
 
 #include "nn/device.h"
 #include "util/err.h"
+#include "util/log.h"
 
 #define NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
@@ -289,16 +290,29 @@ int eg_store_job_finish(eg_store *s, int64_t id, const char *state, const char *
     if (want < 0 || want == 1) return eg_errorf("store: cannot finish a job as '%s'", state);
     if (summary_json && !is_json(summary_json))
         return eg_errorf("store: the job summary is not JSON");
-    EG_TRY(eg_store_flush(s));
-    EG_TRY(eg_write_begin(s));
-    int now, cancel_requested;
-    int rc = job_state(s->w, id, &now, &cancel_requested);
-    if (rc == 0) {
-        if (want == 0 && cancel_requested) want = 4;
-        if (want == 0) rc = update_job(s->w, SQL_REQUEUE, id, error, NULL, NULL);
-        else rc = update_job(s->w, SQL_FINISH, id, STATES[want], error, summary_json);
+    /* error may be eg_last_error() itself: kept before anything else. */
+    char err[1024];
+    snprintf(err, sizeof err, "%s", error ? error : "");
+    /* Rows lost to a failed write do not keep the job from ending: its
+     * error (a full disk) is what the end records. */
+    if (eg_store_flush(s) != 0) EG_LOG(WARN, "%s", eg_last_error());
+    int rc = -1;
+    for (int tries = 0; tries < 2 && rc != 0; tries++) {
+        EG_TRY(eg_write_begin(s));
+        int now, cancel_requested, target = want;
+        rc = job_state(s->w, id, &now, &cancel_requested);
+        if (rc == 0) {
+            if (target == 0 && cancel_requested) target = 4;
+            if (target == 0) rc = update_job(s->w, SQL_REQUEUE, id, error ? err : NULL, NULL, NULL);
+            else rc = update_job(s->w, SQL_FINISH, id, STATES[target], error ? err : NULL,
+                                 summary_json);
+        }
+        rc = eg_write_end(s, rc);
+        /* With the disk full, the space reserve makes room for this. */
+        if (rc != 0 && eg_store_failed_full()) eg_reserve_release(s);
+        else break;
     }
-    return eg_write_end(s, rc);
+    return rc;
 }
 
 static const char SQL_SET_TOTAL[] = "UPDATE jobs SET total_steps = ?2 WHERE id = ?1";

@@ -28,6 +28,16 @@ int eg_store_open(const char *path, eg_store **out);
 /* Commits everything queued, stops the writer and closes all connections. */
 void eg_store_close(eg_store *s);
 
+/* Whether the last store call of this thread that failed did so because
+ * the disk is full. */
+int eg_store_failed_full(void);
+
+/* 1 while the disk holding the database is full: a write found it full
+ * and gave back the store's space reserve (a file next to the database,
+ * kept so that jobs' ends can still be recorded). Each call tries to take
+ * the reserve again and returns 0 once it could. */
+int eg_store_out_of_space(eg_store *s);
+
 /* Blocks until every write queued before the call is committed. */
 int eg_store_flush(eg_store *s);
 

@@ -46,6 +46,16 @@ int eg_conn_exec(eg_conn *c, const char *sql);
 /* Records "store: what: <SQLite's message>" and returns -1. */
 int eg_conn_fail(eg_conn *c, const char *what);
 
+/* Records whether this thread's last store failure was a full disk. */
+void eg_store_note_failure(int full);
+
+/* Creates the space reserve (space.c); -1 with eg_errorf when there is no
+ * room for it. */
+int eg_reserve_take(eg_store *s);
+
+/* Gives the reserve back and marks the store full. */
+void eg_reserve_release(eg_store *s);
+
 /* Ends a read transaction begun with "BEGIN" (rolls back when COMMIT
  * cannot run). */
 void eg_conn_read_end(eg_conn *c);
@@ -89,6 +99,10 @@ struct eg_store {
     int writer_started;
     pthread_t writer;
     eg_item *batch;         /* the writer's copy of the batch in hand */
+
+    /* The disk filled: the space reserve was given back (space.c); under
+     * qlock. */
+    int full;
 
     /* Read-only connections not in use. */
     pthread_mutex_t rlock;

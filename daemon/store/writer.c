@@ -100,6 +100,11 @@ static void *writer_main(void *arg)
         for (int tries = 0; tries < COMMIT_TRIES && rc != 0; tries++) {
             if (tries > 0) nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
             rc = commit_batch(s, s->batch, n);
+            /* A full disk: the rows are lost, and their jobs must end. */
+            if (rc != 0 && eg_store_failed_full()) {
+                eg_reserve_release(s);
+                break;
+            }
         }
         if (rc != 0) EG_LOG(ERROR, "store: %zu rows lost: %s", n, eg_last_error());
 
@@ -147,6 +152,12 @@ static int enqueue(eg_store *s, const eg_item *it)
     int rc = 0;
     if (s->stopping) {
         rc = eg_errorf("store: closing, no more writes");
+        goto out;
+    }
+    if (s->full) {
+        eg_store_note_failure(1);
+        rc = eg_errorf("store: the disk holding %s is full: the step log cannot grow (%s)",
+                       s->path, s->failed_msg[0] ? s->failed_msg : "no space");
         goto out;
     }
     if (s->qlen == s->qcap) {

@@ -197,8 +197,9 @@ int dh_start(dh_daemon *d, const char *dir, const dh_opts *o)
         return -1;
     }
     snprintf(d->dir, sizeof d->dir, "%s", dir);
-    snprintf(d->db, sizeof d->db, "%s/evograd.db", dir);
-    snprintf(d->ckpt_dir, sizeof d->ckpt_dir, "%s/checkpoints", dir);
+    const char *state = o && o->state_dir ? o->state_dir : dir;
+    snprintf(d->db, sizeof d->db, "%s/evograd.db", state);
+    snprintf(d->ckpt_dir, sizeof d->ckpt_dir, "%s/checkpoints", state);
     snprintf(d->log, sizeof d->log, "%s/daemon.log", dir);
     char tokfile[600];
     if (o && o->token) {
