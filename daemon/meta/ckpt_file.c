@@ -90,6 +90,34 @@ static int take(FILE *f, uint64_t *pos, void *p, size_t n)
     return 0;
 }
 
+/* Checks the checksum over the first `end` bytes of f against the one
+ * that follows them: 0, or -1 with eg_errorf ("... is corrupted"). */
+static int check_crc(FILE *f, const char *path, uint64_t end)
+{
+    if (fseeko(f, 0, SEEK_SET) != 0) return eg_errorf("checkpoint: cannot read %s", path);
+    enum { CHUNK = 1 << 20 };
+    unsigned char *buf = malloc(CHUNK);
+    if (!buf) return eg_errorf("checkpoint: out of memory");
+    uLong crc = crc32_z(0, NULL, 0);
+    for (uint64_t left = end; left > 0;) {
+        size_t k = left < CHUNK ? (size_t)left : CHUNK;
+        if (fread(buf, k, 1, f) != 1) {
+            free(buf);
+            return eg_errorf("checkpoint: cannot read %s", path);
+        }
+        crc = crc32_z(crc, buf, k);
+        left -= k;
+    }
+    free(buf);
+    uint32_t stored;
+    if (fread(&stored, sizeof stored, 1, f) != 1)
+        return eg_errorf("checkpoint: cannot read %s", path);
+    if (stored != (uint32_t)crc)
+        return eg_errorf("checkpoint: %s is corrupted (checksum %08x, the contents give %08x)",
+                         path, stored, (unsigned)crc);
+    return 0;
+}
+
 /* Pass 1: the file's structure against the items, then its checksum. */
 static int check(FILE *f, const char *path, const eg_ckpt_item *items, int n)
 {
@@ -129,10 +157,13 @@ static int check(FILE *f, const char *path, const eg_ckpt_item *items, int n)
         if (take(f, &pos, name, len) != 0 || take(f, &pos, &bytes, sizeof bytes) != 0)
             return eg_errorf("checkpoint: %s is truncated at item %d of %d", path, i + 1, n);
         name[len] = '\0';
-        if (strcmp(name, items[i].name) != 0 || bytes != items[i].bytes)
+        if (strcmp(name, items[i].name) != 0 || bytes != items[i].bytes) {
+            /* Another job's checkpoint, or this one's damaged? */
+            if (v2 && check_crc(f, path, end) != 0) return -1;
             return eg_errorf("checkpoint: %s holds %s (%llu bytes) where this job has %s (%zu)",
                              path, name, (unsigned long long)bytes, items[i].name,
                              items[i].bytes);
+        }
         if (pos > end || bytes > end - pos)
             return eg_errorf("checkpoint: %s is truncated in %s (%llu of %llu bytes)", path,
                              name, (unsigned long long)(end - pos), (unsigned long long)bytes);
@@ -143,30 +174,7 @@ static int check(FILE *f, const char *path, const eg_ckpt_item *items, int n)
     if (pos != end)
         return eg_errorf("checkpoint: %s is corrupted (%llu bytes after its last item)", path,
                          (unsigned long long)(end - pos));
-    if (!v2) return 0;
-    /* The checksum over everything before it. */
-    if (fseeko(f, 0, SEEK_SET) != 0) return eg_errorf("checkpoint: cannot read %s", path);
-    enum { CHUNK = 1 << 20 };
-    unsigned char *buf = malloc(CHUNK);
-    if (!buf) return eg_errorf("checkpoint: out of memory");
-    uLong crc = crc32_z(0, NULL, 0);
-    for (uint64_t left = end; left > 0;) {
-        size_t k = left < CHUNK ? (size_t)left : CHUNK;
-        if (fread(buf, k, 1, f) != 1) {
-            free(buf);
-            return eg_errorf("checkpoint: cannot read %s", path);
-        }
-        crc = crc32_z(crc, buf, k);
-        left -= k;
-    }
-    free(buf);
-    uint32_t stored;
-    if (fread(&stored, sizeof stored, 1, f) != 1)
-        return eg_errorf("checkpoint: cannot read %s", path);
-    if (stored != (uint32_t)crc)
-        return eg_errorf("checkpoint: %s is corrupted (checksum %08x, the contents give %08x)",
-                         path, stored, (unsigned)crc);
-    return 0;
+    return v2 ? check_crc(f, path, end) : 0;
 }
 
 /* Pass 2, on a checked file: each payload into its item. */

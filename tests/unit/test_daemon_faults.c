@@ -8,8 +8,11 @@
  *   - a new submission gets a JSON 507 saying the disk is full;
  *   - once the file is gone, a new job runs to the end;
  *   - the database passes PRAGMA integrity_check;
- * and a checkpoint written to a full disk fails saying so, leaving the
- * previous checkpoint whole and loadable. */
+ * a checkpoint written to a full disk fails saying so, leaving the
+ * previous checkpoint whole and loadable; a checkpoint damaged while the
+ * daemon was down fails its job at resume with a message naming the
+ * damage, and the daemon serves on; a database locked by another process
+ * at start is a clear message and a non-zero exit. */
 #include <errno.h>
 #include <jansson.h>
 #include <signal.h>
@@ -19,6 +22,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemon_harness.h"
@@ -76,7 +80,7 @@ static void test_disk_full(void **state)
     /* A job that would log steps for a long time. */
     int64_t id = dh_submit(&d, "{\"task\":\"toy1d\",\"steps\":100000000}");
     assert_true(id > 0);
-    if (dh_wait_job(&d, id, "running", 20, 30, NULL) != 0) fail_msg("the job did not run");
+    if (dh_wait_job(&d, id, NULL, 20, 30, NULL) != 0) fail_msg("the job did not run");
     fill(filler);
 
     /* It fails, saying why. */
@@ -87,7 +91,9 @@ static void test_disk_full(void **state)
     const char *err = json_string_value(json_object_get(job, "error"));
     fprintf(stderr, "job %lld: %s: %s\n", (long long)id, st, err ? err : "(none)");
     assert_string_equal(st, "failed");
-    if (!err || !strstr(err, "disk") || !strstr(err, "full"))
+    /* From the step log ("the disk is full") or from a checkpoint ("No
+     * space left on device"), whichever met the full disk first. */
+    if (!err || !(strstr(err, "disk is full") || strstr(err, "No space left on device")))
         fail_msg("the error does not name the full disk: %s", err ? err : "(none)");
     long long logged = int_of(job, "steps_done");
     json_decref(job);
@@ -163,11 +169,84 @@ static void test_checkpoint_disk_full(void **state)
     assert_int_equal(unlink(path), 0);
 }
 
+static void test_damaged_checkpoint_at_resume(void **state)
+{
+    (void)state;
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/resume", root);
+    dh_daemon d;
+    dh_opts o = {.checkpoint_every = 5};
+    if (dh_start(&d, dir, &o) != 0) fail_msg("cannot start a daemon");
+    int64_t id = dh_submit(&d, "{\"task\":\"toy1d\",\"steps\":100000000}");
+    if (dh_wait_job(&d, id, NULL, 20, 30, NULL) != 0) fail_msg("the job did not run");
+    assert_int_equal(dh_stop(&d, SIGKILL, 5, NULL), 0);
+    char ckpt[800];
+    snprintf(ckpt, sizeof ckpt, "%s/job-%lld.ckpt", d.ckpt_dir, (long long)id);
+    FILE *f = fopen(ckpt, "r+b");
+    if (!f) fail_msg("no checkpoint at %s", ckpt);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, n / 2, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, n / 2, SEEK_SET);
+    fputc(c ^ 0x40, f);
+    fclose(f);
+    if (dh_start(&d, dir, &o) != 0) fail_msg("cannot restart the daemon");
+    json_t *job = NULL;
+    if (dh_wait_job(&d, id, "failed|succeeded|canceled", 0, 30, &job) != 0)
+        fail_msg("the job did not end");
+    const char *err = json_string_value(json_object_get(job, "error"));
+    fprintf(stderr, "resumed job: %s: %s\n", json_string_value(json_object_get(job, "state")),
+            err ? err : "");
+    assert_string_equal(json_string_value(json_object_get(job, "state")), "failed");
+    assert_non_null(err);
+    assert_non_null(strstr(err, "corrupted"));
+    json_decref(job);
+    int64_t next = dh_submit(&d, "{\"task\":\"toy1d\",\"steps\":10}");
+    if (dh_wait_job(&d, next, "succeeded", 0, 30, NULL) != 0) fail_msg("the next job failed");
+    assert_true(dh_log_clean(&d));
+    assert_int_equal(dh_stop(&d, SIGTERM, 20, NULL), 0);
+}
+
+static void test_locked_database(void **state)
+{
+    (void)state;
+    char dir[700], db[800], cmd[2400], log[800];
+    snprintf(dir, sizeof dir, "%s/locked", root);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    snprintf(db, sizeof db, "%s/evograd.db", dir);
+    snprintf(log, sizeof log, "%s/serve.log", dir);
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "CREATE TABLE t(x); BEGIN EXCLUSIVE; INSERT INTO t VALUES(1)",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    snprintf(cmd, sizeof cmd, "timeout 60 '%s' serve --listen 127.0.0.1:%d --db '%s' "
+             "--devices cpu > '%s' 2>&1", dh_daemon_path(), 20000 + getpid() % 20000, db, log);
+    int rc = system(cmd);
+    sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(h);
+    int status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    fprintf(stderr, "serve on a locked database: exit %d\n", status);
+    assert_true(status != 0 && status != 124); /* not 0, and not hung until the timeout */
+    assert_true(dh_file_contains(log, "locked"));
+    /* Nothing changed: the other process's table alone, no migrations. */
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(h, "SELECT count(*) FROM sqlite_master", -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), 1);
+    sqlite3_finalize(q);
+    sqlite3_close(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_disk_full),
         cmocka_unit_test(test_checkpoint_disk_full),
+        cmocka_unit_test(test_damaged_checkpoint_at_resume),
+        cmocka_unit_test(test_locked_database),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
