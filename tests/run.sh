@@ -14,11 +14,12 @@
 #   tests/run.sh [PATTERN]   only tests whose name matches PATTERN
 cd "$(dirname "$0")/.." || exit 1
 pattern=${1:-.}
-# Slow tests (whole-model parity with PyTorch, training runs, the GPU tests)
+# Slow tests (whole-model parity with PyTorch, training runs, the GPU tests,
+# the daemon under load)
 # run only in the plain build; everything else, the black-box tests of a
 # running daemon included (against the sanitizer build's evogradd), also
 # runs under ASan + UBSan.
-slow='parity|train|cuda'
+slow='parity|train|cuda|load'
 export CMOCKA_MESSAGE_OUTPUT=TAP
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1

@@ -628,6 +628,25 @@ int dh_file_contains(const char *path, const char *needle)
     return found;
 }
 
+long dh_file_count(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    char *buf = malloc((size_t)n + 1);
+    long count = -1;
+    if (buf && fread(buf, 1, (size_t)n, f) == (size_t)n) {
+        buf[n] = '\0';
+        count = 0;
+        for (const char *p = buf; (p = strstr(p, needle)); p += strlen(needle)) count++;
+    }
+    free(buf);
+    fclose(f);
+    return count;
+}
+
 int dh_log_clean(const dh_daemon *d)
 {
     static const char *const bad[] = {"Z error ", "database is locked", "AddressSanitizer",

@@ -129,6 +129,9 @@ json_t *dh_steps_all(const dh_daemon *d, int64_t id, int page);
 /* Whether the file holds needle. */
 int dh_file_contains(const char *path, const char *needle);
 
+/* How many times needle occurs in the file at path (-1 when unreadable). */
+long dh_file_count(const char *path, const char *needle);
+
 /* Whether the daemon's log is free of errors: no line logged at level
  * error, no "database is locked", no sanitizer report. 1 when clean, else
  * 0 after printing what was found. */
