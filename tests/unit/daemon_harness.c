@@ -596,6 +596,21 @@ json_t *dh_steps_all(const dh_daemon *d, int64_t id, int page)
     return NULL;
 }
 
+json_t *dh_steps_whole(const dh_daemon *d, int64_t id, int page, long steps)
+{
+    json_t *rows = dh_steps_all(d, id, page);
+    if (!rows) return NULL;
+    size_t n = json_array_size(rows);
+    int ok = n == (size_t)steps;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = json_integer_value(json_object_get(json_array_get(rows, i), "step")) == (json_int_t)i;
+    if (ok) return rows;
+    fprintf(stderr, "daemon_harness: job %lld: %zu step rows, not the steps 0..%ld in order\n",
+            (long long)id, n, steps - 1);
+    json_decref(rows);
+    return NULL;
+}
+
 /* ---- files ---- */
 
 int dh_file_contains(const char *path, const char *needle)

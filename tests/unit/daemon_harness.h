@@ -124,6 +124,10 @@ int dh_wait_job(const dh_daemon *d, int64_t id, const char *states, long min_ste
  * request (following next_after, at most 100000 pages); NULL on error. */
 json_t *dh_steps_all(const dh_daemon *d, int64_t id, int page);
 
+/* dh_steps_all, when the rows are exactly the steps 0 .. steps - 1 in
+ * order (no gap, no duplicate); else NULL after printing what was found. */
+json_t *dh_steps_whole(const dh_daemon *d, int64_t id, int page, long steps);
+
 /* ---- files ---- */
 
 /* Whether the file holds needle. */
