@@ -9,6 +9,7 @@
 #   make gpu-bundle build plus BUILD/gpu-libs.tar.xz for tests/gpu/run.sh
 #   make demo       start a daemon, run the rotation example through it
 #   make fuzz       run each libFuzzer harness (tests/fuzz) FUZZ_SECONDS (300) s
+#   make soak       the load, storm and fault-injection tests, EG_SOAK (10) times longer
 #   make mutate     break the source in small ways and show the tests catch each
 #   make replay     replay a rotation run in float64 PyTorch, step by step
 #   make install    PREFIX=/usr/local DESTDIR= (binaries in PREFIX/bin, the
@@ -95,8 +96,8 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(filter-out tests/fuzz/fuzz_fi
 CLIENT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard client/*.c))
 CLIENT_MOD := $(filter-out $(BUILD)/obj/client/evogradctl.o,$(CLIENT_OBJ))
 
-.PHONY: all test unit bench deps install clean demo gpu-bundle mutate replay fuzz fuzzers FORCE
-all: $(BUILD)/evogradd $(BUILD)/evogradctl $(TEST_BIN) $(BENCH_BIN)
+.PHONY: all test unit bench deps install clean demo gpu-bundle mutate replay fuzz fuzzers soak FORCE
+all: $(BUILD)/evogradd $(BUILD)/evogradctl $(TEST_BIN) $(BENCH_BIN) $(BUILD)/tests/libegfault.so
 
 # Objects depend on the flags they were built with (CUDA on or off
 # included), so switching them in one build folder rebuilds it.
@@ -169,6 +170,11 @@ $(BUILD)/tests/test_daemon_%: $(BUILD)/obj/tests/unit/test_daemon_%.o $(DAEMON_H
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcurl -lcmocka
 
+# The fault-injection shim the inject tests preload into evogradd.
+$(BUILD)/tests/libegfault.so: tests/fault/egfault.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -g -Wall -Wextra -fPIC -shared $< -o $@ -ldl
+
 $(BUILD)/bench_api: $(BUILD)/obj/tests/bench/bench_api.o $(DAEMON_HARNESS) | $(BUILD)/evogradd
 	$(CC) $(LDFLAGS) $^ -o $@ -lcurl -ljansson -lpthread
 
@@ -187,6 +193,12 @@ bench: deps all
 
 deps:
 	@tests/deps.sh
+
+# The load, crash-storm and fault tests at EG_SOAK (10) times their size,
+# with an allocation failure at every point of a job's run.
+EG_SOAK ?= 10
+soak: deps all
+	EG_SOAK=$(EG_SOAK) EG_INJECT_ALL=1 tests/run.sh 'load|storm|inject'
 
 # Breaks the source in small ways, one at a time, and shows that the tests
 # catch each (tests/mutate.sh); not part of make test.

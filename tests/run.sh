@@ -15,11 +15,11 @@
 cd "$(dirname "$0")/.." || exit 1
 pattern=${1:-.}
 # Slow tests (whole-model parity with PyTorch, training runs, the GPU tests,
-# the daemon under load and in a crash storm)
+# the daemon under load, in a crash storm and under the fault shim)
 # run only in the plain build; everything else, the black-box tests of a
 # running daemon included (against the sanitizer build's evogradd), also
 # runs under ASan + UBSan.
-slow='parity|train|cuda|load|storm'
+slow='parity|train|cuda|load|storm|inject'
 export CMOCKA_MESSAGE_OUTPUT=TAP
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1

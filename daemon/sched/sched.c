@@ -144,8 +144,11 @@ static outcome run_job(worker *w, int64_t id, const char *spec, char **summary)
     if (eg_store_flush(s->store) != 0) goto done;
     out = OUT_SUCCEEDED;
 done:
-    if (out == OUT_SUCCEEDED || out == OUT_CANCELED) {
-        if (ckpt) unlink(ckpt);
+    if ((out == OUT_SUCCEEDED || out == OUT_CANCELED) && ckpt) {
+        unlink(ckpt);
+        /* and a write that a kill cut short */
+        char tmp[4200];
+        if (snprintf(tmp, sizeof tmp, "%s.tmp", ckpt) < (int)sizeof tmp) unlink(tmp);
     }
     free(latest);
     free(ckpt);
@@ -160,6 +163,9 @@ static void *worker_main(void *arg)
     worker *w = arg;
     eg_sched *s = w->s;
     const char *devices[] = {w->device, NULL};
+    char name[16]; /* "eg-cpu", "eg-cuda:0": what ps -L and gdb show */
+    snprintf(name, sizeof name, "eg-%.12s", w->device);
+    pthread_setname_np(pthread_self(), name);
     for (;;) {
         pthread_mutex_lock(&s->lock);
         while (!s->stopping && s->pokes == 0) {

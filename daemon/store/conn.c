@@ -2,10 +2,13 @@
  * connections, and conversions between SQLite values and JSON. */
 #include "store/store_impl.h"
 
+#include <errno.h>
+#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/err.h"
 #include "util/json_num.h"
@@ -35,9 +38,28 @@ static int use_wal(sqlite3 *db)
     return 0;
 }
 
+/* Whether the database at path can be written: the file when it exists,
+ * and the folder it lies in, where SQLite keeps the -wal and -shm files
+ * (and creates the database). Says which one cannot, and why. */
+static int check_writable(const char *path)
+{
+    if (access(path, F_OK) == 0 && access(path, W_OK) != 0)
+        return eg_errorf("store: the database %s is not writable: %s", path, strerror(errno));
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return eg_errorf("store: database path too long");
+    const char *dir = dirname(buf);
+    if (access(dir, W_OK) != 0)
+        return eg_errorf("store: the folder %s holding the database is not writable: %s "
+                         "(the database's -wal and -shm files are written beside it)",
+                         dir, strerror(errno));
+    return 0;
+}
+
 int eg_conn_open(const char *path, int readonly, eg_conn **out)
 {
     *out = NULL;
+    if (!readonly) EG_TRY(check_writable(path));
     eg_conn *c = calloc(1, sizeof *c);
     if (!c) return eg_errorf("store: out of memory");
     int flags = readonly ? SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX

@@ -81,6 +81,7 @@ static void deadline_in(struct timespec *t, long ms)
 static void *writer_main(void *arg)
 {
     eg_store *s = arg;
+    pthread_setname_np(pthread_self(), "eg-store");
     pthread_mutex_lock(&s->qlock);
     for (;;) {
         while (s->qlen == 0 && !s->stopping) pthread_cond_wait(&s->qwake, &s->qlock);

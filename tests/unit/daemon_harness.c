@@ -153,6 +153,7 @@ static void exec_daemon(const dh_daemon *d, pid_t parent, const dh_opts *o, cons
     dup2(log, 2);
     for (int fd = 3; fd < 1024; fd++) close(fd);
     setenv("OMP_NUM_THREADS", "1", 0);
+    for (int i = 0; o && o->env && o->env[i]; i++) putenv((char *)o->env[i]);
     char listen[64], every[32];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", d->port);
     snprintf(every, sizeof every, "%ld", o ? o->checkpoint_every : 0);

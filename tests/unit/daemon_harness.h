@@ -35,6 +35,7 @@ typedef struct dh_opts {
     const char *devices;       /* --devices; NULL: cpu, whatever the machine has */
     const char *data_dir;      /* --data-dir; NULL: the daemon's default */
     const char *state_dir;     /* where the db and checkpoints/ go; NULL: dir */
+    const char *const *env;    /* "NAME=value" entries set for the daemon, NULL-ended */
 } dh_opts;
 
 /* The daemon binary: $EG_DAEMON when set, else the evogradd of the build

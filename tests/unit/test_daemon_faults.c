@@ -12,7 +12,8 @@
  * previous checkpoint whole and loadable; a checkpoint damaged while the
  * daemon was down fails its job at resume with a message naming the
  * damage, and the daemon serves on; a database locked by another process
- * at start is a clear message and a non-zero exit. */
+ * at start, or one on a read-only file system, is a clear message and a
+ * non-zero exit, with nothing changed. */
 #include <errno.h>
 #include <jansson.h>
 #include <signal.h>
@@ -240,6 +241,71 @@ static void test_locked_database(void **state)
     sqlite3_close(h);
 }
 
+/* Runs `evogradd serve` on db until it exits (at most 60 s); its exit
+ * status, its output in log. */
+static int serve_once(const char *db, const char *log)
+{
+    char cmd[2400];
+    snprintf(cmd, sizeof cmd, "timeout 60 '%s' serve --listen 127.0.0.1:%d --db '%s' "
+             "--devices cpu --checkpoint-dir '%s/ckpt' > '%s' 2>&1", dh_daemon_path(),
+             20000 + getpid() % 20000, db, root, log);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static unsigned long file_sum(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned long h = 5381;
+    for (int c; (c = fgetc(f)) != EOF;) h = h * 33 + (unsigned)c;
+    fclose(f);
+    return h;
+}
+
+static void test_readonly_database(void **state)
+{
+    (void)state;
+    char ro[700], db[800], fresh[800], log[800];
+    snprintf(ro, sizeof ro, "%s/readonly", root);
+    assert_int_equal(mkdir(ro, 0755), 0);
+    if (mount("tmpfs", ro, "tmpfs", 0, "size=4m") != 0) {
+        fprintf(stderr, "test_daemon_faults: cannot mount a tmpfs (%s): skipped\n",
+                strerror(errno));
+        skip();
+    }
+    snprintf(db, sizeof db, "%s/evograd.db", ro);
+    snprintf(fresh, sizeof fresh, "%s/new.db", ro);
+    snprintf(log, sizeof log, "%s/readonly.log", root);
+    /* A database with a job in it, on a file system then made read-only. */
+    dh_daemon d;
+    dh_opts o = {.state_dir = ro};
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/readonly-daemon", root);
+    if (dh_start(&d, dir, &o) != 0) fail_msg("cannot start a daemon");
+    int64_t id = dh_submit(&d, "{\"task\":\"toy1d\",\"steps\":20}");
+    if (dh_wait_job(&d, id, "succeeded", 0, 30, NULL) != 0) fail_msg("the job did not run");
+    assert_int_equal(dh_stop(&d, SIGTERM, 20, NULL), 0);
+    snprintf(db, sizeof db, "%s", d.db);
+    if (mount(NULL, ro, NULL, MS_REMOUNT | MS_RDONLY, NULL) != 0)
+        fail_msg("cannot remount %s read-only: %s", ro, strerror(errno));
+    unsigned long before = file_sum(db);
+
+    int status = serve_once(db, log);
+    fprintf(stderr, "serve on a read-only database: exit %d\n", status);
+    assert_true(status != 0 && status != 124);
+    if (!dh_file_contains(log, "not writable") || !dh_file_contains(log, "Read-only file system"))
+        fail_msg("the message should say the database is not writable, and why");
+    assert_true(file_sum(db) == before);
+
+    /* A new database where none can be made. */
+    status = serve_once(fresh, log);
+    assert_true(status != 0 && status != 124);
+    assert_true(dh_file_contains(log, "not writable"));
+    assert_int_equal(access(fresh, F_OK), -1);
+    umount2(ro, MNT_DETACH);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -247,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_checkpoint_disk_full),
         cmocka_unit_test(test_damaged_checkpoint_at_resume),
         cmocka_unit_test(test_locked_database),
+        cmocka_unit_test(test_readonly_database),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,5 +1,6 @@
-/* Load: 1,000 small jobs (toy1d, 5 steps each, the smallest report)
- * submitted by 20 concurrent clients while 200 event-stream subscribers
+/* Load: 1,000 small jobs (toy1d, 5 steps each, the smallest report;
+ * EG_SOAK times as many under `make soak`) submitted by 20 concurrent
+ * clients while 200 event-stream subscribers
  * and 100 pollers read. No
  * answer may be a 5xx; every job runs exactly once and succeeds, with a
  * contiguous step log of 5 rows; the daemon's resident memory and the
@@ -19,21 +20,21 @@
 #include "daemon_harness.h"
 #include "testutil.h"
 
-enum { SUBMITTERS = 20, PER_SUBMITTER = 50, JOBS = SUBMITTERS * PER_SUBMITTER };
-enum { SUBSCRIBERS = 200, POLLERS = 100, STEPS = 5 };
+enum { SUBMITTERS = 20, SUBSCRIBERS = 200, POLLERS = 100, STEPS = 5 };
 
+static int per_submitter, n_jobs; /* 50 and 1,000, times EG_SOAK */
 static dh_daemon D;
-static atomic_llong ids[JOBS];
+static atomic_llong *ids;
 static atomic_int submitted, server_errors, subscribed, done_reading;
 
 static void *submitter(void *arg)
 {
     int me = (int)(intptr_t)arg;
-    for (int i = 0; i < PER_SUBMITTER; i++) {
+    for (int i = 0; i < per_submitter; i++) {
         char spec[160];
         snprintf(spec, sizeof spec,
                  "{\"task\":\"toy1d\",\"steps\":%d,\"seed\":%d,\"toy1d\":{\"trials\":1,"
-                 "\"points\":1,\"trajectory_steps\":1}}", STEPS, me * PER_SUBMITTER + i + 1);
+                 "\"points\":1,\"trajectory_steps\":1}}", STEPS, me * per_submitter + i + 1);
         dh_resp r;
         if (dh_post_json(&D, "/v1/jobs", spec, &r) == 0 && r.status == 201)
             atomic_store(&ids[atomic_fetch_add(&submitted, 1)],
@@ -114,6 +115,9 @@ static void usage(const char *when, long *rss_kib)
 static void test_load(void **state)
 {
     (void)state;
+    per_submitter = 50 * tu_soak();
+    n_jobs = SUBMITTERS * per_submitter;
+    assert_non_null(ids = calloc((size_t)n_jobs, sizeof *ids));
     char dir[600];
     snprintf(dir, sizeof dir, "%s/daemon", tu_tmpdir());
     dh_opts o = {.checkpoint_every = 1000};
@@ -129,9 +133,9 @@ static void test_load(void **state)
         assert_int_equal(pthread_create(&sub[i], NULL, submitter, (void *)(intptr_t)i), 0);
     for (int i = 0; i < SUBMITTERS; i++) pthread_join(sub[i], NULL);
     usage("halfway", &rss1);
-    assert_int_equal(atomic_load(&submitted), JOBS);
+    assert_int_equal(atomic_load(&submitted), n_jobs);
     /* Every job to its end. */
-    for (int i = 0; i < JOBS; i++) {
+    for (int i = 0; i < n_jobs; i++) {
         json_t *job = NULL;
         if (dh_wait_job(&D, atomic_load(&ids[i]), "succeeded|failed|canceled", 0, 120, &job) != 0)
             fail_msg("job %lld did not end", atomic_load(&ids[i]));
@@ -144,7 +148,7 @@ static void test_load(void **state)
     for (int i = 0; i < POLLERS; i++) pthread_join(pol[i], NULL);
     usage("end", &rss2);
     /* Contiguous step logs, and each job ran exactly once. */
-    for (int i = 0; i < JOBS; i++) {
+    for (int i = 0; i < n_jobs; i++) {
         long long id = atomic_load(&ids[i]);
         json_t *steps = dh_steps_whole(&D, id, 100, STEPS);
         if (!steps) fail_msg("job %lld: its step log is not whole", id);

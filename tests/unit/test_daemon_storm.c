@@ -17,21 +17,21 @@
 #include "testutil.h"
 
 #define JOBS 3
-#define STEPS 60
-#define KILLS 20
+static long n_steps = 60; /* and 20 kills: each times EG_SOAK */
+static int n_kills = 20;
 
 static const char *spec(int j)
 {
     static char s[JOBS][160];
     snprintf(s[j], sizeof s[j],
              "{\"task\":\"rotation\",\"steps\":%d,\"seed\":%d,\"eval_every\":1000000,"
-             "\"eval_limit\":100}", STEPS, j + 3);
+             "\"eval_limit\":100}", (int)n_steps, j + 3);
     return s[j];
 }
 
 static json_t *rows_of(const dh_daemon *d, int64_t id)
 {
-    json_t *rows = dh_steps_whole(d, id, 1000, STEPS);
+    json_t *rows = dh_steps_whole(d, id, 1000, n_steps);
     if (!rows) fail_msg("job %lld: its step log is not whole", (long long)id);
     return rows;
 }
@@ -60,6 +60,8 @@ static int same(const json_t *a, const json_t *b)
 static void test_storm(void **state)
 {
     (void)state;
+    n_steps *= tu_soak();
+    n_kills *= tu_soak();
     char dir[700];
     dh_opts o = {.checkpoint_every = 3};
     /* The uninterrupted run. */
@@ -78,19 +80,19 @@ static void test_storm(void **state)
     if (dh_start(&d, dir, &o) != 0) fail_msg("cannot start a daemon");
     for (int j = 0; j < JOBS; j++) assert_true((ids[j] = dh_submit(&d, spec(j))) > 0);
     unsigned seed = 12345;
-    for (int k = 0; k < KILLS; k++) {
+    for (int k = 0; k < n_kills; k++) {
         dh_sleep_ms(300 + rand_r(&seed) % 1200);
         assert_int_equal(dh_stop(&d, SIGKILL, 5, NULL), 0);
         if (dh_start(&d, dir, &o) != 0) fail_msg("cannot restart the daemon (kill %d)", k + 1);
     }
     wait_all(&d, ids);
     long resumed = dh_file_count(d.log, "resumed from");
-    fprintf(stderr, "%d kills; %ld resumes from a checkpoint in the last daemon's log\n", KILLS,
+    fprintf(stderr, "%d kills; %ld resumes from a checkpoint in the last daemon's log\n", n_kills,
             resumed);
     static const char *const keys[] = {"train_loss", "meta_loss", "hyper_norm", "lambda_norm"};
     for (int j = 0; j < JOBS; j++) {
         json_t *rows = rows_of(&d, ids[j]);
-        for (size_t i = 0; i < STEPS; i++) {
+        for (size_t i = 0; i < (size_t)n_steps; i++) {
             json_t *a = json_array_get(rows, i), *b = json_array_get(ref[j], i);
             for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
                 if (!same(json_object_get(a, keys[k]), json_object_get(b, keys[k])))

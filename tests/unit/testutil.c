@@ -103,6 +103,13 @@ static void remove_made(void)
     for (int i = 0; i < n_made; i++) tu_rmtree(made[i]);
 }
 
+int tu_soak(void)
+{
+    const char *v = getenv("EG_SOAK");
+    int n = v ? atoi(v) : 1;
+    return n > 1 ? n : 1;
+}
+
 const char *tu_tmpdir(void)
 {
     static char path[512];

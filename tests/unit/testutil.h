@@ -59,6 +59,10 @@ void tu_check_failure(int rc, const char *what, const char *expr, const char *fi
  * contents when the test binary exits; the returned path is static. */
 const char *tu_tmpdir(void);
 
+/* How many times longer the load, storm and fault tests run: $EG_SOAK
+ * (`make soak` sets it), at least 1. */
+int tu_soak(void);
+
 /* Removes a folder and everything under it. */
 void tu_rmtree(const char *path);
 
