@@ -251,6 +251,19 @@ int eg_api_job_from_body(const char *content_type, const char *body, size_t len,
                          const eg_data_roots *roots, const char *const *devices, eg_job *job,
                          eg_reply *rp);
 
+/* The same checks on a spec already parsed. */
+int eg_api_job_from_spec(const struct json_t *spec, const eg_data_roots *roots,
+                         const char *const *devices, eg_job *job, eg_reply *rp);
+
+/* The stored form of a validated job: its normalised spec as text
+ * (*spec_text, malloc'd, which row->spec_json points to), task, method,
+ * device and steps. 0, or -1 with eg_errorf when out of memory. */
+int eg_api_job_row(const eg_job *job, eg_store_job_row *row, char **spec_text);
+
+/* Removes a deleted job's checkpoint file and its temporary sibling
+ * (jobs.c). */
+void eg_api_remove_checkpoint(const eg_api_ctx *ctx, int64_t id);
+
 /* ---- handlers (one file per resource) ---- */
 
 void eg_api_jobs_post(const eg_request *rq, eg_reply *rp);    /* jobs.c */
@@ -261,6 +274,11 @@ void eg_api_job_delete(const eg_request *rq, eg_reply *rp);
 void eg_api_steps_get(const eg_request *rq, eg_reply *rp);    /* steps.c */
 void eg_api_evals_get(const eg_request *rq, eg_reply *rp);    /* evals.c */
 void eg_api_events_get(const eg_request *rq, eg_reply *rp);   /* events.c */
+void eg_api_sweeps_post(const eg_request *rq, eg_reply *rp);  /* sweeps.c */
+void eg_api_sweeps_list(const eg_request *rq, eg_reply *rp);
+void eg_api_sweep_get(const eg_request *rq, eg_reply *rp);
+void eg_api_sweep_cancel(const eg_request *rq, eg_reply *rp);
+void eg_api_sweep_delete(const eg_request *rq, eg_reply *rp);
 void eg_api_devices_get(const eg_request *rq, eg_reply *rp);  /* devices.c */
 void eg_api_health_get(const eg_request *rq, eg_reply *rp);   /* health.c */
 void eg_api_metrics_get(const eg_request *rq, eg_reply *rp);  /* metrics.c */

@@ -4,10 +4,13 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "data/dataset.h"
 #include "nn/device.h"
+#include "util/err.h"
+#include "util/json_num.h"
 
 /* 0 when one of the daemon's devices runs jobs asking for `device`. */
 static int check_device(const char *device, const char *const *devices, eg_reply *rp)
@@ -39,9 +42,15 @@ int eg_api_job_from_body(const char *content_type, const char *body, size_t len,
         eg_reply_error(rp, 400, "invalid_job", eg_job_error_field(), "%s", eg_last_error());
         return -1;
     }
-    int rc = eg_job_from_json(spec, job);
+    int rc = eg_api_job_from_spec(spec, roots, devices, job, rp);
     json_decref(spec);
-    if (rc != 0) {
+    return rc;
+}
+
+int eg_api_job_from_spec(const json_t *spec, const eg_data_roots *roots,
+                         const char *const *devices, eg_job *job, eg_reply *rp)
+{
+    if (eg_job_from_json(spec, job) != 0) {
         eg_reply_error(rp, 400, "invalid_job", eg_job_error_field(), "%s", eg_last_error());
         return -1;
     }
@@ -60,5 +69,17 @@ int eg_api_job_from_body(const char *content_type, const char *body, size_t len,
         eg_reply_error(rp, 400, "invalid_job", eg_job_error_field(), "%s", eg_last_error());
         return -1;
     }
+    return 0;
+}
+
+int eg_api_job_row(const eg_job *job, eg_store_job_row *row, char **spec_text)
+{
+    json_t *spec = eg_job_to_json(job);
+    *spec_text = spec ? eg_json_dumps(spec, JSON_COMPACT) : NULL;
+    json_decref(spec);
+    if (!*spec_text) return eg_errorf("out of memory");
+    *row = (eg_store_job_row){.spec_json = *spec_text, .task = eg_task_name(job->task),
+                              .method = eg_method_name(job->method), .device = job->device,
+                              .total_steps = job->steps > 0 ? job->steps : 0};
     return 0;
 }

@@ -45,17 +45,15 @@ void eg_api_jobs_post(const eg_request *rq, eg_reply *rp)
     if (eg_api_job_from_body(rq->content_type, rq->body, rq->body_len, ctx->data_roots,
                              ctx->devices, &job, rp) != 0)
         return;
-    json_t *spec = eg_job_to_json(&job);
-    char *text = spec ? eg_json_dumps(spec, JSON_COMPACT) : NULL;
-    json_decref(spec);
-    if (!text) {
+    eg_store_job_row row;
+    char *text;
+    if (eg_api_job_row(&job, &row, &text) != 0) {
         eg_reply_error(rp, 500, "internal", NULL, "out of memory");
         return;
     }
     int64_t id = 0;
-    int rc = eg_store_job_insert(ctx->store, text, eg_task_name(job.task),
-                                 eg_method_name(job.method), job.device,
-                                 job.steps > 0 ? job.steps : 0, &id);
+    int rc = eg_store_job_insert(ctx->store, row.spec_json, row.task, row.method, row.device,
+                                 row.total_steps, &id);
     free(text);
     if (rc != 0) {
         eg_reply_internal(rp, "storing the job");
@@ -121,26 +119,6 @@ void eg_api_job_cancel(const eg_request *rq, eg_reply *rp)
     }
 }
 
-/* Removes a deleted job's checkpoint file and its temporary sibling. */
-static void remove_checkpoint(const eg_api_ctx *ctx, int64_t id)
-{
-    char *path = eg_sched_checkpoint_path(ctx->checkpoint_dir, id);
-    if (!path) {
-        EG_LOG(WARN, "api: job %lld: no checkpoint path: %s", (long long)id, eg_last_error());
-        return;
-    }
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 5);
-    const char *paths[2] = {path, tmp};
-    if (tmp) snprintf(tmp, n + 5, "%s.tmp", path);
-    for (int i = 0; i < 2; i++)
-        if (paths[i] && unlink(paths[i]) != 0 && errno != ENOENT)
-            EG_LOG(WARN, "api: job %lld: cannot remove %s: %s", (long long)id, paths[i],
-                   strerror(errno));
-    free(tmp);
-    free(path);
-}
-
 void eg_api_job_delete(const eg_request *rq, eg_reply *rp)
 {
     static const char *const known[] = {NULL};
@@ -155,7 +133,7 @@ void eg_api_job_delete(const eg_request *rq, eg_reply *rp)
     } else if (rc != 0) {
         eg_reply_internal(rp, "deleting the job");
     } else {
-        remove_checkpoint(rq->ctx, rq->id);
+        eg_api_remove_checkpoint(rq->ctx, rq->id);
         EG_LOG(INFO, "api: job %lld deleted", (long long)rq->id);
         eg_reply_clear(rp);
         rp->status = 204;

@@ -13,6 +13,11 @@ const eg_route eg_routes[] = {
     {"GET", "/v1/jobs/{id}/evals", eg_api_evals_get, 0},
     {"GET", "/v1/jobs/{id}/events", eg_api_events_get, 0},
     {"POST", "/v1/jobs/{id}/cancel", eg_api_job_cancel, 0},
+    {"POST", "/v1/sweeps", eg_api_sweeps_post, 0},
+    {"GET", "/v1/sweeps", eg_api_sweeps_list, 0},
+    {"GET", "/v1/sweeps/{id}", eg_api_sweep_get, 0},
+    {"DELETE", "/v1/sweeps/{id}", eg_api_sweep_delete, 0},
+    {"POST", "/v1/sweeps/{id}/cancel", eg_api_sweep_cancel, 0},
     {"GET", "/v1/devices", eg_api_devices_get, 0},
     {"GET", "/healthz", eg_api_health_get, EG_ROUTE_PUBLIC},
     {"GET", "/metrics", eg_api_metrics_get, 0},
@@ -111,8 +116,8 @@ void eg_api_dispatch(eg_request *rq, eg_reply *rp)
         memcpy(rp->allow, allow, sizeof rp->allow);
         return;
     case EG_MATCH_BAD_ID:
-        eg_reply_error(rp, 404, "not_found", NULL,
-                       "no such job: %.200s (job ids are integers from 1)", rq->path);
+        eg_reply_error(rp, 404, "not_found", NULL, "no such %s: %.200s (ids are integers from 1)",
+                       strncmp(rq->path, "/v1/sweeps/", 11) == 0 ? "sweep" : "job", rq->path);
         return;
     case EG_MATCH_NO_ROUTE:
         break;

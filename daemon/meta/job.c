@@ -790,6 +790,48 @@ json_t *eg_job_to_json(const eg_job *j)
 
 /* ---- command-line overrides ---- */
 
+int eg_job_set_value(json_t *spec, const char *field, json_t *value)
+{
+    err_field[0] = '\0';
+    char key[256];
+    if (snprintf(key, sizeof key, "%s", field) >= (int)sizeof key)
+        return fail("", NULL, "override field name is too long");
+    if (!*key) return fail("", NULL, "empty field name");
+    if (!json_is_object(spec)) return fail(key, NULL, "the spec is not a JSON object");
+    json_t *cur = spec;
+    char *part = key;
+    for (;;) {
+        char *dot = strchr(part, '.');
+        if (dot) *dot = '\0';
+        if (*part == '\0') {
+            if (dot) *dot = '.';
+            return fail(key, NULL, "empty component in the field name");
+        }
+        if (!dot) break;
+        json_t *next = json_object_get(cur, part);
+        if (!next) {
+            next = json_object();
+            if (!next || json_object_set_new(cur, part, next) != 0) {
+                *dot = '.';
+                return fail(key, NULL, "out of memory");
+            }
+        } else if (!json_is_object(next)) {
+            char prefix[256];
+            snprintf(prefix, sizeof prefix, "%s", key);
+            *dot = '.';
+            return fail(prefix, NULL, "is %s, not an object, so \"%s\" cannot be set",
+                        type_name(next), key);
+        }
+        *dot = '.';
+        cur = next;
+        part = dot + 1;
+    }
+    int rc = json_is_null(value) ? (json_object_del(cur, part), 0)
+                                 : json_object_set_new(cur, part, json_deep_copy(value));
+    if (rc != 0) return fail(key, NULL, "cannot set the field");
+    return 0;
+}
+
 int eg_job_set(json_t *spec, const char *assignment)
 {
     err_field[0] = '\0';
@@ -801,48 +843,12 @@ int eg_job_set(json_t *spec, const char *assignment)
     if (klen >= sizeof key) return fail("", NULL, "override field name is too long");
     memcpy(key, assignment, klen);
     key[klen] = '\0';
-    if (!json_is_object(spec)) return fail(key, NULL, "the spec is not a JSON object");
-
     const char *text = eq + 1;
     json_error_t e;
     json_t *value = json_loads(text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &e);
     if (!value) value = json_string(text);
     if (!value) return fail(key, NULL, "value is not valid UTF-8");
-
-    json_t *cur = spec;
-    char *part = key;
-    for (;;) {
-        char *dot = strchr(part, '.');
-        if (dot) *dot = '\0';
-        if (*part == '\0') {
-            if (dot) *dot = '.';
-            json_decref(value);
-            return fail(key, NULL, "empty component in the field name");
-        }
-        if (!dot) break;
-        json_t *next = json_object_get(cur, part);
-        if (!next) {
-            next = json_object();
-            if (!next || json_object_set_new(cur, part, next) != 0) {
-                *dot = '.';
-                json_decref(value);
-                return fail(key, NULL, "out of memory");
-            }
-        } else if (!json_is_object(next)) {
-            char prefix[256];
-            snprintf(prefix, sizeof prefix, "%s", key);
-            *dot = '.';
-            json_decref(value);
-            return fail(prefix, NULL, "is %s, not an object, so \"%s\" cannot be set",
-                        type_name(next), key);
-        }
-        *dot = '.';
-        cur = next;
-        part = dot + 1;
-    }
-    int rc = json_is_null(value) ? (json_object_del(cur, part), 0)
-                                 : json_object_set_new(cur, part, json_incref(value));
+    int rc = eg_job_set_value(spec, key, value);
     json_decref(value);
-    if (rc != 0) return fail(key, NULL, "cannot set the field");
-    return 0;
+    return rc;
 }

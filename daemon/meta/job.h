@@ -115,6 +115,10 @@ struct json_t *eg_job_to_json(const eg_job *job);
  * exists but is not an object. */
 int eg_job_set(struct json_t *spec, const char *assignment);
 
+/* The same with the value given: field "a.b.c" of spec gets a copy of
+ * value (null: the field is removed). */
+int eg_job_set_value(struct json_t *spec, const char *field, struct json_t *value);
+
 /* Whether the job's task splits its training file by dataset.splits
  * (rotation; mwn draws its clean validation set by mwn.meta_samples). */
 int eg_job_uses_splits(const eg_job *job);

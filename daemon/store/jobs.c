@@ -61,7 +61,8 @@ int eg_store_job_insert(eg_store *s, const char *spec_json, const char *task,
 #define JOB_SELECT                                                                      \
     "SELECT j.id, j.state, j.task, j.method, COALESCE(j.run_device, j.device), j.device, " \
     "j.spec, j.created_at, j.started_at, j.finished_at, j.steps_done, j.total_steps, "    \
-    "j.error, j.summary, j.cancel_requested, s.step, s.train_loss, s.meta_loss, s.lambda " \
+    "j.error, j.summary, j.cancel_requested, s.step, s.train_loss, s.meta_loss, s.lambda, " \
+    "j.sweep, j.point "                                                                   \
     "FROM jobs j LEFT JOIN steps s ON s.job = j.id AND s.step = j.steps_done - 1 "
 
 static const char SQL_JOB_GET[] = JOB_SELECT "WHERE j.id = ?1";
@@ -89,6 +90,8 @@ static json_t *job_json(sqlite3_stmt *st)
     for (int i = 0; i < n; i++) bad |= json_object_set_new(o, cols[i].key, cols[i].get(st, i));
     bad |= json_object_set_new(o, "cancel_requested",
                                json_boolean(sqlite3_column_int(st, n)));
+    bad |= json_object_set_new(o, "sweep", eg_col_int(st, n + 5));
+    bad |= json_object_set_new(o, "point", eg_col_json(st, n + 6));
     if (sqlite3_column_type(st, n + 1) != SQLITE_NULL) {
         bad |= json_object_set_new(o, "train_loss", eg_col_f32(st, n + 2));
         bad |= json_object_set_new(o, "meta_loss", eg_col_f32(st, n + 3));

@@ -124,6 +124,42 @@ int eg_store_steps_read(eg_store *s, int64_t job, long after, int limit, int max
 int eg_store_steps_page(eg_store *s, int64_t job, long after, int limit, int max_points,
                         char **text, size_t *len);
 
+/* ---- sweeps ---- */
+
+/* One job of a sweep, as eg_store_job_insert takes it, with its point:
+ * the grid's assignments for it (a JSON object, text). */
+typedef struct eg_store_job_row {
+    const char *spec_json, *task, *method, *device, *point_json;
+    long total_steps;
+} eg_store_job_row;
+
+/* Inserts a sweep (name may be NULL; request_json: what it was made from)
+ * and its n queued jobs in one transaction: all of them or none. *id gets
+ * the sweep's id. Synchronous. */
+int eg_store_sweep_insert(eg_store *s, const char *name, const char *request_json,
+                          const eg_store_job_row *rows, int n, int64_t *id);
+
+/* The sweep {id, name (or null), request (object), created_at, jobs: [{id,
+ * point, state, steps_done, total_steps, error, summary, created_at,
+ * started_at, finished_at}] in id order}, read in one transaction. 1 when
+ * there is no such sweep. */
+int eg_store_sweep_get(eg_store *s, int64_t id, struct json_t **out);
+
+/* Sweeps ordered by id, after id `after`, at most limit, each as
+ * eg_store_sweep_get gives it: {"sweeps": [...], "next_after": id|null}. */
+int eg_store_sweeps_list(eg_store *s, int64_t after, int limit, struct json_t **out);
+
+/* Cancels the sweep's jobs that have not ended (queued ones at once,
+ * running ones flagged, as eg_store_job_cancel does); *n gets how many.
+ * 1 when there is no such sweep, 2 when none was left to cancel. */
+int eg_store_sweep_cancel(eg_store *s, int64_t id, int *n);
+
+/* Deletes the sweep with its jobs (and their steps, evaluations and
+ * checkpoint rows) unless one of them is running (2); 1 when missing.
+ * *ids (malloc'd) and *n get the deleted jobs, whose checkpoint files the
+ * caller removes. */
+int eg_store_sweep_delete(eg_store *s, int64_t id, int64_t **ids, int *n);
+
 /* ---- evaluations and checkpoints ---- */
 
 int eg_store_eval_append(eg_store *s, int64_t job, long step, const eg_eval *ev);

@@ -44,6 +44,11 @@ RECORDER(eg_api_steps_get)
 RECORDER(eg_api_evals_get)
 RECORDER(eg_api_events_get)
 RECORDER(eg_api_devices_get)
+RECORDER(eg_api_sweeps_post)
+RECORDER(eg_api_sweeps_list)
+RECORDER(eg_api_sweep_get)
+RECORDER(eg_api_sweep_cancel)
+RECORDER(eg_api_sweep_delete)
 RECORDER(eg_api_health_get)
 RECORDER(eg_api_metrics_get)
 
@@ -120,6 +125,11 @@ static void test_routes_match_handlers(void **state)
         {"GET", "/v1/jobs/7/events", eg_api_events_get, 7},
         {"POST", "/v1/jobs/8/cancel", eg_api_job_cancel, 8},
         {"GET", "/v1/devices", eg_api_devices_get, 0},
+        {"POST", "/v1/sweeps", eg_api_sweeps_post, 0},
+        {"GET", "/v1/sweeps", eg_api_sweeps_list, 0},
+        {"GET", "/v1/sweeps/3", eg_api_sweep_get, 3},
+        {"DELETE", "/v1/sweeps/3", eg_api_sweep_delete, 3},
+        {"POST", "/v1/sweeps/4/cancel", eg_api_sweep_cancel, 4},
         {"GET", "/healthz", eg_api_health_get, 0},
         {"HEAD", "/healthz", eg_api_health_get, 0},
         {"GET", "/metrics", eg_api_metrics_get, 0},
@@ -141,7 +151,7 @@ static void test_routes_match_handlers(void **state)
         assert_non_null(r->handler);
         assert_int_equal(!!(r->flags & EG_ROUTE_PUBLIC), strcmp(r->pattern, "/healthz") == 0);
     }
-    assert_int_equal(n, 11);
+    assert_int_equal(n, 16);
 }
 
 static void test_routes_405_allow(void **state)
