@@ -141,6 +141,10 @@ static outcome run_job(worker *w, int64_t id, const char *spec, char **summary)
     if (!js) goto done;
     *summary = eg_json_dumps(js, JSON_COMPACT);
     json_decref(js);
+    if (!*summary) {
+        eg_errorf("summary: out of memory");
+        goto done;
+    }
     if (eg_store_flush(s->store) != 0) goto done;
     out = OUT_SUCCEEDED;
 done:
