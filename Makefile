@@ -156,7 +156,7 @@ $(BUILD)/trace_run: $(BUILD)/obj/tests/unit/trace_run.o $(BUILD)/obj/tests/unit/
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/evogradctl: $(CLIENT_OBJ) $(BUILD)/obj/daemon/util/err.o
-	$(CC) $(LDFLAGS) $^ -o $@ -lcurl -ljansson
+	$(CC) $(LDFLAGS) $^ -o $@ -lcurl -ljansson -lm
 
 $(BUILD)/obj/tests/unit/test_client.o: CFLAGS += -Iclient
 $(BUILD)/tests/test_client: $(BUILD)/obj/tests/unit/test_client.o $(CLIENT_MOD) $(TEST_UTIL) $(LIB)

@@ -11,9 +11,7 @@
 #include "ctl_url.h"
 #include "util/err.h"
 
-/* Reads all of f into a new NUL-terminated buffer of at most
- * CTL_SPEC_MAX bytes. NULL with eg_errorf when it cannot. */
-static char *read_spec(FILE *f, const char *name, size_t *len)
+char *ctl_read_body(FILE *f, const char *name, size_t *len)
 {
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
@@ -63,7 +61,7 @@ int ctl_cmd_submit(ctl_conn *c, const ctl_opts *o)
     }
     eg_clear_error();
     size_t len = 0;
-    char *spec = read_spec(f, from_stdin ? "stdin" : name, &len);
+    char *spec = ctl_read_body(f, from_stdin ? "stdin" : name, &len);
     if (!from_stdin) fclose(f);
     if (!spec) return ctl_fail(400);
 

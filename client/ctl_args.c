@@ -42,7 +42,7 @@ int ctl_parse_args(int argc, char **argv, const char *env_url, const char *env_t
                    ctl_opts *o)
 {
     enum { O_URL = 256, O_TOKEN, O_TOKEN_FILE, O_STATE, O_AFTER, O_LIMIT, O_MAXP, O_CSV,
-           O_INTERVAL, O_VERSION };
+           O_INTERVAL, O_VERSION, O_MARKDOWN };
     static const struct option longs[] = {
         {"url", required_argument, 0, O_URL},
         {"token", required_argument, 0, O_TOKEN},
@@ -52,6 +52,7 @@ int ctl_parse_args(int argc, char **argv, const char *env_url, const char *env_t
         {"limit", required_argument, 0, O_LIMIT},
         {"max-points", required_argument, 0, O_MAXP},
         {"csv", no_argument, 0, O_CSV},
+        {"markdown", no_argument, 0, O_MARKDOWN},
         {"interval", required_argument, 0, O_INTERVAL},
         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
@@ -90,6 +91,10 @@ int ctl_parse_args(int argc, char **argv, const char *env_url, const char *env_t
             o->given |= CTL_OPT_CSV;
             o->csv = 1;
             break;
+        case O_MARKDOWN:
+            o->given |= CTL_OPT_MARKDOWN;
+            o->markdown = 1;
+            break;
         case O_INTERVAL:
             o->given |= CTL_OPT_INTERVAL;
             EG_TRY(parse_seconds("interval", optarg, 0.05, 60, &o->interval_s));
@@ -110,6 +115,7 @@ int ctl_parse_args(int argc, char **argv, const char *env_url, const char *env_t
     if (cli_token) o->token = cli_token;
     if (o->token_file) o->token = NULL;
     if (!*o->url) return eg_errorf("--url is empty");
+    if (o->csv && o->markdown) return eg_errorf("give --csv or --markdown, not both");
     if (o->state && !*o->state) return eg_errorf("--state is empty");
     for (int i = optind; i < argc; i++) {
         if (!o->command) {

@@ -16,6 +16,7 @@ enum {
     CTL_OPT_CSV = 1 << 4,
     CTL_OPT_INTERVAL = 1 << 5,
     CTL_OPT_QUIET = 1 << 6,
+    CTL_OPT_MARKDOWN = 1 << 7,
 };
 
 typedef struct ctl_opts {
@@ -31,6 +32,7 @@ typedef struct ctl_opts {
     long long max_points;     /* steps --max-points (0: not given) */
     double interval_s;        /* watch --interval (default 0.5) */
     int csv;                  /* --csv */
+    int markdown;             /* sweep show --markdown */
     int quiet;                /* submit -q: print only the id */
     int help, version;
     unsigned given;           /* CTL_OPT_* bits */

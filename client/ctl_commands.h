@@ -11,7 +11,13 @@
 /* Largest job spec sent, as the server caps request bodies. */
 #define CTL_SPEC_MAX (1u << 20)
 
+/* Reads all of f (named name in messages) into a new NUL-terminated
+ * buffer of at most CTL_SPEC_MAX bytes. NULL with eg_errorf when it
+ * cannot. */
+char *ctl_read_body(FILE *f, const char *name, size_t *len);
+
 int ctl_cmd_submit(ctl_conn *c, const ctl_opts *o);  /* submit FILE|- */
+int ctl_cmd_sweep(ctl_conn *c, const ctl_opts *o);   /* sweep submit|list|show|watch|cancel|delete */
 int ctl_cmd_list(ctl_conn *c, const ctl_opts *o);    /* list */
 int ctl_cmd_show(ctl_conn *c, const ctl_opts *o);    /* show ID */
 int ctl_cmd_watch(ctl_conn *c, const ctl_opts *o);   /* watch ID */

@@ -210,3 +210,14 @@ void ctl_progress_line(const ctl_progress *p, int width, char *out, size_t size)
     append(out, size, &used, "%s", nums);
     cut_columns(out, max);
 }
+
+void ctl_fmt_mean_std(double mean, double std, char *out, size_t cap)
+{
+    int d = 2;
+    double ref = std > 0 ? std : fabs(mean);
+    if (ref > 0 && isfinite(ref)) {
+        int want = (std > 0 ? 1 : 3) - (int)floor(log10(ref));
+        d = want < 2 ? 2 : want > 6 ? 6 : want;
+    }
+    snprintf(out, cap, "%.*f ± %.*f", d, mean, d, std);
+}

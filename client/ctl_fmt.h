@@ -30,6 +30,12 @@ void ctl_fmt_num(double x, char *out, size_t size);
  * arrays of numbers joined by ";", anything else as "?". */
 void ctl_fmt_cell(const json_t *v, int precise, char *out, size_t size);
 
+/* A mean and standard deviation as the paper's tables give them,
+ * "87.74 ± 0.54": two decimals, more (up to six) where the spread needs
+ * them to show two significant digits (or the mean three, when the spread
+ * is 0). */
+void ctl_fmt_mean_std(double mean, double std, char *out, size_t size);
+
 /* Seconds as "1:23", "12:03:05" (or "-" when negative or not finite). */
 void ctl_fmt_duration(double seconds, char *out, size_t size);
 

@@ -37,15 +37,29 @@ static size_t columns(const char *s)
     return n;
 }
 
-int ctl_table_init(ctl_table *t, FILE *f, int csv, int ncols, const char *const *head)
+/* Display width of a cell as written: in Markdown, '|' becomes "\\|". */
+static size_t cell_width(const ctl_table *t, const char *s)
 {
-    *t = (ctl_table){.f = f, .csv = csv, .ncols = ncols, .head = head};
+    size_t n = columns(s);
+    if (t->markdown)
+        for (; *s; s++) n += *s == '|';
+    return n;
+}
+
+int ctl_table_init(ctl_table *t, FILE *f, int format, int ncols, const char *const *head)
+{
+    *t = (ctl_table){.f = f, .csv = format == CTL_TABLE_CSV,
+                     .markdown = format == CTL_TABLE_MARKDOWN, .ncols = ncols, .head = head};
+    int csv = t->csv;
     if (ncols < 1 || ncols > CTL_TABLE_MAX_COLS)
         return eg_errorf("a table has 1 to %d columns", CTL_TABLE_MAX_COLS);
     if (csv) return 0;
     t->width = calloc((size_t)ncols, sizeof *t->width);
     if (!t->width) return eg_errorf("out of memory");
-    for (int i = 0; i < ncols; i++) t->width[i] = columns(head[i]);
+    for (int i = 0; i < ncols; i++) {
+        t->width[i] = cell_width(t, head[i]);
+        if (t->markdown && t->width[i] < 3) t->width[i] = 3;
+    }
     return 0;
 }
 
@@ -75,20 +89,33 @@ int ctl_table_row(ctl_table *t, const char *const *cells)
             t->failed = 1;
             return eg_errorf("out of memory");
         }
-        size_t w = columns(row[i]);
+        size_t w = cell_width(t, row[i]);
         if (w > t->width[i]) t->width[i] = w;
     }
     t->rows++;
     return 0;
 }
 
-/* Whether a cell reads as a number (right-aligned). */
+/* Whether a cell reads as a number, or a mean ± std (right-aligned). */
 static int numeric(const char *s)
 {
     if (!*s || strcmp(s, "-") == 0) return 1;
     char *end;
     strtod(s, &end);
-    return *end == '\0' || *end == '%';
+    if (end != s && strncmp(end, " ± ", strlen(" ± ")) == 0) {
+        const char *rest = end + strlen(" ± ");
+        strtod(rest, &end);
+        return end != rest && *end == '\0';
+    }
+    return end != s && (*end == '\0' || *end == '%');
+}
+
+static void put_cell(const ctl_table *t, const char *s)
+{
+    for (; *s; s++) {
+        if (t->markdown && *s == '|') fputc('\\', t->f);
+        fputc(*s, t->f);
+    }
 }
 
 /* Prints one row; right[i]: column i holds numbers (right-aligned). */
@@ -96,13 +123,28 @@ static void print_row(ctl_table *t, const char *const *cells, const char *right)
 {
     for (int i = 0; i < t->ncols; i++) {
         const char *s = cells[i];
-        size_t pad = t->width[i] - columns(s);
-        if (i) fputs("  ", t->f);
+        size_t pad = t->width[i] - cell_width(t, s);
+        if (t->markdown) fputs(i ? " | " : "| ", t->f);
+        else if (i) fputs("  ", t->f);
         if (right[i]) fprintf(t->f, "%*s", (int)pad, "");
-        fputs(s, t->f);
-        if (!right[i] && i + 1 < t->ncols) fprintf(t->f, "%*s", (int)pad, "");
+        put_cell(t, s);
+        if (!right[i] && (t->markdown || i + 1 < t->ncols)) fprintf(t->f, "%*s", (int)pad, "");
     }
+    if (t->markdown) fputs(" |", t->f);
     fputc('\n', t->f);
+}
+
+/* The Markdown line under the header: dashes, a colon on the right of
+ * number columns. */
+static void print_rule(ctl_table *t, const char *right)
+{
+    for (int i = 0; i < t->ncols; i++) {
+        fputs(i ? " | " : "| ", t->f);
+        size_t w = t->width[i] < 3 ? 3 : t->width[i];
+        for (size_t k = 0; k + 1 < w; k++) fputc('-', t->f);
+        fputc(right[i] ? ':' : '-', t->f);
+    }
+    fputs(" |\n", t->f);
 }
 
 int ctl_table_finish(ctl_table *t, int print)
@@ -117,6 +159,7 @@ int ctl_table_finish(ctl_table *t, int print)
                 right[i] = (char)numeric(t->cells[r * (size_t)t->ncols + (size_t)i]);
         }
         print_row(t, t->head, right);
+        if (t->markdown) print_rule(t, right);
         for (size_t r = 0; r < t->rows; r++)
             print_row(t, (const char *const *)(t->cells + r * (size_t)t->ncols), right);
     }

@@ -18,7 +18,7 @@
 static const struct {
     const char *name;
     int (*run)(ctl_conn *c, const ctl_opts *o);
-    int operands;       /* operands the command takes */
+    int operands;       /* operands the command takes (-1: it counts them) */
     unsigned options;   /* CTL_OPT_* bits it accepts */
     const char *args, *help;
 } commands[] = {
@@ -35,6 +35,12 @@ static const struct {
     {"delete", ctl_cmd_delete, 1, 0, "ID", "delete a job that is not running"},
     {"devices", ctl_cmd_devices, 0, CTL_OPT_CSV, "[--csv]",
      "list the daemon's devices (GPUs with their memory)"},
+    {"sweep", ctl_cmd_sweep, -1,
+     CTL_OPT_QUIET | CTL_OPT_AFTER | CTL_OPT_LIMIT | CTL_OPT_CSV | CTL_OPT_MARKDOWN |
+         CTL_OPT_INTERVAL,
+     "submit FILE|- [-q] | list | show ID [--csv|--markdown] | watch ID | cancel ID | delete ID",
+     "sweeps of jobs over a grid: submit one ({\"spec\", \"grid\"}), list them, show a\n"
+     "         sweep's mean ± std per grid point, follow one to its end, cancel or delete one"},
 };
 #define N_COMMANDS (sizeof commands / sizeof *commands)
 
@@ -65,6 +71,7 @@ static const char *option_name(unsigned bit)
     case CTL_OPT_MAX_POINTS: return "--max-points";
     case CTL_OPT_CSV: return "--csv";
     case CTL_OPT_INTERVAL: return "--interval";
+    case CTL_OPT_MARKDOWN: return "--markdown";
     default: return "-q";
     }
 }
@@ -91,7 +98,7 @@ int main(int argc, char **argv)
                 o.command);
         return CTL_EXIT_CLIENT;
     }
-    if (o.n_operands != commands[k].operands) {
+    if (commands[k].operands >= 0 && o.n_operands != commands[k].operands) {
         fprintf(stderr, "usage: evogradctl %s %s\n", commands[k].name, commands[k].args);
         return CTL_EXIT_CLIENT;
     }

@@ -448,6 +448,36 @@ static void test_tables(void **state)
     ctl_table t;
     const char *head[40] = {0};
     tu_fails_with(ctl_table_init(&t, stdout, 0, 40, head), "a table has 1 to 32 columns");
+
+    /* Markdown: a rule under the header, numbers (and means ± stds)
+     * right-aligned, '|' in a cell escaped. */
+    const char *const md[][3] = {{"1", "a|b", "87.74 ± 0.54"}, {"12", "queued", "-"}};
+    out = capture_table(CTL_TABLE_MARKDOWN, md, 2, 1);
+    assert_string_equal(out, "|  ID | STATE  |         LOSS |\n"
+                             "| --: | ------ | -----------: |\n"
+                             "|   1 | a\\|b   | 87.74 ± 0.54 |\n"
+                             "|  12 | queued |            - |\n");
+    free(out);
+}
+
+static void test_mean_std(void **state)
+{
+    (void)state;
+    static const struct {
+        double mean, std;
+        const char *want;
+    } cases[] = {
+        {87.7412, 0.5371, "87.74 ± 0.54"},   {0.030165, 0.0021, "0.0302 ± 0.0021"},
+        {0.000333, 0.0000574, "0.000333 ± 0.000057"}, {30.2, 0.0, "30.20 ± 0.00"},
+        {0.00177, 0.0, "0.00177 ± 0.00000"},  {-12.5, 3.25, "-12.50 ± 3.25"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char out[64];
+        ctl_fmt_mean_std(cases[i].mean, cases[i].std, out, sizeof out);
+        if (strcmp(out, cases[i].want) != 0)
+            fail_msg("%g ± %g: \"%s\", not \"%s\"", cases[i].mean, cases[i].std, out,
+                     cases[i].want);
+    }
 }
 
 /* ---- a fake server ---- */
@@ -1092,6 +1122,7 @@ int main(void)
         cmocka_unit_test(test_cells),
         cmocka_unit_test(test_progress_line),
         cmocka_unit_test(test_tables),
+        cmocka_unit_test(test_mean_std),
         cmocka_unit_test(test_submit),
         cmocka_unit_test(test_list_show_steps),
         cmocka_unit_test(test_watch),

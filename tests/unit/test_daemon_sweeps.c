@@ -3,12 +3,14 @@
  * bad grids are refused whole (no job, no sweep made); a daemon killed
  * mid-sweep and restarted loses nothing; cancel and delete act on the
  * whole sweep. Every body is checked against schema/api. */
+#include <glob.h>
 #include <jansson.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "daemon_harness.h"
 #include "testutil.h"
@@ -87,6 +89,24 @@ static json_t *get_job(const dh_daemon *d, int64_t id)
     json_t *job = json_incref(r.json);
     dh_resp_free(&r);
     return job;
+}
+
+/* Runs `evogradctl --url DAEMON ARGS` (the one next to evogradd); its
+ * exit status, its stdout in out (cap bytes). */
+static int ctl(const dh_daemon *d, const char *args, char *out, size_t cap)
+{
+    char bin[1200], cmd[2400];
+    snprintf(bin, sizeof bin, "%s", dh_daemon_path());
+    char *slash = strrchr(bin, '/');
+    snprintf(slash ? slash + 1 : bin, sizeof bin - (size_t)(slash ? slash + 1 - bin : 0),
+             "evogradctl");
+    snprintf(cmd, sizeof cmd, "'%s' --url %s %s", bin, d->base, args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int rc = pclose(p);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
 static int close_to(double a, double b)
@@ -182,6 +202,57 @@ static void test_sweep_runs_and_aggregates(void **state)
         assert_int_equal(json_integer_value(json_object_get(entry, "succeeded")), 3);
         check_entry(&d, sw, entry);
     }
+    /* evogradctl prints the same figures: CSV with each mean and std. */
+    static char out[65536];
+    char args[128];
+    snprintf(args, sizeof args, "sweep show %lld --csv", (long long)id);
+    assert_int_equal(ctl(&d, args, out, sizeof out), 0);
+    char *line = strtok(out, "\n");
+    assert_non_null(line);
+    assert_true(strncmp(line, "method,evograd.sigma,n,", 23) == 0);
+    char *cols[64];
+    int nc = 0;
+    static char head[4096];
+    snprintf(head, sizeof head, "%s", line);
+    for (char *c = head, *comma; c && nc < 64; c = comma ? comma + 1 : NULL) {
+        comma = strchr(c, ',');
+        if (comma) *comma = '\0';
+        cols[nc++] = c;
+    }
+    size_t row = 0;
+    while ((line = strtok(NULL, "\n")) != NULL) {
+        json_t *e = json_array_get(agg, row++);
+        assert_non_null(e);
+        char *cell = line;
+        for (int c = 0; c < nc; c++) {
+            char *comma = strchr(cell, ',');
+            if (comma) *comma = '\0';
+            size_t l = strlen(cols[c]);
+            const char *stat = l > 5 && !strcmp(cols[c] + l - 5, "_mean") ? "mean"
+                               : l > 4 && !strcmp(cols[c] + l - 4, "_std") ? "std" : NULL;
+            if (stat) {
+                char metric[128];
+                snprintf(metric, sizeof metric, "%.*s", (int)(l - strlen(stat) - 1), cols[c]);
+                double want = json_number_value(json_object_get(
+                    json_object_get(json_object_get(e, "metrics"), metric), stat));
+                double got = strtod(cell, NULL);
+                if (fabs(got - want) > 1e-8 * fmax(1e-30, fabs(want)) + 1e-300)
+                    fail_msg("evogradctl %s %s: %s, the API %.17g", metric, stat, cell, want);
+            }
+            cell = comma ? comma + 1 : cell + strlen(cell);
+        }
+    }
+    assert_int_equal(row, json_array_size(agg));
+    snprintf(args, sizeof args, "sweep show %lld --markdown", (long long)id);
+    assert_int_equal(ctl(&d, args, out, sizeof out), 0);
+    assert_non_null(strstr(out, "| method  | evograd.sigma |   n | "));
+    assert_non_null(strstr(out, " ± "));
+    assert_non_null(strstr(out, "--: |"));
+    snprintf(args, sizeof args, "sweep watch %lld", (long long)id);
+    assert_int_equal(ctl(&d, args, out, sizeof out), 0);
+    assert_non_null(strstr(out, "succeeded: 12 jobs: 12 succeeded"));
+    assert_int_equal(ctl(&d, "sweep list", out, sizeof out), 0);
+    assert_non_null(strstr(out, "toy grid"));
     /* The seeds differ, so the spread is real. */
     double std = json_number_value(json_object_get(
         json_object_get(json_object_get(json_array_get(agg, 0), "metrics"), "train_loss"), "std"));
@@ -351,12 +422,40 @@ static void test_cancel_and_delete(void **state)
     assert_int_equal(dh_validate_bodies(bodies), 0);
 }
 
+/* Every example sweep is accepted as it stands, through evogradctl. */
+static void test_example_sweeps(void **state)
+{
+    (void)state;
+    dh_daemon d;
+    start(&d, "examples");
+    glob_t g;
+    assert_int_equal(glob("schema/examples/sweeps/*.json", 0, NULL, &g), 0);
+    assert_true(g.gl_pathc >= 3);
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        char args[1100], out[4096];
+        snprintf(args, sizeof args, "sweep submit '%s' -q", g.gl_pathv[i]);
+        if (ctl(&d, args, out, sizeof out) != 0) fail_msg("%s was refused", g.gl_pathv[i]);
+        long long id = atoll(out);
+        assert_true(id > 0);
+        snprintf(args, sizeof args, "sweep cancel %lld", id);
+        assert_int_equal(ctl(&d, args, out, sizeof out), 0);
+        json_t *sw = wait_sweep(&d, id, "canceled", 60);
+        json_decref(sw);
+        snprintf(args, sizeof args, "sweep delete %lld", id);
+        assert_int_equal(ctl(&d, args, out, sizeof out), 0);
+        fprintf(stderr, "%s: accepted\n", g.gl_pathv[i]);
+    }
+    globfree(&g);
+    assert_int_equal(dh_stop(&d, SIGTERM, 20, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sweep_runs_and_aggregates),
         cmocka_unit_test(test_bad_grids_refused_whole),
         cmocka_unit_test(test_restart_mid_sweep),
+        cmocka_unit_test(test_example_sweeps),
         cmocka_unit_test(test_cancel_and_delete),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
