@@ -216,7 +216,7 @@ void ctl_fmt_mean_std(double mean, double std, char *out, size_t cap)
     int d = 2;
     double ref = std > 0 ? std : fabs(mean);
     if (ref > 0 && isfinite(ref)) {
-        int want = (std > 0 ? 1 : 3) - (int)floor(log10(ref));
+        int want = (std > 0 ? 1 : 2) - (int)floor(log10(ref));
         d = want < 2 ? 2 : want > 6 ? 6 : want;
     }
     snprintf(out, cap, "%.*f ± %.*f", d, mean, d, std);
