@@ -1,5 +1,5 @@
 /* /metrics: Prometheus text format 0.0.4, in base units. Jobs per state,
- * step rows logged by this process, HTTP answers by status class,
+ * the age of the oldest queued job, step rows logged by this process, HTTP answers by status class,
  * histograms per device of the steps' and meta steps' durations, and for
  * each running job its progress and its last step's memory. */
 #include "api/api.h"
@@ -22,7 +22,8 @@ static double num(const json_t *v)
 }
 
 /* Adds per-job gauges of the running jobs: progress and the last step's
- * time and memory. 0, or -1 after eg_errorf. */
+ * time and memory, labelled job_id (Prometheus keeps "job" for the scrape
+ * job). 0, or -1 after eg_errorf. */
 static int add_running(eg_text *t, eg_store *store)
 {
     json_t *page = NULL;
@@ -77,7 +78,7 @@ static int add_running(eg_text *t, eg_store *store)
             double v[] = {rows[k].done, rows[k].total, rows[k].cur, rows[k].peak};
             double x = v[gauges[g].off];
             if (isnan(x)) continue; /* not measured yet */
-            eg_text_printf(t, "%s{job=\"%lld\",device=\"%s\"} %.17g\n", gauges[g].name, rows[k].id,
+            eg_text_printf(t, "%s{job_id=\"%lld\",device=\"%s\"} %.17g\n", gauges[g].name, rows[k].id,
                            rows[k].device, x);
         }
     }
@@ -156,7 +157,9 @@ void eg_api_metrics_get(const eg_request *rq, eg_reply *rp)
     eg_api_ctx *ctx = rq->ctx;
     static const char *const states[5] = {"queued", "running", "succeeded", "failed", "canceled"};
     long counts[5];
-    if (eg_store_job_counts(ctx->store, counts) != 0) {
+    double waited;
+    if (eg_store_job_counts(ctx->store, counts) != 0 ||
+        eg_store_oldest_queued_age(ctx->store, &waited) != 0) {
         eg_reply_internal(rp, "counting jobs");
         return;
     }
@@ -168,6 +171,12 @@ void eg_api_metrics_get(const eg_request *rq, eg_reply *rp)
                    "# HELP evograd_running_jobs Jobs the workers are running now.\n"
                    "# TYPE evograd_running_jobs gauge\nevograd_running_jobs %d\n",
                    ctx->sched ? eg_sched_running(ctx->sched) : 0);
+    eg_text_printf(&t,
+                   "# HELP evograd_oldest_queued_job_age_seconds How long the oldest queued "
+                   "job has waited since it was submitted (0: none queued).\n"
+                   "# TYPE evograd_oldest_queued_job_age_seconds gauge\n"
+                   "evograd_oldest_queued_job_age_seconds %.3f\n",
+                   waited);
     eg_text_printf(&t,
                    "# HELP evograd_steps_total Step rows logged since the daemon started.\n"
                    "# TYPE evograd_steps_total counter\nevograd_steps_total %ld\n",

@@ -190,6 +190,27 @@ int eg_store_job_counts(eg_store *s, long counts[5])
     return rc;
 }
 
+static const char SQL_OLDEST_QUEUED[] =
+    "SELECT (julianday('now') - julianday(MIN(created_at))) * 86400.0 FROM jobs "
+    "WHERE state = 'queued'";
+
+int eg_store_oldest_queued_age(eg_store *s, double *seconds)
+{
+    *seconds = 0;
+    eg_conn *c = eg_reader_get(s);
+    if (!c) return -1;
+    sqlite3_stmt *st = eg_conn_stmt(c, SQL_OLDEST_QUEUED);
+    int rc = st ? 0 : -1;
+    if (rc == 0) {
+        if (sqlite3_step(st) != SQLITE_ROW) rc = eg_conn_fail(c, "reading the queue");
+        else if (sqlite3_column_type(st, 0) != SQLITE_NULL) *seconds = sqlite3_column_double(st, 0);
+        sqlite3_reset(st);
+    }
+    eg_reader_put(s, c);
+    if (*seconds < 0) *seconds = 0;
+    return rc;
+}
+
 static const char SQL_QUEUED[] =
     "SELECT id, device FROM jobs WHERE state = 'queued' ORDER BY id";
 static const char SQL_CLAIM[] =

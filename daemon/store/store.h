@@ -65,6 +65,10 @@ int eg_store_jobs_list(eg_store *s, const char *state, int64_t after, int limit,
 /* Number of jobs in each state, for /metrics and the systemd status. */
 int eg_store_job_counts(eg_store *s, long counts[5]);
 
+/* How long the oldest queued job has waited since it was submitted, in
+ * seconds (0 when none is queued), for /metrics. */
+int eg_store_oldest_queued_age(eg_store *s, double *seconds);
+
 /* Claims the oldest queued job whose device is one of `devices` (a
  * NULL-terminated list of names like "cpu"; jobs asking "auto" fit any):
  * marks it running with this device and returns its id and spec (malloc'd

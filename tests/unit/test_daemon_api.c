@@ -876,7 +876,7 @@ static void test_metrics_while_running(void **state)
     assert_true(metric(s, n, "evograd_running_jobs", "") == 1);
     assert_true(metric(s, n, "evograd_jobs", "state=\"running\"") == 1);
     char labels[64];
-    snprintf(labels, sizeof labels, "job=\"%lld\",device=\"cpu\"", (long long)id);
+    snprintf(labels, sizeof labels, "job_id=\"%lld\",device=\"cpu\"", (long long)id);
     assert_true(metric(s, n, "evograd_job_steps_done", labels) >= 2);
     assert_true(metric(s, n, "evograd_job_total_steps", labels) == 100000);
     assert_true(metric(s, n, "evograd_job_peak_memory_bytes", labels) > 0);
@@ -896,10 +896,129 @@ static void test_metrics_while_running(void **state)
         double sum = metric(s, n, name, "device=\"cpu\"");
         assert_true(sum > 0 && sum < 30 * count);
     }
+    /* A job waiting behind it: the queue's age grows from its submission. */
+    assert_true(metric(s, n, "evograd_oldest_queued_job_age_seconds", "") == 0);
+    int64_t waiting = submit("{\"task\":\"toy1d\"}");
+    dh_sleep_ms(1200);
+    n = get_metrics(s, 256);
+    double waited = metric(s, n, "evograd_oldest_queued_job_age_seconds", "");
+    assert_true(waited >= 1.0 && waited < 60);
+    cancel_and_wait(waiting);
     cancel_and_wait(id);
     n = get_metrics(s, 256);
+    assert_true(metric(s, n, "evograd_oldest_queued_job_age_seconds", "") == 0);
     assert_false(has_metric(s, n, "evograd_job_steps_done", labels));
     assert_true(metric(s, n, "evograd_running_jobs", "") == 0);
+}
+
+/* Runs a shell command; its exit status, what it printed in out. */
+static int shell(const char *cmd, char *out, size_t cap)
+{
+    FILE *p = popen(cmd, "r");
+    if (!p) fail_msg("cannot run %s", cmd);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int rc = pclose(p);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* Whether the metric family of a PromQL name (histogram series named by
+ * their _bucket, _sum, _count) is among the samples. */
+static int family_present(const sample *s, int n, const char *name)
+{
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(name);
+        if (strncmp(s[i].name, name, l) == 0 &&
+            (s[i].name[l] == '\0' || !strcmp(s[i].name + l, "_bucket") ||
+             !strcmp(s[i].name + l, "_sum") || !strcmp(s[i].name + l, "_count")))
+            return 1;
+    }
+    return 0;
+}
+
+/* Checks every evograd_* name in text against the samples. */
+static void names_present(const char *text, const sample *s, int n, const char *where)
+{
+    for (const char *p = text; (p = strstr(p, "evograd_")) != NULL;) {
+        char name[96];
+        size_t l = strspn(p, "abcdefghijklmnopqrstuvwxyz_0123456789");
+        snprintf(name, sizeof name, "%.*s", (int)l, p);
+        if (!family_present(s, n, name)) fail_msg("%s: %s is not in /metrics", where, name);
+        p += l;
+    }
+}
+
+/* grafana/alerts.yml passes promtool's checks and its unit tests
+ * (tests/grafana/alerts.test.yml); grafana/evogradd.json is a dashboard
+ * whose panels all read the datasource variable and whose queries parse
+ * as PromQL (promtool, as recording rules) and name only metrics the
+ * daemon serves. */
+static void test_grafana(void **state)
+{
+    (void)state;
+    static char out[65536];
+    if (shell("promtool check rules grafana/alerts.yml 2>&1", out, sizeof out) != 0)
+        fail_msg("promtool check rules: %s", out);
+    if (shell("promtool test rules tests/grafana/alerts.test.yml 2>&1", out, sizeof out) != 0)
+        fail_msg("promtool test rules: %s", out);
+
+    int64_t id = start_long_job(2);
+    static sample s[256];
+    int n = get_metrics(s, 256);
+    cancel_and_wait(id);
+    FILE *f = fopen("grafana/alerts.yml", "r");
+    assert_non_null(f);
+    size_t len = fread(out, 1, sizeof out - 1, f);
+    out[len] = '\0';
+    fclose(f);
+    names_present(out, s, n, "grafana/alerts.yml");
+
+    json_error_t e;
+    json_t *dash = json_load_file("grafana/evogradd.json", 0, &e);
+    if (!dash) fail_msg("grafana/evogradd.json: %s (line %d)", e.text, e.line);
+    int has_ds = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(json_object_get(dash, "templating"), "list"), i, v)
+        has_ds |= !strcmp(json_string_value(json_object_get(v, "type")) ?: "", "datasource");
+    assert_true(has_ds);
+    char rules[700];
+    snprintf(rules, sizeof rules, "%s/dashboard-rules.yml", root);
+    FILE *r = fopen(rules, "w");
+    assert_non_null(r);
+    fprintf(r, "groups:\n  - name: dashboard\n    rules:\n");
+    int queries = 0;
+    json_t *panel;
+    json_array_foreach(json_object_get(dash, "panels"), i, panel) {
+        const char *uid =
+            json_string_value(json_object_get(json_object_get(panel, "datasource"), "uid"));
+        if (!uid || strcmp(uid, "${datasource}") != 0)
+            fail_msg("panel %zu does not read the datasource variable", i);
+        size_t k;
+        json_t *t;
+        json_array_foreach(json_object_get(panel, "targets"), k, t) {
+            const char *expr = json_string_value(json_object_get(t, "expr"));
+            assert_non_null(expr);
+            names_present(expr, s, n, "grafana/evogradd.json");
+            /* Grafana's variables as the values a query sees. */
+            char q[1024];
+            size_t m = 0;
+            for (const char *c = expr; *c && m + 8 < sizeof q;) {
+                if (!strncmp(c, "$__rate_interval", 16)) m += snprintf(q + m, 8, "5m"), c += 16;
+                else if (!strncmp(c, "$instance", 9)) m += snprintf(q + m, 8, ".*"), c += 9;
+                else if (!strncmp(c, "$job", 4)) m += snprintf(q + m, 8, ".*"), c += 4;
+                else q[m++] = *c++;
+            }
+            q[m] = '\0';
+            fprintf(r, "      - record: dashboard:query_%d\n        expr: '%s'\n", queries++, q);
+        }
+    }
+    fclose(r);
+    json_decref(dash);
+    assert_true(queries >= 10);
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "promtool check rules '%s' 2>&1", rules);
+    if (shell(cmd, out, sizeof out) != 0) fail_msg("the dashboard's queries: %s", out);
 }
 
 static void test_cancel(void **state)
@@ -1822,6 +1941,7 @@ int main(void)
         cmocka_unit_test(test_steps_paging_and_downsampling),
         cmocka_unit_test(test_evals_of_a_rotation_job),
         cmocka_unit_test(test_metrics_while_running),
+        cmocka_unit_test(test_grafana),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_delete),
         cmocka_unit_test(test_concurrent_step_reads),
