@@ -5,17 +5,29 @@
 
 void eg_api_steps_get(const eg_request *rq, eg_reply *rp)
 {
-    static const char *const known[] = {"after", "limit", "max_points", NULL};
+    static const char *const known[] = {"after", "limit", "max_points", "by", NULL};
     if (eg_query_check(&rq->query, known, rp) != 0) return;
+    const char *by = eg_query_get(&rq->query, "by");
+    if (by && eg_store_steps_column(by) < 0) {
+        eg_reply_error(rp, 400, "invalid_parameter", "by",
+                       "by must be one of train_loss, meta_loss, hyper_norm, lambda_norm, "
+                       "step_ms, meta_ms, cur_bytes, peak_bytes, not \"%.64s\"", by);
+        return;
+    }
     long long after, limit, max_points;
     if (eg_query_int(&rq->query, "after", -1, 1000000000000LL, -1, &after, rp) != 0 ||
-        eg_query_int(&rq->query, "limit", 1, 10000, 1000, &limit, rp) != 0 ||
-        eg_query_int(&rq->query, "max_points", 0, 10000, 0, &max_points, rp) != 0)
+        eg_query_int(&rq->query, "max_points", by ? 2 : 0, 10000, by ? 1000 : 0, &max_points,
+                     rp) != 0 ||
+        /* A downsampled page may cover a long range: its rows stay few. */
+        eg_query_int(&rq->query, "limit", 1, max_points > 0 ? 100000000 : 10000, 1000, &limit,
+                     rp) != 0)
         return;
     char *text = NULL;
     size_t len = 0;
-    int rc = eg_store_steps_page(rq->ctx->store, rq->id, (long)after, (int)limit,
-                                 (int)max_points, &text, &len);
+    int rc = by ? eg_store_steps_minmax_page(rq->ctx->store, rq->id, (long)after, (int)limit,
+                                             (int)max_points, by, &text, &len)
+                : eg_store_steps_page(rq->ctx->store, rq->id, (long)after, (int)limit,
+                                      (int)max_points, &text, &len);
     if (rc == 1) {
         eg_reply_error(rp, 404, "not_found", NULL, "no job %lld", (long long)rq->id);
         return;

@@ -251,3 +251,135 @@ int eg_store_steps_page(eg_store *s, int64_t job, long after, int limit, int max
     *len = p.t.len;
     return 0;
 }
+
+/* The columns a min/max page may follow, each with its scan. */
+#define SCAN(col)                                                                              \
+    {#col, "SELECT step, " #col " FROM steps WHERE job = ?1 AND step > ?2 ORDER BY step "     \
+           "LIMIT ?3"}
+static const struct {
+    const char *name, *sql;
+} minmax_cols[] = {SCAN(train_loss), SCAN(meta_loss), SCAN(hyper_norm), SCAN(lambda_norm),
+                   SCAN(step_ms),    SCAN(meta_ms),   SCAN(cur_bytes),  SCAN(peak_bytes)};
+
+static const char SQL_STEP_ONE[] =
+    "SELECT step, row, epoch, train_loss, meta_loss, hyper_norm, lambda, lambda_norm, w, "
+    "step_ms, meta_ms, cur_bytes, peak_bytes FROM steps WHERE job = ?1 AND step = ?2";
+
+int eg_store_steps_column(const char *name)
+{
+    for (size_t i = 0; i < sizeof minmax_cols / sizeof *minmax_cols; i++)
+        if (strcmp(minmax_cols[i].name, name) == 0) return (int)i;
+    return -1;
+}
+
+/* Pass 1 of a min/max page: the steps to keep (ascending, in *kept,
+ * malloc'd): of the rows after `after` (at most limit), split into
+ * max_points / 2 buckets of consecutive rows, each bucket's rows at the
+ * minimum and at the maximum of column col, and the last row. */
+static int minmax_steps(eg_conn *c, int64_t job, long after, int limit, int max_points, int col,
+                        long **kept, long *n_kept, int *more)
+{
+    sqlite3_stmt *st = eg_conn_stmt(c, SQL_STEPS_COUNT);
+    if (!st) return -1;
+    sqlite3_bind_int64(st, 1, job);
+    sqlite3_bind_int64(st, 2, after);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)limit + 1);
+    int rc = sqlite3_step(st);
+    long total = rc == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW) return eg_conn_fail(c, "counting steps");
+    *more = total > limit;
+    long n = *more ? limit : total, buckets = max_points / 2 > 0 ? max_points / 2 : 1;
+    if (buckets > n) buckets = n;
+    *kept = malloc(((size_t)buckets * 2 + 1) * sizeof **kept);
+    if (!*kept) return eg_errorf("store: out of memory");
+    *n_kept = 0;
+    if (n == 0) return 0;
+    if (!(st = eg_conn_stmt(c, minmax_cols[col].sql))) return -1;
+    sqlite3_bind_int64(st, 1, job);
+    sqlite3_bind_int64(st, 2, after);
+    sqlite3_bind_int64(st, 3, n);
+    long i = 0, bucket = -1, lo_step = -1, hi_step = -1, step = -1;
+    double lo = 0, hi = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        long b = (long)((long long)i++ * buckets / n);
+        if (b != bucket) { /* close the previous bucket */
+            long a = lo_step < hi_step ? lo_step : hi_step, z = lo_step < hi_step ? hi_step : lo_step;
+            if (a >= 0) (*kept)[(*n_kept)++] = a;
+            if (z >= 0 && z != a) (*kept)[(*n_kept)++] = z;
+            bucket = b;
+            lo_step = hi_step = -1;
+        }
+        step = (long)sqlite3_column_int64(st, 0);
+        if (sqlite3_column_type(st, 1) == SQLITE_NULL) continue;
+        double v = sqlite3_column_double(st, 1);
+        if (lo_step < 0 || v < lo) lo = v, lo_step = step;
+        if (hi_step < 0 || v > hi) hi = v, hi_step = step;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return eg_conn_fail(c, "reading steps");
+    long a = lo_step < hi_step ? lo_step : hi_step, z = lo_step < hi_step ? hi_step : lo_step;
+    if (a >= 0) (*kept)[(*n_kept)++] = a;
+    if (z >= 0 && z != a) (*kept)[(*n_kept)++] = z;
+    if (*n_kept == 0 || (*kept)[*n_kept - 1] != step) (*kept)[(*n_kept)++] = step;
+    return 0;
+}
+
+int eg_store_steps_minmax_page(eg_store *s, int64_t job, long after, int limit, int max_points,
+                               const char *by, char **text, size_t *len)
+{
+    *text = NULL;
+    int col = eg_store_steps_column(by);
+    if (col < 0) return eg_errorf("store: no step column %s", by);
+    if (limit <= 0 || max_points <= 0) return eg_errorf("store: bad steps page");
+    eg_conn *c = eg_reader_get(s);
+    if (!c) return -1;
+    page p = {.last = -1};
+    eg_text_puts(&p.t, "{\"steps\":[");
+    long *kept = NULL, n_kept = 0;
+    int more = 0, rc = eg_conn_exec(c, "BEGIN");
+    sqlite3_stmt *st = rc == 0 ? eg_conn_stmt(c, SQL_JOB_EXISTS) : NULL;
+    if (rc == 0 && !st) rc = -1;
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, job);
+        int src = sqlite3_step(st);
+        sqlite3_reset(st);
+        rc = src == SQLITE_ROW ? 0 : src == SQLITE_DONE ? 1 : eg_conn_fail(c, "reading a job");
+    }
+    if (rc == 0) rc = minmax_steps(c, job, after, limit, max_points, col, &kept, &n_kept, &more);
+    eg_text scratch = {0};
+    for (long k = 0; rc == 0 && k < n_kept; k++) {
+        if (!(st = eg_conn_stmt(c, SQL_STEP_ONE))) {
+            rc = -1;
+            break;
+        }
+        sqlite3_bind_int64(st, 1, job);
+        sqlite3_bind_int64(st, 2, kept[k]);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            size_t l;
+            const char *row = row_text(st, &scratch, &l);
+            if (!row || add_row(&p, kept[k], row, l) != 0) rc = eg_errorf("store: out of memory");
+        } else {
+            rc = eg_conn_fail(c, "reading a step");
+        }
+        sqlite3_reset(st);
+    }
+    free(scratch.buf);
+    free(kept);
+    eg_conn_read_end(c);
+    eg_reader_put(s, c);
+    if (rc == 0) {
+        eg_text_puts(&p.t, "],\"next_after\":");
+        if (more) eg_text_int(&p.t, p.last);
+        else eg_text_puts(&p.t, "null");
+        eg_text_puts(&p.t, "}");
+        if (p.t.oom) rc = eg_errorf("store: out of memory");
+    }
+    if (rc != 0) {
+        free(p.t.buf);
+        return rc;
+    }
+    *text = p.t.buf;
+    *len = p.t.len;
+    return 0;
+}

@@ -128,6 +128,20 @@ int eg_store_steps_read(eg_store *s, int64_t job, long after, int limit, int max
 int eg_store_steps_page(eg_store *s, int64_t job, long after, int limit, int max_points,
                         char **text, size_t *len);
 
+/* The index of a step column a min/max page can follow (train_loss,
+ * meta_loss, hyper_norm, lambda_norm, step_ms, meta_ms, cur_bytes,
+ * peak_bytes), or -1. */
+int eg_store_steps_column(const char *name);
+
+/* A page like eg_store_steps_page, downsampled for a chart of column by:
+ * the rows after `after` (at most limit) are split into max_points / 2
+ * buckets of consecutive rows, and each bucket gives its rows at the
+ * minimum and at the maximum of by (one when they are the same row), in
+ * step order; the page's last row is always kept. So at most max_points +
+ * 1 rows, and no peak or dip of by is lost. 1 when the job is missing. */
+int eg_store_steps_minmax_page(eg_store *s, int64_t job, long after, int limit, int max_points,
+                               const char *by, char **text, size_t *len);
+
 /* ---- sweeps ---- */
 
 /* One job of a sweep, as eg_store_job_insert takes it, with its point:

@@ -450,6 +450,61 @@ static long next_after(json_t *p)
     return json_is_null(n) ? -999 : (long)json_integer_value(n);
 }
 
+/* A min/max page keeps each bucket's lowest and highest row of its
+ * column, so a lone spike or dip survives any downsampling; at most
+ * max_points + 1 rows, ascending, the last row always there. */
+static void test_steps_minmax(void **state)
+{
+    (void)state;
+    eg_store *s = open_ok(fresh_path());
+    int64_t job = insert_job(s, "cpu", 10000);
+    for (long i = 0; i < 10000; i++) {
+        eg_step_record r = make_step(i, 0.0);
+        r.train_loss = 1.0 + 0.001 * (double)(i % 7);
+        if (i == 4321) r.train_loss = 50;   /* a spike */
+        if (i == 8765) r.train_loss = -3;   /* a dip */
+        if (i == 100) r.train_loss = NAN;   /* NaN is no minimum */
+        assert_int_equal(eg_store_step_append(s, job, &r), 0);
+    }
+    assert_int_equal(eg_store_flush(s), 0);
+    static const int widths[] = {2, 10, 64, 1000};
+    for (size_t w = 0; w < sizeof widths / sizeof *widths; w++) {
+        char *text;
+        size_t len;
+        assert_int_equal(eg_store_steps_minmax_page(s, job, -1, 100000, widths[w], "train_loss",
+                                                    &text, &len), 0);
+        json_t *p = json_loads(text, 0, NULL);
+        free(text);
+        assert_non_null(p);
+        size_t n = rows(p);
+        assert_true(n >= 2 && n <= (size_t)widths[w] + 1);
+        int spike = 0, dip = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (i) assert_true(row_step(p, i) > row_step(p, i - 1));
+            spike |= row_step(p, i) == 4321;
+            dip |= row_step(p, i) == 8765;
+        }
+        assert_true(spike && dip);
+        assert_int_equal(row_step(p, n - 1), 9999);
+        assert_int_equal(next_after(p), -999);
+        json_decref(p);
+    }
+    /* A range with more rows than the limit continues after its last. */
+    char *text;
+    size_t len;
+    assert_int_equal(eg_store_steps_minmax_page(s, job, 999, 1000, 10, "peak_bytes", &text, &len),
+                     0);
+    json_t *p = json_loads(text, 0, NULL);
+    free(text);
+    assert_int_equal(row_step(p, 0), 1000);
+    assert_int_equal(row_step(p, rows(p) - 1), 1999);
+    assert_int_equal(next_after(p), 1999);
+    json_decref(p);
+    assert_int_equal(eg_store_steps_minmax_page(s, 999, -1, 10, 10, "train_loss", &text, &len), 1);
+    tu_fails_with(eg_store_steps_minmax_page(s, job, -1, 10, 10, "row", &text, &len), "no step column");
+    eg_store_close(s);
+}
+
 static void test_steps_page(void **state)
 {
     eg_store *s = open_ok(fresh_path());
@@ -813,6 +868,7 @@ int main(void)
         cmocka_unit_test(test_finish_cancel_delete),
         cmocka_unit_test(test_requeue_running),
         cmocka_unit_test(test_steps_page),
+        cmocka_unit_test(test_steps_minmax),
         cmocka_unit_test(test_evals),
         cmocka_unit_test(test_checkpoints),
         cmocka_unit_test(test_rows_of_deleted_job),
