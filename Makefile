@@ -77,7 +77,7 @@ LIB_DIRS := daemon/util daemon/nn daemon/nn/cpu daemon/data daemon/meta daemon/t
 LIB_DIRS += daemon/api
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CU_SRC:%.cu=$(BUILD)/obj/%.o)
-LIB_OBJ  += $(BUILD)/obj/gen/migrations.o
+LIB_OBJ  += $(BUILD)/obj/gen/migrations.o $(BUILD)/obj/gen/ui_assets.o
 LIB      := $(BUILD)/libevograd.a
 
 DAEMON_SRC := $(wildcard daemon/*.c)
@@ -117,6 +117,31 @@ $(BUILD)/obj/%.o: %.cu $(BUILD)/flags
 $(BUILD)/gen/migrations.c: sql/embed.sh $(wildcard sql/[0-9]*.sql)
 	@mkdir -p $(dir $@)
 	sh sql/embed.sh $(wildcard sql/[0-9]*.sql) > $@.tmp && mv $@.tmp $@
+
+# The web page (daemon/ui), its chart library (npm uplot) and the example
+# specs, embedded as byte arrays.
+UPLOT := daemon/ui/node_modules/uplot/dist
+UI_FILES := /=text/html=daemon/ui/index.html \
+            /ui/app.js=text/javascript=daemon/ui/app.js \
+            /ui/style.css=text/css=daemon/ui/style.css \
+            /ui/uplot.js=text/javascript=$(UPLOT)/uPlot.iife.min.js \
+            /ui/uplot.css=text/css=$(UPLOT)/uPlot.min.css \
+            /ui/examples.json=application/json=$(BUILD)/gen/examples.json
+$(UPLOT)/uPlot.iife.min.js $(UPLOT)/uPlot.min.css: daemon/ui/package.json daemon/ui/package-lock.json
+	cd daemon/ui && npm ci --no-audit --no-fund && cp package-lock.json node_modules/.evograd-lock.json
+	touch $(UPLOT)/uPlot.iife.min.js $(UPLOT)/uPlot.min.css
+
+$(BUILD)/gen/examples.json: $(wildcard schema/examples/*.json)
+	@mkdir -p $(dir $@)
+	{ printf '{'; sep=''; for f in $^; do n=$$(basename $$f .json); printf '%s"%s":' "$$sep" "$$n"; cat $$f; sep=','; done; printf '}\n'; } > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/ui_assets.c: daemon/ui/embed.sh $(foreach f,$(UI_FILES),$(lastword $(subst =, ,$(f))))
+	@mkdir -p $(dir $@)
+	sh daemon/ui/embed.sh $(UI_FILES) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/ui_assets.o: $(BUILD)/gen/ui_assets.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c
 	@mkdir -p $(dir $@)

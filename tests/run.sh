@@ -19,7 +19,7 @@ pattern=${1:-.}
 # run only in the plain build; everything else, the black-box tests of a
 # running daemon included (against the sanitizer build's evogradd), also
 # runs under ASan + UBSan.
-slow='parity|train|cuda|load|storm|inject'
+slow='parity|train|cuda|load|storm|inject|_ui'
 export CMOCKA_MESSAGE_OUTPUT=TAP
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1

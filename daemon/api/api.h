@@ -280,6 +280,7 @@ void eg_api_sweep_get(const eg_request *rq, eg_reply *rp);
 void eg_api_sweep_cancel(const eg_request *rq, eg_reply *rp);
 void eg_api_sweep_delete(const eg_request *rq, eg_reply *rp);
 void eg_api_devices_get(const eg_request *rq, eg_reply *rp);  /* devices.c */
+void eg_api_ui_get(const eg_request *rq, eg_reply *rp);       /* ui.c: the page's files */
 void eg_api_health_get(const eg_request *rq, eg_reply *rp);   /* health.c */
 void eg_api_metrics_get(const eg_request *rq, eg_reply *rp);  /* metrics.c */
 

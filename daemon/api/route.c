@@ -21,6 +21,12 @@ const eg_route eg_routes[] = {
     {"GET", "/v1/devices", eg_api_devices_get, 0},
     {"GET", "/healthz", eg_api_health_get, EG_ROUTE_PUBLIC},
     {"GET", "/metrics", eg_api_metrics_get, 0},
+    {"GET", "/", eg_api_ui_get, EG_ROUTE_PUBLIC},
+    {"GET", "/ui/app.js", eg_api_ui_get, EG_ROUTE_PUBLIC},
+    {"GET", "/ui/style.css", eg_api_ui_get, EG_ROUTE_PUBLIC},
+    {"GET", "/ui/uplot.js", eg_api_ui_get, EG_ROUTE_PUBLIC},
+    {"GET", "/ui/uplot.css", eg_api_ui_get, EG_ROUTE_PUBLIC},
+    {"GET", "/ui/examples.json", eg_api_ui_get, EG_ROUTE_PUBLIC},
     {NULL, NULL, NULL, 0},
 };
 

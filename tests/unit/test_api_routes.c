@@ -44,6 +44,7 @@ RECORDER(eg_api_steps_get)
 RECORDER(eg_api_evals_get)
 RECORDER(eg_api_events_get)
 RECORDER(eg_api_devices_get)
+RECORDER(eg_api_ui_get)
 RECORDER(eg_api_sweeps_post)
 RECORDER(eg_api_sweeps_list)
 RECORDER(eg_api_sweep_get)
@@ -145,13 +146,17 @@ static void test_routes_match_handlers(void **state)
             fail_msg("%s %s: the wrong handler", cases[i].method, cases[i].path);
         assert_int_equal(id, cases[i].id);
     }
-    /* Every route in the table is reachable and only /healthz is public. */
+    /* Every route in the table is reachable; only /healthz and the page's
+     * files are public. */
     int n = 0;
     for (const eg_route *r = eg_routes; r->method; r++, n++) {
         assert_non_null(r->handler);
-        assert_int_equal(!!(r->flags & EG_ROUTE_PUBLIC), strcmp(r->pattern, "/healthz") == 0);
+        int page = strcmp(r->pattern, "/") == 0 || strncmp(r->pattern, "/ui/", 4) == 0;
+        assert_int_equal(!!(r->flags & EG_ROUTE_PUBLIC),
+                         strcmp(r->pattern, "/healthz") == 0 || page);
+        assert_true(!page || r->handler == eg_api_ui_get);
     }
-    assert_int_equal(n, 16);
+    assert_int_equal(n, 22);
 }
 
 static void test_routes_405_allow(void **state)
@@ -187,10 +192,10 @@ static void test_routes_404(void **state)
 {
     (void)state;
     static const char *const no_route[] = {
-        "",           "/",          "/v1",           "/v1/",           "/v1/jobs/",
+        "",           "/ui",        "/v1",           "/v1/",           "/v1/jobs/",
         "//v1/jobs",  "/v1//jobs",  "/v1/jobs//steps", "/v1/jobs/1/",  "/v1/jobs/1/steps/",
         "/v1/jobs/1/steps/2", "/v1/JOBS", "/v2/jobs", "/healthz/", "/healthzz", "/v1/jobs/1/x",
-        "/v1/devices/cpu", "/metrics/x", "v1/jobs", "/v1/jobsx",
+        "/v1/devices/cpu", "/metrics/x", "v1/jobs", "/v1/jobsx", "/ui/", "/ui/app.jsx", "/index.html",
     };
     static const char *const bad_id[] = {
         "/v1/jobs/abc", "/v1/jobs/-1", "/v1/jobs/0", "/v1/jobs/+1", "/v1/jobs/ 1",

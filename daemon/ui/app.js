@@ -1,0 +1,401 @@
+// The evograd daemon's page: its jobs (live), one job's charts (live,
+// downsampled by the daemon to the chart's width, finer on zoom), the
+// submit form and the devices. Plain JavaScript; charts by uPlot.
+
+const main = document.getElementById("main");
+const statusLine = document.getElementById("status");
+let token = sessionStorage.getItem("evograd-token") || "";
+let leaving = [];  // what the current view must stop (timers, streams) when left
+
+// ---- the API ----
+
+class ApiError extends Error {
+  constructor(status, body) {
+    const e = (body && body.error) || {};
+    super(e.message || `HTTP ${status}`);
+    this.status = status;
+    this.field = e.field;
+  }
+}
+
+function headers(extra) {
+  const h = Object.assign({}, extra);
+  if (token) h.Authorization = `Bearer ${token}`;
+  return h;
+}
+
+// Asks for the token once; resolves when one has been given.
+let asking = null;
+function askToken(message) {
+  if (asking) return asking;
+  const dialog = document.getElementById("token-dialog");
+  document.getElementById("token-error").textContent = message || "";
+  asking = new Promise((resolve) => {
+    document.getElementById("token-form").onsubmit = () => {
+      token = document.getElementById("token-input").value.trim();
+      sessionStorage.setItem("evograd-token", token);
+      asking = null;
+      resolve();
+    };
+  });
+  dialog.showModal();
+  return asking;
+}
+
+async function api(path, opts = {}) {
+  for (;;) {
+    const r = await fetch(path, Object.assign({}, opts, {headers: headers(opts.headers)}));
+    if (r.status === 401) {
+      await askToken(token ? "That token was refused." : "");
+      continue;
+    }
+    const text = await r.text();
+    const body = text ? JSON.parse(text) : null;
+    if (!r.ok) throw new ApiError(r.status, body);
+    return body;
+  }
+}
+
+// Follows a server-sent event stream with the bearer header (EventSource
+// cannot send one); calls onEvent(name, data) for each event until stopped.
+function follow(path, onEvent) {
+  const ctrl = new AbortController();
+  (async () => {
+    const r = await fetch(path, {headers: headers(), signal: ctrl.signal});
+    if (!r.ok || !r.body) return;
+    const reader = r.body.getReader();
+    const dec = new TextDecoder();
+    let buf = "";
+    for (;;) {
+      const {value, done} = await reader.read();
+      if (done) return;
+      buf += dec.decode(value, {stream: true});
+      let end;
+      while ((end = buf.indexOf("\n\n")) >= 0) {
+        const block = buf.slice(0, end);
+        buf = buf.slice(end + 2);
+        let name = "message", data = "";
+        for (const line of block.split("\n")) {
+          if (line.startsWith("event: ")) name = line.slice(7);
+          else if (line.startsWith("data: ")) data += line.slice(6);
+        }
+        if (data) onEvent(name, JSON.parse(data));
+      }
+    }
+  })().catch(() => {});
+  return () => ctrl.abort();
+}
+
+// ---- helpers ----
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (k === "class") e.className = v;
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(c ?? ""));
+  return e;
+}
+
+const fmt = (x, d = 4) => (x == null || !isFinite(x) ? "-" : Number(x.toPrecision(d)).toString());
+
+function duration(s) {
+  if (s == null || !isFinite(s) || s < 0) return "-";
+  s = Math.round(s);
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  return h ? `${h}:${String(m).padStart(2, "0")}:${String(r).padStart(2, "0")}`
+           : `${m}:${String(r).padStart(2, "0")}`;
+}
+
+const seconds = (a, b) => (a ? ((b ? Date.parse(b) : Date.now()) - Date.parse(a)) / 1000 : null);
+
+function result(job) {
+  const s = job.summary;
+  if (!s) return "-";
+  if (s.angle_deg != null) return `angle ${fmt(s.angle_deg)}°`;
+  if (s.test_acc != null) return `acc ${fmt(s.test_acc)}%`;
+  if (s.lambda_norm != null) return `|λ| ${fmt(s.lambda_norm)}`;
+  return "-";
+}
+
+function eta(job) {
+  if (job.state !== "running" || !job.total_steps || !job.steps_done) return "-";
+  const spent = seconds(job.started_at);
+  return duration((spent / job.steps_done) * (job.total_steps - job.steps_done));
+}
+
+// ---- the jobs ----
+
+async function jobsView() {
+  const filter = el("select", {id: "state-filter"},
+    ...["", "queued", "running", "succeeded", "failed", "canceled"].map(
+      (s) => el("option", {value: s}, s || "all states")));
+  filter.value = sessionStorage.getItem("evograd-filter") || "";
+  const body = el("tbody");
+  const table = el("table", {id: "jobs"},
+    el("thead", {}, el("tr", {}, ...["id", "task", "method", "state", "device", "progress",
+      "ETA", "result", "created", "duration", ""].map((h) => el("th", {}, h)))), body);
+  const examples = el("select", {id: "example"});
+  const spec = el("textarea", {id: "spec", spellcheck: "false"});
+  const errorBox = el("p", {class: "error", id: "submit-error"});
+  const submit = el("button", {class: "primary", id: "submit"}, "Submit");
+  main.replaceChildren(
+    el("section", {}, el("h2", {}, "Jobs"), el("div", {class: "controls"}, filter), table),
+    el("section", {}, el("h2", {}, "Submit a job"),
+      el("div", {class: "controls"}, el("label", {}, "start from ", examples), submit),
+      spec, errorBox));
+
+  api("/ui/examples.json").then((ex) => {
+    for (const name of Object.keys(ex)) examples.append(el("option", {value: name}, name));
+    const show = () => { spec.value = JSON.stringify(ex[examples.value], null, 2); };
+    examples.onchange = show;
+    examples.value = "toy1d-evograd" in ex ? "toy1d-evograd" : Object.keys(ex)[0];
+    show();
+  });
+  submit.onclick = async () => {
+    errorBox.textContent = "";
+    spec.classList.remove("field-error");
+    let parsed;
+    try { parsed = JSON.parse(spec.value); } catch (e) {
+      errorBox.textContent = `not JSON: ${e.message}`;
+      spec.classList.add("field-error");
+      return;
+    }
+    try {
+      const job = await api("/v1/jobs", {method: "POST", body: JSON.stringify(parsed),
+                                         headers: {"Content-Type": "application/json"}});
+      errorBox.textContent = "";
+      statusLine.textContent = `job ${job.id} queued`;
+      refresh();
+    } catch (e) {
+      errorBox.textContent = e.field && !e.message.startsWith(e.field) ? `${e.field}: ${e.message}` : e.message;
+      spec.classList.add("field-error");
+    }
+  };
+
+  async function act(job, what) {
+    try {
+      if (what === "cancel") await api(`/v1/jobs/${job.id}/cancel`, {method: "POST"});
+      else await api(`/v1/jobs/${job.id}`, {method: "DELETE"});
+    } catch (e) { statusLine.textContent = e.message; }
+    refresh();
+  }
+
+  async function refresh() {
+    const state = filter.value;
+    sessionStorage.setItem("evograd-filter", state);
+    let page;
+    try { page = await api(`/v1/jobs?limit=1000${state ? `&state=${state}` : ""}`); } catch (e) {
+      statusLine.textContent = e.message;
+      return;
+    }
+    const rows = page.jobs.slice().reverse().map((j) => {
+      const pct = j.total_steps ? Math.min(100, (100 * j.steps_done) / j.total_steps) : 0;
+      const buttons = el("td");
+      if (j.state === "queued" || j.state === "running")
+        buttons.append(el("button", {class: "cancel", onclick: () => act(j, "cancel")}, "cancel"));
+      if (j.state !== "running")
+        buttons.append(el("button", {class: "delete", onclick: () => act(j, "delete")}, "delete"));
+      return el("tr", {"data-id": j.id, "data-state": j.state},
+        el("td", {class: "num"}, el("a", {href: `#/jobs/${j.id}`}, String(j.id))),
+        el("td", {}, j.task), el("td", {}, j.method),
+        el("td", {}, el("span", {class: `state ${j.state}`}, j.state)), el("td", {}, j.device),
+        el("td", {}, el("span", {class: "bar"}, el("div", {style: `width:${pct}%`})),
+           ` ${j.steps_done}/${j.total_steps || "?"}`),
+        el("td", {class: "num"}, eta(j)), el("td", {}, result(j)),
+        el("td", {}, (j.created_at || "").replace("T", " ").slice(0, 19)),
+        el("td", {class: "num"}, duration(seconds(j.started_at, j.finished_at))), buttons);
+    });
+    body.replaceChildren(...rows);
+    statusLine.textContent = `${page.jobs.length} jobs`;
+  }
+  filter.onchange = refresh;
+  await refresh();
+  const timer = setInterval(refresh, 1500);
+  leaving.push(() => clearInterval(timer));
+}
+
+// ---- one job ----
+
+const palette = ["#2f6fde", "#d9822b", "#2f8f4e", "#c23b3b", "#7b52c4", "#1c9aa6", "#8c6d1f",
+                 "#d04ea1", "#566173", "#5ca84a", "#b5503a", "#3d8fd1", "#9a8a2c", "#6a5acd",
+                 "#2e8b57", "#cd5c5c"];
+
+// What each chart shows: the column the daemon downsamples it by, and its
+// series from a step row.
+function chartDefs(job, first) {
+  const nLambda = first && Array.isArray(first.lambda) ? first.lambda.length : 0;
+  const nW = first && Array.isArray(first.w) ? first.w.length : 0;
+  const defs = [
+    {title: "loss", by: "train_loss", series: [
+      {label: "train", get: (r) => r.train_loss}, {label: "validation (meta)", get: (r) => r.meta_loss}]},
+    {title: nLambda ? "λ" : "|λ|", by: "lambda_norm", series: nLambda
+      ? Array.from({length: nLambda}, (_, i) => ({label: `λ${i}`, get: (r) => r.lambda && r.lambda[i]}))
+      : [{label: "|λ|", get: (r) => r.lambda_norm}]},
+    {title: "hypergradient norm", by: "hyper_norm", series: [{label: "‖∂ℓ_V/∂λ‖", get: (r) => r.hyper_norm}]},
+    {title: "step and meta-step time (ms)", by: "step_ms", series: [
+      {label: "step", get: (r) => r.step_ms}, {label: "meta step", get: (r) => r.meta_ms}]},
+    {title: "engine memory (MiB)", by: "peak_bytes", series: [
+      {label: "now", get: (r) => r.cur_bytes / 1048576}, {label: "peak", get: (r) => r.peak_bytes / 1048576}]},
+  ];
+  if (nW > 0 && nW <= 16)
+    defs.push({title: "copy weights w", by: "train_loss", series: Array.from({length: nW},
+      (_, i) => ({label: `w${i}`, get: (r) => r.w && r.w[i]}))});
+  return defs;
+}
+
+function ema(ys, alpha) {
+  if (!alpha) return ys;
+  let m = null;
+  return ys.map((y) => (y == null || !isFinite(y) ? y : (m = m == null ? y : alpha * m + (1 - alpha) * y)));
+}
+
+async function jobView(id) {
+  const head = el("div", {class: "kv", id: "job-head"});
+  const logY = el("input", {type: "checkbox", id: "log-y"});
+  const smooth = el("input", {type: "range", id: "smooth", min: "0", max: "0.99", step: "0.01", value: "0"});
+  const cancel = el("button", {id: "cancel-job"}, "cancel");
+  const grid = el("div", {class: "charts", id: "charts"});
+  const evalBody = el("tbody");
+  const evalTitle = el("h2", {}, "Evaluations");
+  main.replaceChildren(
+    el("section", {}, el("h2", {}, `Job ${id}`), head),
+    el("div", {class: "controls"}, el("label", {}, logY, " log y"),
+      el("label", {}, "smoothing ", smooth), cancel),
+    grid,
+    el("section", {}, evalTitle,
+      el("table", {id: "evals"}, el("thead", {}, el("tr", {}, ...["step", "test accuracy",
+        "test loss", "learned angle", "w corrupted", "w clean"].map((h) => el("th", {}, h)))), evalBody)));
+  cancel.onclick = () => api(`/v1/jobs/${id}/cancel`, {method: "POST"}).catch((e) => {
+    statusLine.textContent = e.message;
+  });
+
+  let job = await api(`/v1/jobs/${id}`);
+  const showHead = () => {
+    head.replaceChildren(...[["task", job.task], ["method", job.method],
+      ["state", job.state], ["device", job.device],
+      ["steps", `${job.steps_done} / ${job.total_steps || "?"}`], ["result", result(job)],
+      ["error", job.error || "-"]].flatMap(([k, v]) => [el("span", {}, k), el("span", {id: `job-${k}`}, v)]));
+    cancel.disabled = !(job.state === "queued" || job.state === "running");
+  };
+  showHead();
+  const showEvals = async () => {
+    const ev = await api(`/v1/jobs/${id}/evals`);
+    const shown = ev.evals.slice(-20);  // the latest; the API has them all
+    evalTitle.textContent = ev.evals.length > shown.length
+      ? `Evaluations (the last ${shown.length} of ${ev.evals.length})` : "Evaluations";
+    evalBody.replaceChildren(...shown.map((e) => el("tr", {},
+      ...[e.step, e.test_acc, e.test_loss, e.angle_deg, e.w_corrupted, e.w_clean].map(
+        (x) => el("td", {class: "num"}, fmt(x, 5))))));
+  };
+  showEvals();
+
+  const first = (await api(`/v1/jobs/${id}/steps?limit=1`)).steps[0];
+  const charts = chartDefs(job, first).map((def) => {
+    const box = el("div", {class: "chart"}, el("h3", {}, def.title));
+    grid.append(box);
+    return Object.assign(def, {box, rows: [], plot: null, zoom: null});
+  });
+
+  const width = () => Math.max(300, grid.clientWidth >= 1080 ? grid.clientWidth / 2 - 30 : grid.clientWidth - 20);
+  function draw(c) {
+    const xs = c.rows.map((r) => r.step);
+    const alpha = Number(smooth.value);
+    // A log axis plots log10 of the (smoothed) values, positive ones only,
+    // on a linear scale labelled with the values themselves.
+    const log = logY.checked;
+    const keep = (v) => (v == null || !isFinite(v) ? null : v);
+    const toLog = (v) => (v == null ? null : log ? (v > 0 ? Math.log10(v) : null) : v);
+    const data = [xs, ...c.series.map((s) => ema(c.rows.map((r) => keep(s.get(r))), alpha).map(toLog))];
+    const opts = {
+      width: width(), height: 220,
+      scales: {x: {time: false}},
+      axes: [{label: "step"}, {size: 64, values: (u, ticks) => ticks.map((t) => fmt(log ? Math.pow(10, t) : t, 3))}],
+      series: [{label: "step"}, ...c.series.map((s, i) => ({label: s.label, stroke: palette[i % palette.length],
+        width: 1.5, spanGaps: true, value: (u, v) => (v == null ? "-" : fmt(log ? Math.pow(10, v) : v))}))],
+      cursor: {drag: {x: true, y: false}},
+      hooks: {setSelect: [(u) => {
+        if (u.select.width < 5) return;
+        const lo = Math.floor(u.posToVal(u.select.left, "x")), hi = Math.ceil(u.posToVal(u.select.left + u.select.width, "x"));
+        c.zoom = [lo, hi];
+        load(c);
+      }]},
+    };
+    if (c.plot) c.plot.destroy();
+    c.plot = new uPlot(opts, data, c.box);
+    c.plot.over.ondblclick = () => { c.zoom = null; load(c); };
+  }
+  async function load(c) {
+    const px = Math.round(width());
+    const [lo, hi] = c.zoom || [-1, null];
+    const after = c.zoom ? Math.max(-1, lo - 1) : -1;
+    const limit = c.zoom ? Math.max(1, hi - lo + 1) : 100000000;
+    const page = await api(`/v1/jobs/${id}/steps?after=${after}&limit=${limit}&max_points=${px}&by=${c.by}`);
+    c.rows = page.steps;
+    draw(c);
+  }
+  await Promise.all(charts.map(load));
+  logY.onchange = smooth.oninput = () => charts.forEach(draw);
+
+  // Live: new steps are appended (a chart showing a zoomed range keeps it);
+  // once a chart holds four times its width, it is fetched downsampled again.
+  let pending = false;
+  const stop = follow(`/v1/jobs/${id}/events`, (name, data) => {
+    if (name === "state") {
+      const ended = job.state !== data.state && !["queued", "running"].includes(data.state);
+      job = data;
+      showHead();
+      if (ended) showEvals();
+    } else if (name === "step") {
+      job.steps_done = Math.max(job.steps_done, data.step + 1);
+      for (const c of charts)
+        if (!c.zoom && (!c.rows.length || data.step > c.rows[c.rows.length - 1].step)) c.rows.push(data);
+      if (!pending) {
+        pending = true;
+        setTimeout(() => {
+          pending = false;
+          showHead();
+          for (const c of charts) {
+            if (c.zoom) continue;
+            if (c.rows.length > 4 * width()) load(c); else draw(c);
+          }
+        }, 500);
+      }
+    }
+  });
+  leaving.push(stop);
+}
+
+// ---- devices ----
+
+async function devicesView() {
+  const list = await api("/v1/devices");
+  const mib = (b) => (b ? Math.round(b / 1048576) : "-");
+  main.replaceChildren(el("section", {}, el("h2", {}, "Devices"),
+    el("table", {id: "devices"}, el("thead", {}, el("tr", {}, ...["name", "kind", "model",
+      "threads", "memory used / total (MiB)"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, ...list.map((d) => el("tr", {}, el("td", {}, d.name), el("td", {}, d.kind),
+        el("td", {}, d.model || "-"), el("td", {class: "num"}, d.threads ?? "-"),
+        el("td", {class: "num"}, d.kind === "cuda"
+          ? `${mib(d.memory_bytes - d.free_bytes)} / ${mib(d.memory_bytes)}` : `- / ${mib(d.memory_bytes)}`)))))));
+}
+
+// ---- routing ----
+
+async function route() {
+  for (const stop of leaving) stop();
+  leaving = [];
+  const h = location.hash || "#/";
+  const m = h.match(/^#\/jobs\/(\d+)$/);
+  try {
+    if (m) await jobView(Number(m[1]));
+    else if (h === "#/devices") await devicesView();
+    else await jobsView();
+  } catch (e) {
+    main.replaceChildren(el("p", {class: "error"}, e.message));
+  }
+}
+window.addEventListener("hashchange", route);
+route();

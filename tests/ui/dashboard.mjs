@@ -1,0 +1,115 @@
+// The daemon's page in a real browser (Debian's chromium, driven by
+// playwright-core from daemon/ui/node_modules):
+//
+//   node tests/ui/dashboard.mjs URL TOKEN_URL TOKEN OUT_DIR
+//
+// URL is a daemon without a token, TOKEN_URL one that needs TOKEN. The
+// page must load with no console error; a job submitted through the form
+// appears in the table, and a bad one shows the API's field error at the
+// form; the job's chart canvases have drawn pixels and its step count
+// advances live; cancel works; with a token set, a request without it is
+// refused and the page asks for it. Screenshots go to OUT_DIR. Exits 0
+// when every check passed, printing one line per check.
+import {createRequire} from "module";
+import {mkdirSync} from "fs";
+
+const require = createRequire(new URL("../../daemon/ui/package.json", import.meta.url));
+const {chromium} = require("playwright-core");
+
+const [url, tokenUrl, token, out] = process.argv.slice(2);
+mkdirSync(out, {recursive: true});
+let failed = 0;
+const check = (ok, what) => {
+  console.log(`${ok ? "ok" : "FAILED"}: ${what}`);
+  if (!ok) failed++;
+};
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+});
+const errors = [];
+const page = await browser.newPage({viewport: {width: 1400, height: 1000}});
+// The bad spec's 400 is logged by the browser as a failed load: expected.
+page.on("console", (m) => {
+  if (m.type() === "error" && !/status of 400/.test(m.text())) errors.push(m.text());
+});
+page.on("pageerror", (e) => errors.push(String(e.stack || e)));
+page.setDefaultTimeout(20000);
+
+try {
+  // The jobs page, and a job submitted through the form.
+  await page.goto(url + "/");
+  await page.waitForSelector("#jobs");
+  await page.waitForFunction(() => document.querySelector("#spec").value.includes("toy1d"));
+  const spec = {task: "toy1d", method: "evograd", steps: 400000,
+                toy1d: {trials: 1, points: 1, trajectory_steps: 1}};
+  await page.fill("#spec", JSON.stringify(spec, null, 2));
+  await page.click("#submit");
+  const row = await page.waitForSelector("#jobs tbody tr[data-id]");
+  const id = await row.getAttribute("data-id");
+  check(Number(id) > 0, `the submitted job ${id} is in the table`);
+  await page.waitForSelector(`#jobs tr[data-id="${id}"][data-state="running"]`);
+  check(true, "the table shows it running (live)");
+
+  // A bad spec: the API's field error at the form.
+  await page.fill("#spec", JSON.stringify({task: "toy1d", evograd: {k: 0}}));
+  await page.click("#submit");
+  await page.waitForFunction(() => document.querySelector("#submit-error").textContent.length > 0);
+  const said = await page.textContent("#submit-error");
+  check(said.startsWith("evograd.k"), `a bad spec is refused at the form: "${said}"`);
+  await page.screenshot({path: `${out}/jobs.png`, fullPage: true});
+
+  // The job's page: charts drawn, steps advancing.
+  await page.goto(`${url}/#/jobs/${id}`);
+  await page.waitForSelector("#charts .chart canvas");
+  await page.waitForTimeout(1500);
+  const inked = await page.evaluate(() => [...document.querySelectorAll("#charts canvas")].map((c) => {
+    const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+    return n;
+  }));
+  check(inked.length >= 5 && inked.every((n) => n > 500),
+        `${inked.length} chart canvases with drawn pixels (${inked.join(", ")})`);
+  const steps = async () => Number((await page.textContent("#job-steps")).split("/")[0]);
+  const before = await steps();
+  await page.waitForTimeout(2500);
+  const after = await steps();
+  check(after > before, `the step count advances live (${before} -> ${after})`);
+  await page.check("#log-y");
+  await page.waitForTimeout(300);
+  await page.screenshot({path: `${out}/job.png`});
+
+  // Cancel.
+  await page.click("#cancel-job");
+  await page.waitForFunction(() => document.querySelector("#job-state").textContent === "canceled");
+  check(true, "cancel works: the job is canceled");
+
+  await page.goto(`${url}/#/devices`);
+  await page.waitForSelector("#devices tbody tr");
+  check(true, "the devices page lists a device");
+  await page.screenshot({path: `${out}/devices.png`, fullPage: true});
+  check(errors.length === 0, `no console error${errors.length ? ": " + errors.join(" | ") : ""}`);
+
+  // A daemon with a token: refused without it, and the page asks for it.
+  const tpage = await browser.newPage({viewport: {width: 1400, height: 800}});
+  const terrors = [];
+  tpage.on("pageerror", (e) => terrors.push(String(e)));
+  await tpage.goto(tokenUrl + "/");
+  const status = await tpage.evaluate(async () => (await fetch("/v1/jobs")).status);
+  check(status === 401, `a request without the token is refused (${status})`);
+  await tpage.waitForSelector("#token-dialog[open]");
+  await tpage.screenshot({path: `${out}/token.png`});
+  await tpage.fill("#token-input", token);
+  await tpage.click("#token-form button");
+  await tpage.waitForFunction(() => /\d+ jobs/.test(document.querySelector("#status").textContent));
+  check(!(await tpage.$("#token-dialog[open]")), "with the token given, the jobs page loads");
+  check(terrors.length === 0, `no page error with the token${terrors.length ? ": " + terrors.join(" | ") : ""}`);
+} catch (e) {
+  check(false, `the walk through the page stopped: ${e.message}`);
+  await page.screenshot({path: `${out}/failure.png`, fullPage: true}).catch(() => {});
+}
+await browser.close();
+console.log(failed ? `${failed} checks failed` : "every check passed");
+process.exit(failed ? 1 : 0);
