@@ -257,7 +257,7 @@ int eg_api_job_from_spec(const struct json_t *spec, const eg_data_roots *roots,
 
 /* The stored form of a validated job: its normalised spec as text
  * (*spec_text, malloc'd, which row->spec_json points to), task, method,
- * device and steps. 0, or -1 with eg_errorf when out of memory. */
+ * device (pointing into job) and steps. 0, or -1 with eg_errorf when out of memory. */
 int eg_api_job_row(const eg_job *job, eg_store_job_row *row, char **spec_text);
 
 /* Removes a deleted job's checkpoint file and its temporary sibling

@@ -74,8 +74,9 @@ static void point_error(eg_reply *rp, const json_t *point, size_t i, size_t n)
     json_object_set(json_object_get(rp->body, "error"), "point", (json_t *)point);
 }
 
-/* Validates every point of the request into rows[] (texts[] holding the
- * specs and points as text); -1 with rp set at the first bad one. */
+/* Validates every point of the request into rows[] (texts[3 i ..] holding
+ * each point's spec, point and device as text, which the rows point to);
+ * -1 with rp set at the first bad one. */
 static int validate_points(const eg_api_ctx *ctx, const json_t *points, eg_store_job_row *rows,
                            char **texts, eg_reply *rp)
 {
@@ -89,12 +90,14 @@ static int validate_points(const eg_api_ctx *ctx, const json_t *points, eg_store
             point_error(rp, point, i, n);
             return -1;
         }
-        if (eg_api_job_row(&job, &rows[i], &texts[2 * i]) != 0 ||
-            !(texts[2 * i + 1] = eg_json_dumps(point, JSON_COMPACT))) {
+        if (eg_api_job_row(&job, &rows[i], &texts[3 * i]) != 0 ||
+            !(texts[3 * i + 1] = eg_json_dumps(point, JSON_COMPACT)) ||
+            !(texts[3 * i + 2] = strdup(job.device))) {
             eg_reply_error(rp, 500, "internal", NULL, "out of memory");
             return -1;
         }
-        rows[i].point_json = texts[2 * i + 1];
+        rows[i].point_json = texts[3 * i + 1];
+        rows[i].device = texts[3 * i + 2]; /* job is gone after this turn */
     }
     return 0;
 }
@@ -145,7 +148,7 @@ void eg_api_sweeps_post(const eg_request *rq, eg_reply *rp)
     }
     size_t n = json_array_size(points);
     eg_store_job_row *rows = calloc(n, sizeof *rows);
-    char **texts = calloc(2 * n, sizeof *texts), *request = request_text(body);
+    char **texts = calloc(3 * n, sizeof *texts), *request = request_text(body);
     const char *name = json_string_value(json_object_get(body, "name"));
     int64_t id = 0;
     int rc = 0;
@@ -158,7 +161,7 @@ void eg_api_sweeps_post(const eg_request *rq, eg_reply *rp)
         eg_reply_internal(rp, "storing the sweep");
         rc = -1;
     }
-    for (size_t i = 0; texts && i < 2 * n; i++) free(texts[i]);
+    for (size_t i = 0; texts && i < 3 * n; i++) free(texts[i]);
     free(texts);
     free(rows);
     free(request);

@@ -1495,7 +1495,7 @@ static const bad_req bad_bodies[] = {
     {"GET", "/metrics?format=json", NULL, NULL, 400, "invalid_parameter", "format"},
     {"GET", "/v1/devices?all=1", NULL, NULL, 400, "invalid_parameter", "all"},
     /* unknown routes */
-    {"GET", "/", NULL, NULL, 404, "not_found", NULL},
+    {"GET", "/ui/nothing.js", NULL, NULL, 404, "not_found", NULL},
     {"GET", "/v1", NULL, NULL, 404, "not_found", NULL},
     {"GET", "/v1/", NULL, NULL, 404, "not_found", NULL},
     {"GET", "/v2/jobs", NULL, NULL, 404, "not_found", NULL},
