@@ -135,14 +135,18 @@ async function jobsView() {
   filter.value = sessionStorage.getItem("evograd-filter") || "";
   const body = el("tbody");
   const table = el("table", {id: "jobs"},
-    el("thead", {}, el("tr", {}, ...["id", "task", "method", "state", "device", "progress",
+    el("thead", {}, el("tr", {}, ...["", "id", "task", "method", "state", "device", "progress",
       "ETA", "result", "created", "duration", ""].map((h) => el("th", {}, h)))), body);
+  const picked = new Set();
+  const compare = el("button", {id: "compare", onclick: () => {
+    if (picked.size) location.hash = `#/compare?ids=${[...picked].sort((a, b) => a - b).join(",")}&metric=train_loss`;
+  }}, "compare the chosen jobs");
   const examples = el("select", {id: "example"});
   const spec = el("textarea", {id: "spec", spellcheck: "false"});
   const errorBox = el("p", {class: "error", id: "submit-error"});
   const submit = el("button", {class: "primary", id: "submit"}, "Submit");
   main.replaceChildren(
-    el("section", {}, el("h2", {}, "Jobs"), el("div", {class: "controls"}, filter), table),
+    el("section", {}, el("h2", {}, "Jobs"), el("div", {class: "controls"}, filter, compare), table),
     el("section", {}, el("h2", {}, "Submit a job"),
       el("div", {class: "controls"}, el("label", {}, "start from ", examples), submit),
       spec, errorBox));
@@ -198,7 +202,10 @@ async function jobsView() {
         buttons.append(el("button", {class: "cancel", onclick: () => act(j, "cancel")}, "cancel"));
       if (j.state !== "running")
         buttons.append(el("button", {class: "delete", onclick: () => act(j, "delete")}, "delete"));
-      return el("tr", {"data-id": j.id, "data-state": j.state},
+      const box = el("input", {type: "checkbox", class: "pick", "data-id": j.id});
+      box.checked = picked.has(j.id);
+      box.onchange = () => { if (box.checked) picked.add(j.id); else picked.delete(j.id); };
+      return el("tr", {"data-id": j.id, "data-state": j.state}, el("td", {}, box),
         el("td", {class: "num"}, el("a", {href: `#/jobs/${j.id}`}, String(j.id))),
         el("td", {}, j.task), el("td", {}, j.method),
         el("td", {}, el("span", {class: `state ${j.state}`}, j.state)), el("td", {}, j.device),
@@ -260,11 +267,13 @@ async function jobView(id) {
   const grid = el("div", {class: "charts", id: "charts"});
   const evalBody = el("tbody");
   const evalTitle = el("h2", {}, "Evaluations");
+  const pictures = el("div", {class: "charts", id: "pictures"});
   main.replaceChildren(
     el("section", {}, el("h2", {}, `Job ${id}`), head),
     el("div", {class: "controls"}, el("label", {}, logY, " log y"),
       el("label", {}, "smoothing ", smooth), cancel),
     grid,
+    pictures,
     el("section", {}, evalTitle,
       el("table", {id: "evals"}, el("thead", {}, el("tr", {}, ...["step", "test accuracy",
         "test loss", "learned angle", "w corrupted", "w clean"].map((h) => el("th", {}, h)))), evalBody)));
@@ -283,6 +292,7 @@ async function jobView(id) {
   showHead();
   const showEvals = async () => {
     const ev = await api(`/v1/jobs/${id}/evals`);
+    taskPictures(job, ev.evals, pictures);
     const shown = ev.evals.slice(-20);  // the latest; the API has them all
     evalTitle.textContent = ev.evals.length > shown.length
       ? `Evaluations (the last ${shown.length} of ${ev.evals.length})` : "Evaluations";
@@ -368,6 +378,100 @@ async function jobView(id) {
   leaving.push(stop);
 }
 
+// ---- task pictures ----
+
+// Lines through (x, y) points on a canvas, with axes: for the pictures
+// whose x is not the step (toy1d's λ grid and its (x, λ) paths).
+function xyPlot(title, lines, xLabel, yLabel) {
+  const box = el("div", {class: "chart picture"}, el("h3", {}, title));
+  const canvas = el("canvas", {width: "560", height: "300"});
+  box.append(canvas, el("div", {class: "legend"}, ...lines.map((l, i) =>
+    el("span", {style: `color:${l.color || palette[i % palette.length]}`}, `— ${l.label}  `))));
+  const pts = lines.flatMap((l) => l.points).filter(([x, y]) => isFinite(x) && isFinite(y));
+  if (!pts.length) return box;
+  let [x0, x1, y0, y1] = [Infinity, -Infinity, Infinity, -Infinity];
+  for (const [x, y] of pts) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
+  if (x1 === x0) x1 = x0 + 1;
+  if (y1 === y0) y1 = y0 + 1;
+  const g = canvas.getContext("2d"), L = 56, R = 12, T = 10, B = 36;
+  const W = canvas.width - L - R, H = canvas.height - T - B;
+  const px = (x) => L + ((x - x0) / (x1 - x0)) * W, py = (y) => T + H - ((y - y0) / (y1 - y0)) * H;
+  g.strokeStyle = "#c9d0da"; g.fillStyle = "#6b7585"; g.font = "11px system-ui";
+  for (let k = 0; k <= 4; k++) {
+    const x = x0 + ((x1 - x0) * k) / 4, y = y0 + ((y1 - y0) * k) / 4;
+    g.beginPath(); g.moveTo(px(x), T); g.lineTo(px(x), T + H); g.moveTo(L, py(y)); g.lineTo(L + W, py(y)); g.stroke();
+    g.fillText(fmt(x, 3), px(x) - 10, T + H + 14);
+    g.fillText(fmt(y, 3), 4, py(y) + 4);
+  }
+  g.fillText(xLabel, L + W / 2 - 10, canvas.height - 4);
+  g.save(); g.translate(12, T + H / 2 + 10); g.rotate(-Math.PI / 2); g.fillText(yLabel, 0, 0); g.restore();
+  lines.forEach((l, i) => {
+    g.strokeStyle = l.color || palette[i % palette.length];
+    g.lineWidth = l.width || 1.5;
+    g.setLineDash(l.dash || []);
+    g.beginPath();
+    l.points.forEach(([x, y], k) => (k ? g.lineTo(px(x), py(y)) : g.moveTo(px(x), py(y))));
+    g.stroke();
+  });
+  return box;
+}
+
+// What a person would rather look at than read, from the job's summary
+// and evaluations: toy1d's estimated hypergradients against the closed
+// form and its (x, λ) paths (the paper's Figures 2 and 3); rotation's
+// learned angle against the true one.
+function taskPictures(job, evals, into) {
+  const s = job.summary || {};
+  const boxes = [];
+  if (job.task === "toy1d" && s.hypergradient_curve) {
+    const c = s.hypergradient_curve;
+    const lines = Object.keys(c).filter((k) => k !== "lambda" && k !== "truth").map((k) => ({
+      label: `EvoGrad, K = ${k.slice(1)}`, points: c.lambda.map((l, i) => [l, c[k][i]])}));
+    lines.push({label: "closed form", color: "#1d2430", width: 2.5, points: c.lambda.map((l, i) => [l, c.truth[i]])});
+    boxes.push(xyPlot("hypergradient against λ: estimates and the closed form", lines, "λ", "∂ℓ_V/∂λ"));
+  }
+  if (job.task === "toy1d" && Array.isArray(s.trajectories)) {
+    const lines = [];
+    s.trajectories.forEach((t, i) => {
+      const color = palette[i % palette.length];
+      lines.push({label: `start (${t.start.map((v) => fmt(v, 2)).join(", ")}): EvoGrad`, color, points: t.estimated});
+      lines.push({label: "closed form", color, dash: [4, 3], points: t.truth});
+    });
+    boxes.push(xyPlot("(x, λ) trajectories", lines, "x", "λ"));
+  }
+  const angles = evals.filter((e) => e.angle_deg != null);
+  if (job.task === "rotation" && angles.length) {
+    const truth = s.true_angle_deg ?? (job.spec.rotation || {}).true_angle_deg;
+    const lines = [{label: "learned angle", points: angles.map((e) => [e.step, e.angle_deg])}];
+    if (truth != null) lines.push({label: "true angle", color: "#1d2430", dash: [5, 4],
+      points: [[angles[0].step, truth], [angles[angles.length - 1].step, truth]]});
+    boxes.push(xyPlot("learned rotation angle (degrees)", lines, "step", "angle"));
+  }
+  into.replaceChildren(...boxes);
+}
+
+// ---- compare ----
+
+const metrics = ["train_loss", "meta_loss", "hyper_norm", "lambda_norm", "step_ms", "meta_ms",
+                 "cur_bytes", "peak_bytes"];
+
+async function compareView(ids, metric) {
+  const pick = el("select", {id: "compare-metric"}, ...metrics.map((m) => el("option", {value: m}, m)));
+  pick.value = metric;
+  pick.onchange = () => { location.hash = `#/compare?ids=${ids.join(",")}&metric=${pick.value}`; };
+  const box = el("div", {class: "chart", id: "compare-chart"});
+  main.replaceChildren(el("section", {}, el("h2", {}, `Compare jobs ${ids.join(", ")}`),
+    el("div", {class: "controls"}, el("label", {}, "metric ", pick))), box);
+  const width = Math.max(400, main.clientWidth - 60);
+  const pages = await Promise.all(ids.map((id) =>
+    api(`/v1/jobs/${id}/steps?limit=100000000&max_points=${Math.round(width)}&by=${metric}`)));
+  const tables = pages.map((p) => [p.steps.map((r) => r.step), p.steps.map((r) => r[metric] ?? null)]);
+  const data = uPlot.join(tables);
+  new uPlot({width, height: 420, scales: {x: {time: false}}, axes: [{label: "step"}, {size: 64}],
+    series: [{label: "step"}, ...ids.map((id, i) => ({label: `job ${id}`, stroke: palette[i % palette.length],
+      width: 1.5, spanGaps: true}))]}, data, box);
+}
+
 // ---- devices ----
 
 async function devicesView() {
@@ -389,8 +493,11 @@ async function route() {
   leaving = [];
   const h = location.hash || "#/";
   const m = h.match(/^#\/jobs\/(\d+)$/);
+  const cmp = h.match(/^#\/compare\?ids=([\d,]+)(?:&metric=(\w+))?$/);
   try {
     if (m) await jobView(Number(m[1]));
+    else if (cmp) await compareView(cmp[1].split(",").filter(Boolean).map(Number),
+                                    metrics.includes(cmp[2]) ? cmp[2] : "train_loss");
     else if (h === "#/devices") await devicesView();
     else await jobsView();
   } catch (e) {

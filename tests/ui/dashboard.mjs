@@ -86,6 +86,52 @@ try {
   await page.waitForFunction(() => document.querySelector("#job-state").textContent === "canceled");
   check(true, "cancel works: the job is canceled");
 
+  // Task pictures and the compare view, on jobs that ran to their end.
+  const submitted = async (body) => {
+    const r = await page.evaluate(async (b) => (await fetch("/v1/jobs", {method: "POST",
+      headers: {"Content-Type": "application/json"}, body: JSON.stringify(b)})).json(), body);
+    return r.id;
+  };
+  const toy = await submitted({task: "toy1d", method: "evograd", steps: 200,
+    evograd: {k: 100, sigma: 1.0, tau: 0.5, noise: "gaussian"},
+    toy1d: {x0: -1.8, lambda0: 0.2, trials: 10, points: 20}});
+  const rot = await submitted({task: "rotation", method: "evograd", steps: 40, eval_every: 10,
+                               eval_limit: 200});
+  const ended = async (jid) => page.waitForFunction(async (j) =>
+    (await (await fetch(`/v1/jobs/${j}`)).json()).state === "succeeded", jid, {timeout: 120000});
+  await ended(toy);
+  await ended(rot);
+  const ink = (sel) => page.evaluate((q) => [...document.querySelectorAll(q)].map((c) => {
+    const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+    return n;
+  }), sel);
+  await page.goto(`${url}/#/jobs/${toy}`);
+  await page.waitForSelector("#pictures canvas");
+  const toyInk = await ink("#pictures canvas");
+  check(toyInk.length === 2 && toyInk.every((n) => n > 2000),
+        `toy1d's hypergradient curves and trajectories are drawn (${toyInk.join(", ")})`);
+  await page.locator("#pictures").scrollIntoViewIfNeeded();
+  await page.screenshot({path: `${out}/toy1d-pictures.png`, fullPage: true});
+  await page.goto(`${url}/#/jobs/${rot}`);
+  await page.waitForSelector("#pictures canvas");
+  const rotInk = await ink("#pictures canvas");
+  check(rotInk.length === 1 && rotInk[0] > 1000, `rotation's learned angle is drawn (${rotInk})`);
+  await page.screenshot({path: `${out}/rotation.png`, fullPage: true});
+
+  await page.goto(`${url}/#/`);
+  await page.waitForSelector(`#jobs tr[data-id="${rot}"]`);
+  await page.check(`input.pick[data-id="${id}"]`);
+  await page.check(`input.pick[data-id="${toy}"]`);
+  await page.click("#compare");
+  await page.waitForSelector("#compare-chart canvas");
+  await page.waitForTimeout(500);
+  const series = await page.$$eval("#compare-chart .u-legend .u-series", (e) => e.length);
+  const cmpInk = await ink("#compare-chart canvas");
+  check(series === 3 && cmpInk[0] > 2000, `two jobs overlaid in the compare view (${series - 1} series)`);
+  await page.screenshot({path: `${out}/compare.png`});
+
   await page.goto(`${url}/#/devices`);
   await page.waitForSelector("#devices tbody tr");
   check(true, "the devices page lists a device");
