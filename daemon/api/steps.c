@@ -2,16 +2,32 @@
 #include "api/api.h"
 
 #include <jansson.h>
+#include <string.h>
+
+/* Whether by is a comma-separated list of step columns. */
+static int columns_ok(const char *by)
+{
+    char name[32];
+    for (const char *p = by;; p++) {
+        size_t l = strcspn(p, ",");
+        if (l == 0 || l >= sizeof name) return 0;
+        memcpy(name, p, l);
+        name[l] = '\0';
+        if (eg_store_steps_column(name) < 0) return 0;
+        p += l;
+        if (!*p) return 1;
+    }
+}
 
 void eg_api_steps_get(const eg_request *rq, eg_reply *rp)
 {
     static const char *const known[] = {"after", "limit", "max_points", "by", NULL};
     if (eg_query_check(&rq->query, known, rp) != 0) return;
     const char *by = eg_query_get(&rq->query, "by");
-    if (by && eg_store_steps_column(by) < 0) {
+    if (by && !columns_ok(by)) {
         eg_reply_error(rp, 400, "invalid_parameter", "by",
-                       "by must be one of train_loss, meta_loss, hyper_norm, lambda_norm, "
-                       "step_ms, meta_ms, cur_bytes, peak_bytes, not \"%.64s\"", by);
+                       "by is a comma-separated list of train_loss, meta_loss, hyper_norm, "
+                       "lambda_norm, step_ms, meta_ms, cur_bytes, peak_bytes, not \"%.64s\"", by);
         return;
     }
     long long after, limit, max_points;

@@ -252,14 +252,11 @@ int eg_store_steps_page(eg_store *s, int64_t job, long after, int limit, int max
     return 0;
 }
 
-/* The columns a min/max page may follow, each with its scan. */
-#define SCAN(col)                                                                              \
-    {#col, "SELECT step, " #col " FROM steps WHERE job = ?1 AND step > ?2 ORDER BY step "     \
-           "LIMIT ?3"}
-static const struct {
-    const char *name, *sql;
-} minmax_cols[] = {SCAN(train_loss), SCAN(meta_loss), SCAN(hyper_norm), SCAN(lambda_norm),
-                   SCAN(step_ms),    SCAN(meta_ms),   SCAN(cur_bytes),  SCAN(peak_bytes)};
+/* The columns a min/max page may follow. */
+static const char *const minmax_cols[] = {"train_loss", "meta_loss", "hyper_norm",
+                                          "lambda_norm", "step_ms", "meta_ms",
+                                          "cur_bytes", "peak_bytes"};
+#define N_MINMAX (int)(sizeof minmax_cols / sizeof *minmax_cols)
 
 static const char SQL_STEP_ONE[] =
     "SELECT step, row, epoch, train_loss, meta_loss, hyper_norm, lambda, lambda_norm, w, "
@@ -267,17 +264,51 @@ static const char SQL_STEP_ONE[] =
 
 int eg_store_steps_column(const char *name)
 {
-    for (size_t i = 0; i < sizeof minmax_cols / sizeof *minmax_cols; i++)
-        if (strcmp(minmax_cols[i].name, name) == 0) return (int)i;
+    for (int i = 0; i < N_MINMAX; i++)
+        if (strcmp(minmax_cols[i], name) == 0) return i;
     return -1;
 }
 
-/* Pass 1 of a min/max page: the steps to keep (ascending, in *kept,
- * malloc'd): of the rows after `after` (at most limit), split into
+/* The columns of a comma-separated list into cols[] (each once); their
+ * count, or -1 with eg_errorf for a name that is not one. */
+static int parse_columns(const char *by, int *cols)
+{
+    int n = 0;
+    for (const char *p = by; *p;) {
+        size_t l = strcspn(p, ",");
+        char name[32];
+        if (l == 0 || l >= sizeof name) return eg_errorf("store: no step column in \"%s\"", by);
+        memcpy(name, p, l);
+        name[l] = '\0';
+        int c = eg_store_steps_column(name);
+        if (c < 0) return eg_errorf("store: no step column %s", name);
+        int seen = 0;
+        for (int i = 0; i < n; i++) seen |= cols[i] == c;
+        if (!seen) cols[n++] = c;
+        p += l;
+        if (*p == ',') p++;
+    }
+    return n > 0 ? n : eg_errorf("store: no step column given");
+}
+
+static int cmp_long(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct extreme {
+    double lo, hi;
+    long lo_step, hi_step; /* -1: none yet in this bucket */
+} extreme;
+
+/* Pass 1 of a min/max page: the steps to keep (ascending, distinct, in
+ * *kept, malloc'd): of the rows after `after` (at most limit), split into
  * max_points / 2 buckets of consecutive rows, each bucket's rows at the
- * minimum and at the maximum of column col, and the last row. */
-static int minmax_steps(eg_conn *c, int64_t job, long after, int limit, int max_points, int col,
-                        long **kept, long *n_kept, int *more)
+ * minimum and at the maximum of each column cols[0..n), and the last row;
+ * all in one scan. */
+static int minmax_steps(eg_conn *c, int64_t job, long after, int limit, int max_points,
+                        const int *cols, int n_cols, long **kept, long *n_kept, int *more)
 {
     sqlite3_stmt *st = eg_conn_stmt(c, SQL_STEPS_COUNT);
     if (!st) return -1;
@@ -291,37 +322,53 @@ static int minmax_steps(eg_conn *c, int64_t job, long after, int limit, int max_
     *more = total > limit;
     long n = *more ? limit : total, buckets = max_points / 2 > 0 ? max_points / 2 : 1;
     if (buckets > n) buckets = n;
-    *kept = malloc(((size_t)buckets * 2 + 1) * sizeof **kept);
+    *kept = malloc(((size_t)buckets * 2 * (size_t)n_cols + 1) * sizeof **kept);
     if (!*kept) return eg_errorf("store: out of memory");
     *n_kept = 0;
     if (n == 0) return 0;
-    if (!(st = eg_conn_stmt(c, minmax_cols[col].sql))) return -1;
+    /* The scan names only columns of the fixed list above. */
+    char sql[512] = "SELECT step";
+    for (int k = 0; k < n_cols; k++)
+        snprintf(sql + strlen(sql), sizeof sql - strlen(sql), ", %s", minmax_cols[cols[k]]);
+    snprintf(sql + strlen(sql), sizeof sql - strlen(sql),
+             " FROM steps WHERE job = ?1 AND step > ?2 ORDER BY step LIMIT ?3");
+    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return eg_conn_fail(c, "preparing a step scan");
     sqlite3_bind_int64(st, 1, job);
     sqlite3_bind_int64(st, 2, after);
     sqlite3_bind_int64(st, 3, n);
-    long i = 0, bucket = -1, lo_step = -1, hi_step = -1, step = -1;
-    double lo = 0, hi = 0;
+    extreme ex[N_MINMAX];
+    long i = 0, bucket = -1, step = -1;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         long b = (long)((long long)i++ * buckets / n);
-        if (b != bucket) { /* close the previous bucket */
-            long a = lo_step < hi_step ? lo_step : hi_step, z = lo_step < hi_step ? hi_step : lo_step;
-            if (a >= 0) (*kept)[(*n_kept)++] = a;
-            if (z >= 0 && z != a) (*kept)[(*n_kept)++] = z;
-            bucket = b;
-            lo_step = hi_step = -1;
+        for (int k = 0; k < n_cols && b != bucket; k++) { /* close the bucket */
+            if (bucket >= 0 && ex[k].lo_step >= 0) (*kept)[(*n_kept)++] = ex[k].lo_step;
+            if (bucket >= 0 && ex[k].hi_step >= 0 && ex[k].hi_step != ex[k].lo_step)
+                (*kept)[(*n_kept)++] = ex[k].hi_step;
+            ex[k].lo_step = ex[k].hi_step = -1;
         }
+        bucket = b;
         step = (long)sqlite3_column_int64(st, 0);
-        if (sqlite3_column_type(st, 1) == SQLITE_NULL) continue;
-        double v = sqlite3_column_double(st, 1);
-        if (lo_step < 0 || v < lo) lo = v, lo_step = step;
-        if (hi_step < 0 || v > hi) hi = v, hi_step = step;
+        for (int k = 0; k < n_cols; k++) {
+            if (sqlite3_column_type(st, k + 1) == SQLITE_NULL) continue;
+            double v = sqlite3_column_double(st, k + 1);
+            if (ex[k].lo_step < 0 || v < ex[k].lo) ex[k].lo = v, ex[k].lo_step = step;
+            if (ex[k].hi_step < 0 || v > ex[k].hi) ex[k].hi = v, ex[k].hi_step = step;
+        }
     }
-    sqlite3_reset(st);
+    sqlite3_finalize(st);
     if (rc != SQLITE_DONE) return eg_conn_fail(c, "reading steps");
-    long a = lo_step < hi_step ? lo_step : hi_step, z = lo_step < hi_step ? hi_step : lo_step;
-    if (a >= 0) (*kept)[(*n_kept)++] = a;
-    if (z >= 0 && z != a) (*kept)[(*n_kept)++] = z;
-    if (*n_kept == 0 || (*kept)[*n_kept - 1] != step) (*kept)[(*n_kept)++] = step;
+    for (int k = 0; k < n_cols; k++) {
+        if (ex[k].lo_step >= 0) (*kept)[(*n_kept)++] = ex[k].lo_step;
+        if (ex[k].hi_step >= 0 && ex[k].hi_step != ex[k].lo_step)
+            (*kept)[(*n_kept)++] = ex[k].hi_step;
+    }
+    (*kept)[(*n_kept)++] = step;
+    qsort(*kept, (size_t)*n_kept, sizeof **kept, cmp_long);
+    long m = 0;
+    for (long k = 0; k < *n_kept; k++)
+        if (m == 0 || (*kept)[k] != (*kept)[m - 1]) (*kept)[m++] = (*kept)[k];
+    *n_kept = m;
     return 0;
 }
 
@@ -329,8 +376,8 @@ int eg_store_steps_minmax_page(eg_store *s, int64_t job, long after, int limit, 
                                const char *by, char **text, size_t *len)
 {
     *text = NULL;
-    int col = eg_store_steps_column(by);
-    if (col < 0) return eg_errorf("store: no step column %s", by);
+    int cols[N_MINMAX], n_cols = parse_columns(by, cols);
+    if (n_cols < 0) return -1;
     if (limit <= 0 || max_points <= 0) return eg_errorf("store: bad steps page");
     eg_conn *c = eg_reader_get(s);
     if (!c) return -1;
@@ -346,7 +393,8 @@ int eg_store_steps_minmax_page(eg_store *s, int64_t job, long after, int limit, 
         sqlite3_reset(st);
         rc = src == SQLITE_ROW ? 0 : src == SQLITE_DONE ? 1 : eg_conn_fail(c, "reading a job");
     }
-    if (rc == 0) rc = minmax_steps(c, job, after, limit, max_points, col, &kept, &n_kept, &more);
+    if (rc == 0)
+        rc = minmax_steps(c, job, after, limit, max_points, cols, n_cols, &kept, &n_kept, &more);
     eg_text scratch = {0};
     for (long k = 0; rc == 0 && k < n_kept; k++) {
         if (!(st = eg_conn_stmt(c, SQL_STEP_ONE))) {

@@ -133,12 +133,14 @@ int eg_store_steps_page(eg_store *s, int64_t job, long after, int limit, int max
  * peak_bytes), or -1. */
 int eg_store_steps_column(const char *name);
 
-/* A page like eg_store_steps_page, downsampled for a chart of column by:
- * the rows after `after` (at most limit) are split into max_points / 2
- * buckets of consecutive rows, and each bucket gives its rows at the
- * minimum and at the maximum of by (one when they are the same row), in
- * step order; the page's last row is always kept. So at most max_points +
- * 1 rows, and no peak or dip of by is lost. 1 when the job is missing. */
+/* A page like eg_store_steps_page, downsampled for charts of the columns
+ * named in by (a comma-separated list of those eg_store_steps_column
+ * knows): the rows after `after` (at most limit) are split into
+ * max_points / 2 buckets of consecutive rows, and each bucket gives its
+ * rows at the minimum and at the maximum of each column (one when they
+ * are the same row), in step order, read in one scan; the page's last row
+ * is always kept. So at most max_points x columns + 1 rows, and no peak or
+ * dip of a column is lost. 1 when the job is missing. */
 int eg_store_steps_minmax_page(eg_store *s, int64_t job, long after, int limit, int max_points,
                                const char *by, char **text, size_t *len);
 

@@ -337,16 +337,21 @@ async function jobView(id) {
     c.plot = new uPlot(opts, data, c.box);
     c.plot.over.ondblclick = () => { c.zoom = null; load(c); };
   }
-  async function load(c) {
+  // One downsampled read for the given charts (those sharing a range):
+  // each bucket's extremes of every charted column, in one scan.
+  async function load(...cs) {
     const px = Math.round(width());
-    const [lo, hi] = c.zoom || [-1, null];
-    const after = c.zoom ? Math.max(-1, lo - 1) : -1;
-    const limit = c.zoom ? Math.max(1, hi - lo + 1) : 100000000;
-    const page = await api(`/v1/jobs/${id}/steps?after=${after}&limit=${limit}&max_points=${px}&by=${c.by}`);
-    c.rows = page.steps;
-    draw(c);
+    const [lo, hi] = cs[0].zoom || [-1, null];
+    const after = cs[0].zoom ? Math.max(-1, lo - 1) : -1;
+    const limit = cs[0].zoom ? Math.max(1, hi - lo + 1) : 100000000;
+    const by = [...new Set(cs.map((c) => c.by))].join(",");
+    const page = await api(`/v1/jobs/${id}/steps?after=${after}&limit=${limit}&max_points=${px}&by=${by}`);
+    for (const c of cs) {
+      c.rows = page.steps;
+      draw(c);
+    }
   }
-  await Promise.all(charts.map(load));
+  await load(...charts);
   logY.onchange = smooth.oninput = () => charts.forEach(draw);
 
   // Live: new steps are appended (a chart showing a zoomed range keeps it);
@@ -369,7 +374,7 @@ async function jobView(id) {
           showHead();
           for (const c of charts) {
             if (c.zoom) continue;
-            if (c.rows.length > 4 * width()) load(c); else draw(c);
+            if (c.rows.length > 8 * width()) load(c); else draw(c);
           }
         }, 500);
       }

@@ -464,6 +464,7 @@ static void test_steps_minmax(void **state)
         if (i == 4321) r.train_loss = 50;   /* a spike */
         if (i == 8765) r.train_loss = -3;   /* a dip */
         if (i == 100) r.train_loss = NAN;   /* NaN is no minimum */
+        r.meta_loss = i == 777 ? 99 : 0.5;  /* a spike of another column */
         assert_int_equal(eg_store_step_append(s, job, &r), 0);
     }
     assert_int_equal(eg_store_flush(s), 0);
@@ -487,6 +488,26 @@ static void test_steps_minmax(void **state)
         assert_true(spike && dip);
         assert_int_equal(row_step(p, n - 1), 9999);
         assert_int_equal(next_after(p), -999);
+        json_decref(p);
+    }
+    /* Several columns in one scan: each keeps its extremes. */
+    {
+        char *text;
+        size_t len;
+        assert_int_equal(eg_store_steps_minmax_page(s, job, -1, 100000, 16,
+                                                    "train_loss,meta_loss,train_loss", &text,
+                                                    &len), 0);
+        json_t *p = json_loads(text, 0, NULL);
+        free(text);
+        size_t n = rows(p);
+        int spikes = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (i) assert_true(row_step(p, i) > row_step(p, i - 1));
+            long st = row_step(p, i);
+            spikes += st == 4321 || st == 8765 || st == 777;
+        }
+        assert_int_equal(spikes, 3);
+        assert_true(n <= 2 * 16 + 1);
         json_decref(p);
     }
     /* A range with more rows than the limit continues after its last. */
