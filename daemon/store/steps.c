@@ -13,8 +13,8 @@
 
 const char *const eg_sql_step_insert =
     "INSERT OR REPLACE INTO steps (job, step, epoch, train_loss, meta_loss, hyper_norm, "
-    "lambda, lambda_norm, w, step_ms, meta_ms, cur_bytes, peak_bytes, row) "
-    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14 "
+    "lambda, lambda_norm, w, step_ms, meta_ms, cur_bytes, peak_bytes, row, at) "
+    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15 "
     "WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?1)"; /* a deleted job logs nothing */
 
 /* The JSON array of n float32 values (non-finite ones null). */
@@ -31,10 +31,11 @@ static void put_array(eg_text *t, const float *f, const double *d, int n)
 /* A step row as the API serves it, the one serialiser of steps: the
  * record's figures are float32 engine values (times too, to 9 digits),
  * written as their shortest text. lambda and w are the arrays' text (NULL:
- * null). */
+ * null); at, the Unix time it was logged in seconds, goes out as at_ms,
+ * whole milliseconds (NaN: null). */
 static void put_row(eg_text *t, long step, long epoch, double train_loss, double meta_loss,
                     double hyper_norm, const char *lambda, double lambda_norm, const char *w,
-                    double step_ms, double meta_ms, long long cur, long long peak)
+                    double step_ms, double meta_ms, long long cur, long long peak, double at)
 {
     eg_text_puts(t, "{\"step\":");
     eg_text_int(t, step);
@@ -60,10 +61,13 @@ static void put_row(eg_text *t, long step, long epoch, double train_loss, double
     eg_text_int(t, cur);
     eg_text_puts(t, ",\"peak_bytes\":");
     eg_text_int(t, peak);
+    eg_text_puts(t, ",\"at_ms\":");
+    if (isnan(at)) eg_text_puts(t, "null");
+    else eg_text_int(t, llround(at * 1e3));
     eg_text_put(t, "}", 1);
 }
 
-int eg_bind_step(sqlite3_stmt *st, int64_t job, const eg_step_record *r)
+int eg_bind_step(sqlite3_stmt *st, int64_t job, const eg_step_record *r, double at)
 {
     eg_text lambda = {0}, w = {0}, row = {0};
     int has_lambda = r->n_lambda > 0 && r->n_lambda <= EG_RECORD_MAX_LAMBDA;
@@ -72,7 +76,7 @@ int eg_bind_step(sqlite3_stmt *st, int64_t job, const eg_step_record *r)
     put_array(&w, NULL, r->w, k);
     put_row(&row, r->step, r->epoch, r->train_loss, r->meta_loss, r->hyper_norm,
             has_lambda ? lambda.buf : NULL, r->lambda_norm, w.buf, r->step_ms, r->meta_ms,
-            (long long)r->cur_bytes, (long long)r->peak_bytes);
+            (long long)r->cur_bytes, (long long)r->peak_bytes, at);
     int rc = lambda.oom || w.oom || row.oom ? SQLITE_NOMEM : SQLITE_OK;
     rc = rc ? rc : sqlite3_bind_int64(st, 1, job);
     rc = rc ? rc : sqlite3_bind_int64(st, 2, r->step);
@@ -91,6 +95,7 @@ int eg_bind_step(sqlite3_stmt *st, int64_t job, const eg_step_record *r)
     rc = rc ? rc : sqlite3_bind_int64(st, 12, (sqlite3_int64)r->cur_bytes);
     rc = rc ? rc : sqlite3_bind_int64(st, 13, (sqlite3_int64)r->peak_bytes);
     rc = rc ? rc : sqlite3_bind_text(st, 14, row.buf, (int)row.len, SQLITE_TRANSIENT);
+    rc = rc ? rc : eg_bind_real(st, 15, round(at * 1e3) / 1e3);
     free(lambda.buf);
     free(w.buf);
     free(row.buf);
@@ -106,7 +111,7 @@ static const char SQL_STEPS_COUNT[] =
 
 static const char SQL_STEPS_RANGE[] =
     "SELECT step, row, epoch, train_loss, meta_loss, hyper_norm, lambda, lambda_norm, w, "
-    "step_ms, meta_ms, cur_bytes, peak_bytes FROM steps "
+    "step_ms, meta_ms, cur_bytes, peak_bytes, at FROM steps "
     "WHERE job = ?1 AND step > ?2 ORDER BY step LIMIT ?3";
 
 static double col_real(sqlite3_stmt *st, int i)
@@ -127,7 +132,7 @@ static const char *row_text(sqlite3_stmt *st, eg_text *t, size_t *len)
             col_real(st, 3), col_real(st, 4), col_real(st, 5),
             (const char *)sqlite3_column_text(st, 6), col_real(st, 7),
             (const char *)sqlite3_column_text(st, 8), col_real(st, 9), col_real(st, 10),
-            sqlite3_column_int64(st, 11), sqlite3_column_int64(st, 12));
+            sqlite3_column_int64(st, 11), sqlite3_column_int64(st, 12), col_real(st, 13));
     *len = t->len;
     return t->oom ? NULL : t->buf;
 }
@@ -260,7 +265,7 @@ static const char *const minmax_cols[] = {"train_loss", "meta_loss", "hyper_norm
 
 static const char SQL_STEP_ONE[] =
     "SELECT step, row, epoch, train_loss, meta_loss, hyper_norm, lambda, lambda_norm, w, "
-    "step_ms, meta_ms, cur_bytes, peak_bytes FROM steps WHERE job = ?1 AND step = ?2";
+    "step_ms, meta_ms, cur_bytes, peak_bytes, at FROM steps WHERE job = ?1 AND step = ?2";
 
 int eg_store_steps_column(const char *name)
 {

@@ -66,6 +66,7 @@ typedef enum { EG_ITEM_STEP, EG_ITEM_EVAL } eg_item_kind;
 typedef struct eg_item {
     eg_item_kind kind;
     int64_t job;
+    double at; /* when it was queued: Unix time, seconds */
     union {
         eg_step_record step;
         struct {
@@ -130,7 +131,7 @@ void eg_writer_stop(eg_store *s);
  * INSERT statements (steps.c, evals.c own their layout). */
 extern const char *const eg_sql_step_insert;
 extern const char *const eg_sql_eval_insert;
-int eg_bind_step(sqlite3_stmt *st, int64_t job, const eg_step_record *r);
+int eg_bind_step(sqlite3_stmt *st, int64_t job, const eg_step_record *r, double at);
 int eg_bind_eval(sqlite3_stmt *st, int64_t job, long step, const eg_eval *ev);
 
 /* Binds x, or NULL when x is NaN or infinite. */

@@ -39,7 +39,7 @@ static int commit_batch(eg_store *s, const eg_item *b, size_t n)
             rc = -1;
             break;
         }
-        int brc = is_step ? eg_bind_step(st, it->job, &it->u.step)
+        int brc = is_step ? eg_bind_step(st, it->job, &it->u.step, it->at)
                           : eg_bind_eval(st, it->job, it->u.eval.step, &it->u.eval.ev);
         if (brc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
             rc = eg_conn_fail(c, is_step ? "logging a step" : "logging an evaluation");
@@ -185,7 +185,9 @@ out:
 
 int eg_store_step_append(eg_store *s, int64_t job, const eg_step_record *r)
 {
-    eg_item it = {.kind = EG_ITEM_STEP, .job = job};
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    eg_item it = {.kind = EG_ITEM_STEP, .job = job, .at = now.tv_sec + now.tv_nsec / 1e9};
     it.u.step = *r;
     return enqueue(s, &it);
 }

@@ -262,6 +262,8 @@ function ema(ys, alpha) {
 async function jobView(id) {
   const head = el("div", {class: "kv", id: "job-head"});
   const logY = el("input", {type: "checkbox", id: "log-y"});
+  const xAxis = el("select", {id: "x-axis"}, el("option", {value: "step"}, "step"),
+    el("option", {value: "time"}, "wall clock"));
   const smooth = el("input", {type: "range", id: "smooth", min: "0", max: "0.99", step: "0.01", value: "0"});
   const cancel = el("button", {id: "cancel-job"}, "cancel");
   const grid = el("div", {class: "charts", id: "charts"});
@@ -270,7 +272,7 @@ async function jobView(id) {
   const pictures = el("div", {class: "charts", id: "pictures"});
   main.replaceChildren(
     el("section", {}, el("h2", {}, `Job ${id}`), head),
-    el("div", {class: "controls"}, el("label", {}, logY, " log y"),
+    el("div", {class: "controls"}, el("label", {}, "x ", xAxis), el("label", {}, logY, " log y"),
       el("label", {}, "smoothing ", smooth), cancel),
     grid,
     pictures,
@@ -311,24 +313,32 @@ async function jobView(id) {
 
   const width = () => Math.max(300, grid.clientWidth >= 1080 ? grid.clientWidth / 2 - 30 : grid.clientWidth - 20);
   function draw(c) {
-    const xs = c.rows.map((r) => r.step);
+    // Wall-clock time is the Unix time each step was logged (rows from
+    // before the daemon kept it have none and are left out).
+    const wall = xAxis.value === "time";
+    const rows = wall ? c.rows.filter((r) => r.at_ms != null) : c.rows;
+    const xs = rows.map((r) => (wall ? r.at_ms / 1000 : r.step));
     const alpha = Number(smooth.value);
     // A log axis plots log10 of the (smoothed) values, positive ones only,
     // on a linear scale labelled with the values themselves.
     const log = logY.checked;
     const keep = (v) => (v == null || !isFinite(v) ? null : v);
     const toLog = (v) => (v == null ? null : log ? (v > 0 ? Math.log10(v) : null) : v);
-    const data = [xs, ...c.series.map((s) => ema(c.rows.map((r) => keep(s.get(r))), alpha).map(toLog))];
+    const data = [xs, ...c.series.map((s) => ema(rows.map((r) => keep(s.get(r))), alpha).map(toLog))];
     const opts = {
       width: width(), height: 220,
-      scales: {x: {time: false}},
-      axes: [{label: "step"}, {size: 64, values: (u, ticks) => ticks.map((t) => fmt(log ? Math.pow(10, t) : t, 3))}],
+      scales: {x: {time: wall}},
+      axes: [{label: wall ? "wall clock" : "step"}, {size: 76, values: (u, ticks) => ticks.map((t) => fmt(log ? Math.pow(10, t) : t, 3))}],
       series: [{label: "step"}, ...c.series.map((s, i) => ({label: s.label, stroke: palette[i % palette.length],
         width: 1.5, spanGaps: true, value: (u, v) => (v == null ? "-" : fmt(log ? Math.pow(10, v) : v))}))],
       cursor: {drag: {x: true, y: false}},
       hooks: {setSelect: [(u) => {
         if (u.select.width < 5) return;
-        const lo = Math.floor(u.posToVal(u.select.left, "x")), hi = Math.ceil(u.posToVal(u.select.left + u.select.width, "x"));
+        const a = u.posToVal(u.select.left, "x"), b = u.posToVal(u.select.left + u.select.width, "x");
+        // The selected steps: on the wall clock, those of the rows shown inside it.
+        const inside = wall ? rows.filter((r) => r.at_ms / 1000 >= a && r.at_ms / 1000 <= b) : null;
+        if (wall && !inside.length) return;
+        const lo = wall ? inside[0].step : Math.floor(a), hi = wall ? inside[inside.length - 1].step : Math.ceil(b);
         c.zoom = [lo, hi];
         load(c);
       }]},
@@ -352,7 +362,7 @@ async function jobView(id) {
     }
   }
   await load(...charts);
-  logY.onchange = smooth.oninput = () => charts.forEach(draw);
+  logY.onchange = smooth.oninput = xAxis.onchange = () => charts.forEach(draw);
 
   // Live: new steps are appended (a chart showing a zoomed range keeps it);
   // once a chart holds four times its width, it is fetched downsampled again.

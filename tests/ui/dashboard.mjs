@@ -80,6 +80,17 @@ try {
   await page.check("#log-y");
   await page.waitForTimeout(300);
   await page.screenshot({path: `${out}/job.png`});
+  await page.selectOption("#x-axis", "time");
+  await page.waitForTimeout(700);
+  const wallInk = await page.evaluate(() => [...document.querySelectorAll("#charts canvas")].map((c) => {
+    const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+    return n;
+  }));
+  check(wallInk.length >= 5 && wallInk.every((n) => n > 500),
+        `the charts redraw over wall-clock time (${wallInk.join(", ")})`);
+  await page.screenshot({path: `${out}/job-wall-clock.png`});
 
   // Cancel.
   await page.click("#cancel-job");
