@@ -19,12 +19,19 @@
 struct json_t; /* jansson's, for the report hook */
 
 /* What an evaluation measured; fields that do not apply are NaN. */
+/* The losses at which an evaluation of mwn reads the VNet's weight: 0,
+ * EG_VNET_CURVE_STEP, ..., (EG_VNET_CURVE - 1) x EG_VNET_CURVE_STEP. */
+#define EG_VNET_CURVE 21
+#define EG_VNET_CURVE_STEP 0.5
+
 typedef struct eg_eval {
     double test_acc;        /* percent */
     double test_loss;
     double angle_deg;       /* rotation: the learned angle */
     double w_corrupted;     /* mwn: mean VNet weight of corrupted samples */
     double w_clean;         /* mwn: ... and of the samples left clean */
+    int has_curve;          /* mwn: vnet_curve is set */
+    float vnet_curve[EG_VNET_CURVE]; /* mwn: the VNet's weight at each loss of the grid */
 } eg_eval;
 
 typedef struct eg_task eg_task;

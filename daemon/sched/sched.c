@@ -105,7 +105,8 @@ static outcome run_job(worker *w, int64_t id, const char *spec, char **summary)
         EG_LOG(INFO, "job %lld: resumed from %s at step %ld", (long long)id, latest, run.step);
     }
     eg_step_record last = {0};
-    eg_eval ev = {NAN, NAN, NAN, NAN, NAN};
+    eg_eval ev = {.test_acc = NAN, .test_loss = NAN, .angle_deg = NAN, .w_corrupted = NAN,
+                  .w_clean = NAN};
     int have_last = 0;
     while (run.step < total) {
         if (stopping(s)) {

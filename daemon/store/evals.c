@@ -2,11 +2,15 @@
  * fields a task does not measure are NaN, kept as NULL. */
 #include "store/store_impl.h"
 
+#include <stdlib.h>
+
 #include "util/err.h"
+#include "util/json_num.h"
+#include "util/text.h"
 
 const char *const eg_sql_eval_insert =
     "INSERT OR REPLACE INTO evals (job, step, test_acc, test_loss, angle_deg, "
-    "w_corrupted, w_clean) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 "
+    "w_corrupted, w_clean, vnet_curve) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 "
     "WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?1)";
 
 int eg_bind_eval(sqlite3_stmt *st, int64_t job, long step, const eg_eval *ev)
@@ -18,12 +22,28 @@ int eg_bind_eval(sqlite3_stmt *st, int64_t job, long step, const eg_eval *ev)
     rc = rc ? rc : eg_bind_real(st, 5, ev->angle_deg);
     rc = rc ? rc : eg_bind_real(st, 6, ev->w_corrupted);
     rc = rc ? rc : eg_bind_real(st, 7, ev->w_clean);
+    if (rc || !ev->has_curve) return rc ? rc : sqlite3_bind_null(st, 8);
+    /* {"loss": [...], "weight": [...]} */
+    eg_text t = {0};
+    eg_text_puts(&t, "{\"loss\":[");
+    for (int i = 0; i < EG_VNET_CURVE; i++) {
+        if (i) eg_text_put(&t, ",", 1);
+        eg_text_f64(&t, i * EG_VNET_CURVE_STEP);
+    }
+    eg_text_puts(&t, "],\"weight\":[");
+    for (int i = 0; i < EG_VNET_CURVE; i++) {
+        if (i) eg_text_put(&t, ",", 1);
+        eg_text_f32(&t, ev->vnet_curve[i]);
+    }
+    eg_text_puts(&t, "]}");
+    rc = t.oom ? SQLITE_NOMEM : sqlite3_bind_text(st, 8, t.buf, (int)t.len, SQLITE_TRANSIENT);
+    free(t.buf);
     return rc;
 }
 
 static const char SQL_JOB_EXISTS[] = "SELECT 1 FROM jobs WHERE id = ?1";
 static const char SQL_EVALS[] =
-    "SELECT step, test_acc, test_loss, angle_deg, w_corrupted, w_clean FROM evals "
+    "SELECT step, test_acc, test_loss, angle_deg, w_corrupted, w_clean, vnet_curve FROM evals "
     "WHERE job = ?1 ORDER BY step";
 
 static int read_evals(eg_conn *c, int64_t job, json_t *arr)
@@ -40,10 +60,11 @@ static int read_evals(eg_conn *c, int64_t job, json_t *arr)
     sqlite3_bind_int64(st, 1, job);
     int out = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "step", eg_col_int(st, 0),
+        json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "step", eg_col_int(st, 0),
                               "test_acc", eg_col_real(st, 1), "test_loss", eg_col_f32(st, 2),
                               "angle_deg", eg_col_f32(st, 3), "w_corrupted",
-                              eg_col_f32(st, 4), "w_clean", eg_col_f32(st, 5));
+                              eg_col_f32(st, 4), "w_clean", eg_col_f32(st, 5), "vnet_curve",
+                              eg_col_json(st, 6));
         if (json_array_append_new(arr, o) != 0) {
             out = eg_errorf("store: out of memory");
             break;

@@ -159,10 +159,29 @@ static int weight_diagnostic(mwn *w, double *w_corrupted, double *w_clean)
     return rc;
 }
 
+/* The VNet's weight as a function of the loss (the paper's Figure 6):
+ * its output at the losses of the grid in eg_eval, the per-sample loss
+ * buffer of the base model serving as its input. */
+static int vnet_curve(mwn *w, eg_eval *ev)
+{
+    eg_classifier *m = &w->b.m;
+    eg_backend *be = w->base.be;
+    if (m->max_batch < EG_VNET_CURVE) return 0; /* no room for the grid: no curve */
+    float grid[EG_VNET_CURVE];
+    for (int i = 0; i < EG_VNET_CURVE; i++) grid[i] = (float)(i * EG_VNET_CURVE_STEP);
+    EG_TRY(be->upload(be, m->xe.loss, grid, sizeof grid));
+    EG_TRY(eg_net_forward(&w->vnet, w->base.lambda, w->vnet_state, m->xe.loss, EG_VNET_CURVE,
+                          EG_TRAIN));
+    EG_TRY(be->download(be, ev->vnet_curve, eg_net_output(&w->vnet), sizeof grid));
+    ev->has_curve = 1;
+    return 0;
+}
+
 static int evaluate(eg_task *t, eg_eval *ev)
 {
     mwn *w = (mwn *)t;
     EG_TRY(eg_image_base_evaluate(&w->b, &w->test_all, w->job.eval_limit, ev));
+    EG_TRY(vnet_curve(w, ev));
     if (strcmp(w->job.dataset.noise, "none") != 0)
         EG_TRY(weight_diagnostic(w, &ev->w_corrupted, &ev->w_clean));
     return 0;

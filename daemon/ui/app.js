@@ -434,7 +434,8 @@ function xyPlot(title, lines, xLabel, yLabel) {
 // What a person would rather look at than read, from the job's summary
 // and evaluations: toy1d's estimated hypergradients against the closed
 // form and its (x, λ) paths (the paper's Figures 2 and 3); rotation's
-// learned angle against the true one.
+// learned angle against the true one; Meta-Weight-Net's VNet weight as a
+// function of the loss at each evaluation (Figure 6).
 function taskPictures(job, evals, into) {
   const s = job.summary || {};
   const boxes = [];
@@ -461,6 +462,15 @@ function taskPictures(job, evals, into) {
     if (truth != null) lines.push({label: "true angle", color: "#1d2430", dash: [5, 4],
       points: [[angles[0].step, truth], [angles[angles.length - 1].step, truth]]});
     boxes.push(xyPlot("learned rotation angle (degrees)", lines, "step", "angle"));
+  }
+  const curves = evals.filter((e) => e.vnet_curve);
+  if (curves.length) {
+    // At most eight evaluations, spread over the run, the last included.
+    const pick = curves.length <= 8 ? curves
+      : Array.from({length: 8}, (_, i) => curves[Math.round((i * (curves.length - 1)) / 7)]);
+    boxes.push(xyPlot("VNet weight against the loss, at each evaluation", pick.map((e) => ({
+      label: `step ${e.step}`, points: e.vnet_curve.loss.map((l, i) => [l, e.vnet_curve.weight[i]])})),
+      "loss", "weight"));
   }
   into.replaceChildren(...boxes);
 }

@@ -110,8 +110,12 @@ try {
                                eval_limit: 200});
   const ended = async (jid) => page.waitForFunction(async (j) =>
     (await (await fetch(`/v1/jobs/${j}`)).json()).state === "succeeded", jid, {timeout: 120000});
+  const mwn = await submitted({task: "mwn", method: "evograd", model: {name: "mlp"},
+    dataset: {name: "fashion-mnist", noise: {kind: "uniform", rate: 0.4}},
+    mwn: {meta_samples: 100}, steps: 20, eval_every: 10, eval_limit: 200});
   await ended(toy);
   await ended(rot);
+  await ended(mwn);
   const ink = (sel) => page.evaluate((q) => [...document.querySelectorAll(q)].map((c) => {
     const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
     let n = 0;
@@ -130,6 +134,13 @@ try {
   const rotInk = await ink("#pictures canvas");
   check(rotInk.length === 1 && rotInk[0] > 1000, `rotation's learned angle is drawn (${rotInk})`);
   await page.screenshot({path: `${out}/rotation.png`, fullPage: true});
+
+  await page.goto(`${url}/#/jobs/${mwn}`);
+  await page.waitForSelector("#pictures canvas");
+  const mwnInk = await ink("#pictures canvas");
+  check(mwnInk.length === 1 && mwnInk[0] > 1000, `the VNet's weight against the loss is drawn (${mwnInk})`);
+  await page.locator("#pictures").scrollIntoViewIfNeeded();
+  await page.screenshot({path: `${out}/mwn.png`});
 
   await page.goto(`${url}/#/`);
   await page.waitForSelector(`#jobs tr[data-id="${rot}"]`);

@@ -361,7 +361,8 @@ static void test_finish_cancel_delete(void **state)
 
     /* Delete takes the job's rows with it. */
     eg_step_record r = {.step = 0, .train_loss = 1, .meta_loss = 1, .hyper_norm = 1};
-    eg_eval ev = {50, 1, NAN, NAN, NAN};
+    eg_eval ev = {.test_acc = 50, .test_loss = 1, .angle_deg = NAN, .w_corrupted = NAN,
+                  .w_clean = NAN};
     assert_int_equal(eg_store_step_append(s, d, &r), 0);
     assert_int_equal(eg_store_eval_append(s, d, 0, &ev), 0);
     assert_int_equal(eg_store_flush(s), 0);
@@ -674,7 +675,11 @@ static void test_evals(void **state)
     assert_int_equal(json_array_size(json_object_get(e, "evals")), 0);
     json_decref(e);
 
-    eg_eval a = {81.25, 0.5, NAN, NAN, NAN}, b = {NAN, NAN, 12.5, 0.125, 0.875};
+    eg_eval a = {.test_acc = 81.25, .test_loss = 0.5, .angle_deg = NAN, .w_corrupted = NAN,
+                 .w_clean = NAN};
+    eg_eval b = {.test_acc = NAN, .test_loss = NAN, .angle_deg = 12.5, .w_corrupted = 0.125,
+                 .w_clean = 0.875, .has_curve = 1};
+    for (int i = 0; i < EG_VNET_CURVE; i++) b.vnet_curve[i] = 1.0f / (float)(i + 1);
     assert_int_equal(eg_store_eval_append(s, job, 49, &a), 0);
     assert_int_equal(eg_store_eval_append(s, job, 99, &a), 0);
     assert_int_equal(eg_store_eval_append(s, job, 99, &b), 0); /* replaces */
@@ -693,6 +698,16 @@ static void test_evals(void **state)
     assert_true(json_is_null(json_object_get(y, "test_acc")));
     assert_true(json_real_value(json_object_get(y, "angle_deg")) == 12.5);
     assert_true(json_real_value(json_object_get(y, "w_clean")) == 0.875);
+    /* mwn's VNet curve: the loss grid and the weights read there. */
+    assert_true(json_is_null(json_object_get(x, "vnet_curve")));
+    json_t *curve = json_object_get(y, "vnet_curve");
+    json_t *losses = json_object_get(curve, "loss"), *weights = json_object_get(curve, "weight");
+    assert_int_equal(json_array_size(losses), EG_VNET_CURVE);
+    assert_int_equal(json_array_size(weights), EG_VNET_CURVE);
+    for (int i = 0; i < EG_VNET_CURVE; i++) {
+        assert_true(json_number_value(json_array_get(losses, i)) == i * EG_VNET_CURVE_STEP);
+        assert_true((float)json_number_value(json_array_get(weights, i)) == 1.0f / (float)(i + 1));
+    }
     json_decref(e);
     assert_int_equal(eg_store_evals(s, job + 1, &e), 1);
     eg_store_close(s);
@@ -860,7 +875,8 @@ static void test_close_flushes(void **state)
         eg_step_record r = make_step(i, 0.25);
         assert_int_equal(eg_store_step_append(s, job, &r), 0);
     }
-    eg_eval ev = {90, 0.25, NAN, NAN, NAN};
+    eg_eval ev = {.test_acc = 90, .test_loss = 0.25, .angle_deg = NAN, .w_corrupted = NAN,
+                  .w_clean = NAN};
     assert_int_equal(eg_store_eval_append(s, job, 299, &ev), 0);
     eg_store_close(s);
 

@@ -196,6 +196,12 @@ static void test_mwn_short_run(void **s)
     assert_true(log.last_loss <= 0.92 * log.first_loss);
     assert_true(ev.w_corrupted > 0 && ev.w_corrupted < 1);
     assert_true(ev.w_clean > 0 && ev.w_clean < 1);
+    /* The VNet's weight over the loss grid: a sigmoid's values. */
+    assert_true(ev.has_curve);
+    for (int i = 0; i < EG_VNET_CURVE; i++)
+        assert_true(ev.vnet_curve[i] > 0 && ev.vnet_curve[i] < 1);
+    fprintf(stderr, "mwn: VNet weight at loss 0 %.4f, at 2 %.4f, at 10 %.4f\n", ev.vnet_curve[0],
+            ev.vnet_curve[4], ev.vnet_curve[EG_VNET_CURVE - 1]);
 }
 
 /* Rotation and mwn on IDX sets of several sizes the test writes: the
