@@ -274,6 +274,7 @@ void eg_api_job_delete(const eg_request *rq, eg_reply *rp);
 void eg_api_steps_get(const eg_request *rq, eg_reply *rp);    /* steps.c */
 void eg_api_evals_get(const eg_request *rq, eg_reply *rp);    /* evals.c */
 void eg_api_events_get(const eg_request *rq, eg_reply *rp);   /* events.c */
+void eg_api_all_events_get(const eg_request *rq, eg_reply *rp);
 void eg_api_sweeps_post(const eg_request *rq, eg_reply *rp);  /* sweeps.c */
 void eg_api_sweeps_list(const eg_request *rq, eg_reply *rp);
 void eg_api_sweep_get(const eg_request *rq, eg_reply *rp);

@@ -1,14 +1,20 @@
-/* /v1/jobs/{id}/events: server-sent events of one job.
+/* Server-sent events.
  *
+ * /v1/jobs/{id}/events, of one job:
  *   event: state   data: the job object; first on connecting, then on
  *                  every change of state
  *   event: step    data: a step row (as in /steps); id: the step, so a
  *                  reconnecting client resumes after it (Last-Event-ID)
- *   : keepalive    a comment after 15 s of silence
+ * It polls the store every POLL_MS and ends once the job has finished and
+ * its last step rows are sent, when the job is deleted, or at shutdown.
  *
- * The stream polls the store every POLL_MS and ends once the job has
- * finished and its last step rows are sent, when the job is deleted, or
- * at shutdown. */
+ * /v1/events, of every job (the newest ALL_JOBS of them), for a live list:
+ *   event: job     data: the job object; each job on connecting, then
+ *                  whenever its state, steps or cancel flag changed
+ *   event: deleted data: {"id": ID}
+ * It polls every ALL_POLL_MS until shutdown.
+ *
+ * Both send ": keepalive" after 15 s of silence. */
 #include "api/api.h"
 
 #include <jansson.h>
@@ -23,10 +29,20 @@
 #define POLL_MS 200.0
 #define KEEPALIVE_MS 15000.0
 #define PAGE_ROWS 256
+#define ALL_JOBS 1000
+#define ALL_POLL_MS 1000.0
+
+/* What the all-jobs stream last sent of a job. */
+typedef struct seen_job {
+    int64_t id;
+    uint64_t sig; /* hash of its state, steps_done and cancel flag */
+} seen_job;
 
 typedef struct events {
     eg_api_ctx *ctx;
-    int64_t job;
+    int64_t job;          /* 0: every job (/v1/events) */
+    seen_job *seen;       /* every job: what was sent, by id */
+    size_t n_seen;
     long after;           /* the last step sent */
     char state[16];       /* the last state sent, "" before the first */
     int done;             /* ends once out is drained */
@@ -128,6 +144,68 @@ static int poll_store(events *e)
     return 0;
 }
 
+static uint64_t job_sig(const json_t *job)
+{
+    const char *st = json_string_value(json_object_get(job, "state"));
+    uint64_t h = 1469598103934665603ull;
+    for (const char *c = st ? st : ""; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    h = (h ^ (uint64_t)json_integer_value(json_object_get(job, "steps_done"))) * 1099511628211ull;
+    return (h ^ (uint64_t)json_is_true(json_object_get(job, "cancel_requested"))) *
+           1099511628211ull;
+}
+
+/* One look at the newest ALL_JOBS jobs: an event for each that is new or
+ * changed since the last look, and for each that is gone. -1 ends the
+ * stream. */
+static int poll_all(events *e)
+{
+    int64_t newest = 0;
+    json_t *page = NULL;
+    /* The newest id first, then the page of jobs up to it. */
+    if (eg_store_newest_job(e->ctx->store, &newest) != 0 ||
+        eg_store_jobs_list(e->ctx->store, NULL, newest > ALL_JOBS ? newest - ALL_JOBS : 0,
+                           ALL_JOBS, &page) != 0) {
+        EG_LOG(WARN, "api: events of every job: %s", eg_last_error());
+        return -1;
+    }
+    json_t *jobs = json_object_get(page, "jobs");
+    size_t n = json_array_size(jobs), k = 0;
+    int64_t floor = newest > ALL_JOBS ? newest - ALL_JOBS : 0; /* ids <= floor: out of view */
+    seen_job *now = malloc((n + 1) * sizeof *now);
+    int rc = now ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        json_t *job = json_array_get(jobs, i);
+        now[i] = (seen_job){json_integer_value(json_object_get(job, "id")), job_sig(job)};
+        /* Both lists ascend by id: what was seen before this one is gone. */
+        for (; k < e->n_seen && e->seen[k].id < now[i].id && rc == 0; k++) {
+            if (e->seen[k].id <= floor) continue;
+            char gone[48];
+            int len = snprintf(gone, sizeof gone, "{\"id\":%lld}", (long long)e->seen[k].id);
+            rc = put_event_text(e, "deleted", -1, gone, (size_t)len);
+        }
+        int same = k < e->n_seen && e->seen[k].id == now[i].id && e->seen[k].sig == now[i].sig;
+        if (k < e->n_seen && e->seen[k].id == now[i].id) k++;
+        if (rc == 0 && !same) rc = put_event(e, "job", -1, job);
+    }
+    /* Jobs past the newest listed are gone too (ids never come back). */
+    for (; rc == 0 && k < e->n_seen; k++) {
+        if (e->seen[k].id <= floor) continue;
+        char gone[48];
+        int len = snprintf(gone, sizeof gone, "{\"id\":%lld}", (long long)e->seen[k].id);
+        rc = put_event_text(e, "deleted", -1, gone, (size_t)len);
+    }
+    json_decref(page);
+    if (rc != 0) {
+        free(now);
+        return -1;
+    }
+    free(e->seen);
+    e->seen = now;
+    e->n_seen = n;
+    e->next_poll_ms = eg_now_ms() + ALL_POLL_MS;
+    return 0;
+}
+
 static ssize_t events_read(void *state, char *buf, size_t max, int *wait)
 {
     events *e = state;
@@ -140,7 +218,7 @@ static ssize_t events_read(void *state, char *buf, size_t max, int *wait)
             *wait = 1;
             return 0;
         }
-        if (poll_store(e) != 0) return -1;
+        if ((e->job ? poll_store(e) : poll_all(e)) != 0) return -1;
         if (e->len == 0 && now - e->last_sent_ms >= KEEPALIVE_MS &&
             put(e, ": keepalive\n\n", 13) != 0)
             return -1;
@@ -161,6 +239,7 @@ static void events_free(void *state)
 {
     events *e = state;
     if (!e) return;
+    free(e->seen);
     free(e->out);
     free(e);
 }
@@ -193,6 +272,23 @@ void eg_api_events_get(const eg_request *rq, eg_reply *rp)
     e->ctx = rq->ctx;
     e->job = rq->id;
     e->after = (long)after;
+    e->last_sent_ms = eg_now_ms();
+    eg_reply_clear(rp);
+    rp->status = 200;
+    rp->content_type = "text/event-stream";
+    rp->stream = (eg_stream){.read = events_read, .free = events_free, .state = e};
+}
+
+void eg_api_all_events_get(const eg_request *rq, eg_reply *rp)
+{
+    static const char *const known[] = {NULL};
+    if (eg_query_check(&rq->query, known, rp) != 0) return;
+    events *e = calloc(1, sizeof *e);
+    if (!e) {
+        eg_reply_error(rp, 500, "internal", NULL, "out of memory");
+        return;
+    }
+    e->ctx = rq->ctx;
     e->last_sent_ms = eg_now_ms();
     eg_reply_clear(rp);
     rp->status = 200;

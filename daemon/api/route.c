@@ -13,6 +13,7 @@ const eg_route eg_routes[] = {
     {"GET", "/v1/jobs/{id}/evals", eg_api_evals_get, 0},
     {"GET", "/v1/jobs/{id}/events", eg_api_events_get, 0},
     {"POST", "/v1/jobs/{id}/cancel", eg_api_job_cancel, 0},
+    {"GET", "/v1/events", eg_api_all_events_get, 0},
     {"POST", "/v1/sweeps", eg_api_sweeps_post, 0},
     {"GET", "/v1/sweeps", eg_api_sweeps_list, 0},
     {"GET", "/v1/sweeps/{id}", eg_api_sweep_get, 0},

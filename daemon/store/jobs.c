@@ -190,6 +190,24 @@ int eg_store_job_counts(eg_store *s, long counts[5])
     return rc;
 }
 
+static const char SQL_NEWEST[] = "SELECT COALESCE(MAX(id), 0) FROM jobs";
+
+int eg_store_newest_job(eg_store *s, int64_t *id)
+{
+    *id = 0;
+    eg_conn *c = eg_reader_get(s);
+    if (!c) return -1;
+    sqlite3_stmt *st = eg_conn_stmt(c, SQL_NEWEST);
+    int rc = st ? 0 : -1;
+    if (rc == 0) {
+        if (sqlite3_step(st) == SQLITE_ROW) *id = sqlite3_column_int64(st, 0);
+        else rc = eg_conn_fail(c, "reading the newest job");
+        sqlite3_reset(st);
+    }
+    eg_reader_put(s, c);
+    return rc;
+}
+
 static const char SQL_OLDEST_QUEUED[] =
     "SELECT (julianday('now') - julianday(MIN(created_at))) * 86400.0 FROM jobs "
     "WHERE state = 'queued'";

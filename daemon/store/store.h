@@ -65,6 +65,9 @@ int eg_store_jobs_list(eg_store *s, const char *state, int64_t after, int limit,
 /* Number of jobs in each state, for /metrics and the systemd status. */
 int eg_store_job_counts(eg_store *s, long counts[5]);
 
+/* The largest job id there is (0 when there is none). */
+int eg_store_newest_job(eg_store *s, int64_t *id);
+
 /* How long the oldest queued job has waited since it was submitted, in
  * seconds (0 when none is queued), for /metrics. */
 int eg_store_oldest_queued_age(eg_store *s, double *seconds);

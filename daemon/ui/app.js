@@ -57,32 +57,46 @@ async function api(path, opts = {}) {
 }
 
 // Follows a server-sent event stream with the bearer header (EventSource
-// cannot send one); calls onEvent(name, data) for each event until stopped.
-function follow(path, onEvent) {
+// cannot send one), asking for the token when refused and reconnecting
+// when the stream drops; calls onEvent(name, data) for each event until
+// the returned function is called. once: stop when the server ends it.
+function follow(path, onEvent, once = false) {
   const ctrl = new AbortController();
   (async () => {
-    const r = await fetch(path, {headers: headers(), signal: ctrl.signal});
-    if (!r.ok || !r.body) return;
-    const reader = r.body.getReader();
-    const dec = new TextDecoder();
-    let buf = "";
-    for (;;) {
-      const {value, done} = await reader.read();
-      if (done) return;
-      buf += dec.decode(value, {stream: true});
-      let end;
-      while ((end = buf.indexOf("\n\n")) >= 0) {
-        const block = buf.slice(0, end);
-        buf = buf.slice(end + 2);
-        let name = "message", data = "";
-        for (const line of block.split("\n")) {
-          if (line.startsWith("event: ")) name = line.slice(7);
-          else if (line.startsWith("data: ")) data += line.slice(6);
+    while (!ctrl.signal.aborted) {
+      try {
+        const r = await fetch(path, {headers: headers(), signal: ctrl.signal});
+        if (r.status === 401) {
+          await askToken(token ? "That token was refused." : "");
+          continue;
         }
-        if (data) onEvent(name, JSON.parse(data));
+        if (!r.ok || !r.body) return;
+        const reader = r.body.getReader();
+        const dec = new TextDecoder();
+        let buf = "";
+        for (;;) {
+          const {value, done} = await reader.read();
+          if (done) break;
+          buf += dec.decode(value, {stream: true});
+          let end;
+          while ((end = buf.indexOf("\n\n")) >= 0) {
+            const block = buf.slice(0, end);
+            buf = buf.slice(end + 2);
+            let name = "message", data = "";
+            for (const line of block.split("\n")) {
+              if (line.startsWith("event: ")) name = line.slice(7);
+              else if (line.startsWith("data: ")) data += line.slice(6);
+            }
+            if (data) onEvent(name, JSON.parse(data));
+          }
+        }
+        if (once) return;
+      } catch (e) {
+        if (ctrl.signal.aborted) return;
       }
+      await new Promise((ok) => setTimeout(ok, 1000));
     }
-  })().catch(() => {});
+  })();
   return () => ctrl.abort();
 }
 
@@ -187,15 +201,13 @@ async function jobsView() {
     refresh();
   }
 
-  async function refresh() {
+  // The jobs as the daemon's event stream of every job tells them.
+  const jobs = new Map();
+  function render() {
     const state = filter.value;
     sessionStorage.setItem("evograd-filter", state);
-    let page;
-    try { page = await api(`/v1/jobs?limit=1000${state ? `&state=${state}` : ""}`); } catch (e) {
-      statusLine.textContent = e.message;
-      return;
-    }
-    const rows = page.jobs.slice().reverse().map((j) => {
+    const list = [...jobs.values()].filter((j) => !state || j.state === state).sort((a, b) => b.id - a.id);
+    const rows = list.map((j) => {
       const pct = j.total_steps ? Math.min(100, (100 * j.steps_done) / j.total_steps) : 0;
       const buttons = el("td");
       if (j.state === "queued" || j.state === "running")
@@ -216,11 +228,23 @@ async function jobsView() {
         el("td", {class: "num"}, duration(seconds(j.started_at, j.finished_at))), buttons);
     });
     body.replaceChildren(...rows);
-    statusLine.textContent = `${page.jobs.length} jobs`;
+    statusLine.textContent = `${jobs.size} jobs`;
   }
-  filter.onchange = refresh;
-  await refresh();
-  const timer = setInterval(refresh, 1500);
+  let pending = false;
+  const soon = () => {
+    if (pending) return;
+    pending = true;
+    setTimeout(() => { pending = false; render(); }, 200);
+  };
+  const refresh = soon;
+  filter.onchange = render;
+  leaving.push(follow("/v1/events", (name, data) => {
+    if (name === "job") jobs.set(data.id, data);
+    else if (name === "deleted") jobs.delete(data.id);
+    soon();
+  }));
+  // Durations and ETAs move on between events.
+  const timer = setInterval(render, 5000);
   leaving.push(() => clearInterval(timer));
 }
 
@@ -367,7 +391,9 @@ async function jobView(id) {
   // Live: new steps are appended (a chart showing a zoomed range keeps it);
   // once a chart holds four times its width, it is fetched downsampled again.
   let pending = false;
-  const stop = follow(`/v1/jobs/${id}/events`, (name, data) => {
+  // From the last step the charts hold: the stream sends only what is new.
+  const lastStep = Math.max(-1, ...charts.map((c) => (c.rows.length ? c.rows[c.rows.length - 1].step : -1)));
+  const stop = follow(`/v1/jobs/${id}/events?after=${lastStep}`, (name, data) => {
     if (name === "state") {
       const ended = job.state !== data.state && !["queued", "running"].includes(data.state);
       job = data;
@@ -389,7 +415,7 @@ async function jobView(id) {
         }, 500);
       }
     }
-  });
+  }, true);
   leaving.push(stop);
 }
 

@@ -469,9 +469,10 @@ int dh_raw(const dh_daemon *d, const char *bytes, size_t n, double timeout_s, ch
     if (fd < 0) return 0;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d->port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    char buf[16384];
-    size_t got = 0;
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    size_t size = out && cap > 16384 ? cap : 16384, got = 0;
+    char *buf = malloc(size);
+    if (!buf || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        free(buf);
         close(fd);
         return 0;
     }
@@ -481,12 +482,12 @@ int dh_raw(const dh_daemon *d, const char *bytes, size_t n, double timeout_s, ch
         sent += (size_t)k;
     }
     double until = dh_now_ms() + timeout_s * 1e3;
-    while (got < sizeof buf - 1) {
+    while (got < size - 1) {
         double left = until - dh_now_ms();
         if (left <= 0) break;
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (poll(&p, 1, (int)left + 1) <= 0) break;
-        ssize_t k = recv(fd, buf + got, sizeof buf - 1 - got, 0);
+        ssize_t k = recv(fd, buf + got, size - 1 - got, 0);
         if (k <= 0) break;
         got += (size_t)k;
         buf[got] = '\0';
@@ -501,6 +502,7 @@ int dh_raw(const dh_daemon *d, const char *bytes, size_t n, double timeout_s, ch
     if (out && cap) snprintf(out, cap, "%s", buf);
     int status = 0;
     if (strncmp(buf, "HTTP/1.", 7) == 0 && got >= 12) status = atoi(buf + 9);
+    free(buf);
     return status;
 }
 

@@ -104,7 +104,8 @@ const char *dh_err_message(const dh_resp *r);
 
 /* Sends raw bytes on a fresh connection, reads the answer until the server
  * closes or timeout_s passes, and returns its status code (0 when none);
- * the answer's text goes to out (cap bytes, NUL-terminated) when not NULL. */
+ * the answer's text goes to out (cap bytes, NUL-terminated) when not NULL;
+ * at most 16 KiB, or cap bytes when that is more, are read. */
 int dh_raw(const dh_daemon *d, const char *bytes, size_t n, double timeout_s, char *out,
            size_t cap);
 

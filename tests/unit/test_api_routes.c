@@ -43,6 +43,7 @@ RECORDER(eg_api_job_delete)
 RECORDER(eg_api_steps_get)
 RECORDER(eg_api_evals_get)
 RECORDER(eg_api_events_get)
+RECORDER(eg_api_all_events_get)
 RECORDER(eg_api_devices_get)
 RECORDER(eg_api_ui_get)
 RECORDER(eg_api_sweeps_post)
@@ -126,6 +127,7 @@ static void test_routes_match_handlers(void **state)
         {"GET", "/v1/jobs/7/events", eg_api_events_get, 7},
         {"POST", "/v1/jobs/8/cancel", eg_api_job_cancel, 8},
         {"GET", "/v1/devices", eg_api_devices_get, 0},
+        {"GET", "/v1/events", eg_api_all_events_get, 0},
         {"POST", "/v1/sweeps", eg_api_sweeps_post, 0},
         {"GET", "/v1/sweeps", eg_api_sweeps_list, 0},
         {"GET", "/v1/sweeps/3", eg_api_sweep_get, 3},
@@ -156,7 +158,7 @@ static void test_routes_match_handlers(void **state)
                          strcmp(r->pattern, "/healthz") == 0 || page);
         assert_true(!page || r->handler == eg_api_ui_get);
     }
-    assert_int_equal(n, 22);
+    assert_int_equal(n, 23);
 }
 
 static void test_routes_405_allow(void **state)

@@ -1021,6 +1021,59 @@ static void test_grafana(void **state)
     if (shell(cmd, out, sizeof out) != 0) fail_msg("the dashboard's queries: %s", out);
 }
 
+typedef struct deleter {
+    int64_t id;
+    double after_ms;
+} deleter;
+
+static void *delete_later(void *arg)
+{
+    deleter *dl = arg;
+    dh_sleep_ms(dl->after_ms);
+    char path[64];
+    snprintf(path, sizeof path, "/v1/jobs/%lld", (long long)dl->id);
+    dh_resp r;
+    dh_req rq = {.method = "DELETE", .path = path};
+    dh_do(&D, &rq, &r);
+    dh_resp_free(&r);
+    dh_thread_end();
+    return NULL;
+}
+
+/* /v1/events: every job on connecting, then each change (a job's end,
+ * its deletion) as it happens. */
+static void test_all_events(void **state)
+{
+    (void)state;
+    int64_t done = submit("{\"task\":\"toy1d\",\"steps\":3}");
+    json_decref(wait_job(done, "succeeded", 0, WAIT_S));
+    int64_t later = submit("{\"task\":\"toy1d\",\"steps\":40}");
+    pthread_t t;
+    deleter dl = {done, 1500};
+    assert_int_equal(pthread_create(&t, NULL, delete_later, &dl), 0);
+    static char out[1 << 20];
+    char req[256];
+    snprintf(req, sizeof req, "GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%s%s\r\n",
+             D.token[0] ? "Authorization: Bearer " : "", D.token, D.token[0] ? "\r\n" : "");
+    int status = dh_raw(&D, req, strlen(req), 4.0, out, sizeof out);
+    pthread_join(t, NULL);
+    assert_int_equal(status, 200);
+    assert_non_null(strstr(out, "text/event-stream"));
+    char want[96];
+    snprintf(want, sizeof want, "event: job\ndata: {\"id\":%lld,", (long long)done);
+    if (!strstr(out, want)) fail_msg("no event of job %lld in %.1500s", (long long)done, out);
+    snprintf(want, sizeof want, "event: deleted\ndata: {\"id\":%lld}", (long long)done);
+    if (!strstr(out, want)) fail_msg("no deletion event in %.2000s", out);
+    /* The second job appears as it runs and again when it has ended. */
+    snprintf(want, sizeof want, "event: job\ndata: {\"id\":%lld,", (long long)later);
+    const char *first = strstr(out, want);
+    assert_non_null(first);
+    int ended = 0;
+    for (const char *p = first; (p = strstr(p, want)) != NULL; p++)
+        ended |= strncmp(strstr(p, "\"state\":") + 8, "\"succeeded\"", 11) == 0;
+    assert_true(ended);
+}
+
 static void test_cancel(void **state)
 {
     (void)state;
@@ -1942,6 +1995,7 @@ int main(void)
         cmocka_unit_test(test_evals_of_a_rotation_job),
         cmocka_unit_test(test_metrics_while_running),
         cmocka_unit_test(test_grafana),
+        cmocka_unit_test(test_all_events),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_delete),
         cmocka_unit_test(test_concurrent_step_reads),
