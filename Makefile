@@ -201,7 +201,7 @@ $(BUILD)/tests/libegfault.so: tests/fault/egfault.c
 	$(CC) -std=c11 -O2 -g -Wall -Wextra -fPIC -shared $< -o $@ -ldl
 
 $(BUILD)/bench_api: $(BUILD)/obj/tests/bench/bench_api.o $(DAEMON_HARNESS) | $(BUILD)/evogradd
-	$(CC) $(LDFLAGS) $^ -o $@ -lcurl -ljansson -lpthread
+	$(CC) $(LDFLAGS) $^ -o $@ -lcurl -ljansson -lsqlite3 -lpthread
 
 # Unit tests (fast ones) run twice: plain and under ASan + UBSan. The
 # slower parity and training tests run once, in the plain build.

@@ -50,19 +50,26 @@ static int created_id(const json_t *job, const char *location, long long *id)
     return eg_errorf("the server's reply names no job id");
 }
 
-int ctl_cmd_submit(ctl_conn *c, const ctl_opts *o)
+char *ctl_read_named(const char *name, size_t *len)
 {
-    const char *name = o->operands[0];
     int from_stdin = strcmp(name, "-") == 0;
     FILE *f = from_stdin ? stdin : fopen(name, "rb");
     if (!f) {
         eg_errorf("cannot open %s: %s", name, strerror(errno));
-        return ctl_fail(400);
+        return NULL;
     }
     eg_clear_error();
-    size_t len = 0;
-    char *spec = ctl_read_body(f, from_stdin ? "stdin" : name, &len);
+    char *body = ctl_read_body(f, from_stdin ? "stdin" : name, len);
     if (!from_stdin) fclose(f);
+    return body;
+}
+
+int ctl_cmd_submit(ctl_conn *c, const ctl_opts *o)
+{
+    const char *name = o->operands[0];
+    int from_stdin = strcmp(name, "-") == 0;
+    size_t len = 0;
+    char *spec = ctl_read_named(name, &len);
     if (!spec) return ctl_fail(400);
 
     /* A spec that is not a JSON object never reaches the server. */

@@ -2,7 +2,6 @@
  * sweeps, show one's aggregate as the paper's tables give it ("87.74 ±
  * 0.54"; --csv, --markdown), watch one to its end, cancel or delete a whole
  * sweep. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,16 +64,8 @@ static void counts_text(const json_t *sw, char *out, size_t cap)
 
 static int cmd_submit(ctl_conn *c, const ctl_opts *o, const char *name)
 {
-    int from_stdin = strcmp(name, "-") == 0;
-    FILE *f = from_stdin ? stdin : fopen(name, "rb");
-    if (!f) {
-        eg_errorf("cannot open %s: %s", name, strerror(errno));
-        return ctl_fail(400);
-    }
-    eg_clear_error();
     size_t len = 0;
-    char *body = ctl_read_body(f, from_stdin ? "stdin" : name, &len);
-    if (!from_stdin) fclose(f);
+    char *body = ctl_read_named(name, &len);
     if (!body) return ctl_fail(400);
     json_t *sw = NULL;
     long status;

@@ -16,6 +16,9 @@
  * cannot. */
 char *ctl_read_body(FILE *f, const char *name, size_t *len);
 
+/* ctl_read_body of the file called name, or of stdin for "-". */
+char *ctl_read_named(const char *name, size_t *len);
+
 int ctl_cmd_submit(ctl_conn *c, const ctl_opts *o);  /* submit FILE|- */
 int ctl_cmd_sweep(ctl_conn *c, const ctl_opts *o);   /* sweep submit|list|show|watch|cancel|delete */
 int ctl_cmd_list(ctl_conn *c, const ctl_opts *o);    /* list */

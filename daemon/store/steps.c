@@ -233,6 +233,26 @@ static int add_row(void *ctx, long step, const char *text, size_t len)
     return p->t.oom ? -1 : 0;
 }
 
+/* Closes a page read with result rc: its next_after, and the text handed
+ * to the caller (freed on failure). */
+static int page_end(page *p, int rc, int more, char **text, size_t *len)
+{
+    if (rc == 0) {
+        eg_text_puts(&p->t, "],\"next_after\":");
+        if (more) eg_text_int(&p->t, p->last);
+        else eg_text_puts(&p->t, "null");
+        eg_text_puts(&p->t, "}");
+        if (p->t.oom) rc = eg_errorf("store: out of memory");
+    }
+    if (rc != 0) {
+        free(p->t.buf);
+        return rc;
+    }
+    *text = p->t.buf;
+    *len = p->t.len;
+    return 0;
+}
+
 int eg_store_steps_page(eg_store *s, int64_t job, long after, int limit, int max_points,
                         char **text, size_t *len)
 {
@@ -241,20 +261,7 @@ int eg_store_steps_page(eg_store *s, int64_t job, long after, int limit, int max
     eg_text_puts(&p.t, "{\"steps\":[");
     int more = 0;
     int rc = eg_store_steps_read(s, job, after, limit, max_points, add_row, &p, &more);
-    if (rc == 0) {
-        eg_text_puts(&p.t, "],\"next_after\":");
-        if (more) eg_text_int(&p.t, p.last);
-        else eg_text_puts(&p.t, "null");
-        eg_text_puts(&p.t, "}");
-        if (p.t.oom) rc = eg_errorf("store: out of memory");
-    }
-    if (rc != 0) {
-        free(p.t.buf);
-        return rc;
-    }
-    *text = p.t.buf;
-    *len = p.t.len;
-    return 0;
+    return page_end(&p, rc, more, text, len);
 }
 
 /* The columns a min/max page may follow. */
@@ -421,18 +428,5 @@ int eg_store_steps_minmax_page(eg_store *s, int64_t job, long after, int limit, 
     free(kept);
     eg_conn_read_end(c);
     eg_reader_put(s, c);
-    if (rc == 0) {
-        eg_text_puts(&p.t, "],\"next_after\":");
-        if (more) eg_text_int(&p.t, p.last);
-        else eg_text_puts(&p.t, "null");
-        eg_text_puts(&p.t, "}");
-        if (p.t.oom) rc = eg_errorf("store: out of memory");
-    }
-    if (rc != 0) {
-        free(p.t.buf);
-        return rc;
-    }
-    *text = p.t.buf;
-    *len = p.t.len;
-    return 0;
+    return page_end(&p, rc, more, text, len);
 }

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sqlite3.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -504,6 +505,23 @@ int dh_raw(const dh_daemon *d, const char *bytes, size_t n, double timeout_s, ch
     if (strncmp(buf, "HTTP/1.", 7) == 0 && got >= 12) status = atoi(buf + 9);
     free(buf);
     return status;
+}
+
+/* ---- the database ---- */
+
+int dh_db_whole(const char *path)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    int ok = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+             sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL) == SQLITE_OK &&
+             sqlite3_step(q) == SQLITE_ROW;
+    const char *said = ok ? (const char *)sqlite3_column_text(q, 0) : sqlite3_errmsg(db);
+    ok = ok && said && strcmp(said, "ok") == 0;
+    if (!ok) fprintf(stderr, "daemon_harness: %s: integrity_check: %s\n", path, said ? said : "?");
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return ok;
 }
 
 /* ---- jobs ---- */

@@ -109,6 +109,12 @@ const char *dh_err_message(const dh_resp *r);
 int dh_raw(const dh_daemon *d, const char *bytes, size_t n, double timeout_s, char *out,
            size_t cap);
 
+/* ---- the database ---- */
+
+/* Whether the database at path passes PRAGMA integrity_check (read-only);
+ * 0 after printing what it said. */
+int dh_db_whole(const char *path);
+
 /* ---- jobs ---- */
 
 /* POSTs spec; the new job's id when the answer is 201, else -1. */
