@@ -523,6 +523,61 @@ async function compareView(ids, metric) {
       width: 1.5, spanGaps: true}))]}, data, box);
 }
 
+// ---- sweeps ----
+
+const meanStd = (m) => {
+  if (!m) return "-";
+  const ref = m.std > 0 ? m.std : Math.abs(m.mean);
+  const d = ref > 0 && isFinite(ref) ? Math.min(6, Math.max(2, (m.std > 0 ? 1 : 2) - Math.floor(Math.log10(ref)))) : 2;
+  return `${m.mean.toFixed(d)} ± ${m.std.toFixed(d)}`;
+};
+
+async function sweepsView() {
+  const page = await api("/v1/sweeps?limit=1000");
+  main.replaceChildren(el("section", {}, el("h2", {}, "Sweeps"),
+    el("table", {id: "sweeps"}, el("thead", {}, el("tr", {}, ...["id", "name", "state", "jobs",
+      "succeeded", "failed", "created"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, ...page.sweeps.slice().reverse().map((w) => el("tr", {"data-id": w.id},
+        el("td", {class: "num"}, el("a", {href: `#/sweeps/${w.id}`}, String(w.id))),
+        el("td", {}, w.name || "-"), el("td", {}, el("span", {class: `state ${w.state}`}, w.state)),
+        el("td", {class: "num"}, String(w.jobs_total)), el("td", {class: "num"}, String(w.counts.succeeded)),
+        el("td", {class: "num"}, String(w.counts.failed)),
+        el("td", {}, (w.created_at || "").replace("T", " ").slice(0, 19))))))));
+}
+
+// A sweep: its aggregate as the paper's tables give it, and its jobs
+// overlaid on one chart (one colour per grid point, the seeds alike).
+async function sweepView(id, metric) {
+  const sw = await api(`/v1/sweeps/${id}`);
+  const keys = [...new Set(sw.aggregate.flatMap((e) => Object.keys(e.point)))];
+  const names = [...new Set(sw.aggregate.flatMap((e) => Object.keys(e.metrics)))];
+  const prefer = ["test_acc", "angle_deg", "w_corrupted", "w_clean", "mean_step_ms", "mean_meta_ms", "peak_mem_bytes"];
+  names.sort((a, b) => ((prefer.indexOf(a) + 1 || 99) - (prefer.indexOf(b) + 1 || 99)));
+  const pick = el("select", {id: "sweep-metric"}, ...metrics.map((m) => el("option", {value: m}, m)));
+  pick.value = metric;
+  pick.onchange = () => { location.hash = `#/sweeps/${id}?metric=${pick.value}`; };
+  const box = el("div", {class: "chart", id: "sweep-chart"});
+  main.replaceChildren(
+    el("section", {}, el("h2", {}, `Sweep ${id}${sw.name ? ": " + sw.name : ""}`),
+      el("p", {}, `${sw.state}: ${sw.jobs_total} jobs, ${sw.counts.succeeded} succeeded, ${sw.counts.failed} failed, ` +
+        `${sw.counts.running} running, ${sw.counts.queued} queued`),
+      el("table", {id: "aggregate"}, el("thead", {}, el("tr", {}, ...[...keys, "n", ...names].map((h) => el("th", {}, h)))),
+        el("tbody", {}, ...sw.aggregate.map((e) => el("tr", {},
+          ...keys.map((k) => el("td", {}, JSON.stringify(e.point[k] ?? null))),
+          el("td", {class: "num"}, e.succeeded === e.jobs ? String(e.jobs) : `${e.succeeded}/${e.jobs}`),
+          ...names.map((n) => el("td", {class: "num"}, meanStd(e.metrics[n])))))))),
+    el("section", {}, el("div", {class: "controls"}, el("label", {}, "jobs overlaid: ", pick)), box));
+  const group = (job) => JSON.stringify(Object.fromEntries(Object.entries(job.point).filter(([k]) => k !== "seed")));
+  const groups = [...new Set(sw.jobs.map(group))];
+  const width = Math.max(400, main.clientWidth - 60);
+  const pages = await Promise.all(sw.jobs.map((j) =>
+    api(`/v1/jobs/${j.id}/steps?limit=100000000&max_points=${Math.round(width)}&by=${metric}`)));
+  const data = uPlot.join(pages.map((p) => [p.steps.map((r) => r.step), p.steps.map((r) => r[metric] ?? null)]));
+  new uPlot({width, height: 420, scales: {x: {time: false}}, axes: [{label: "step"}, {size: 76}],
+    series: [{label: "step"}, ...sw.jobs.map((j) => ({label: `job ${j.id} ${group(j)}`,
+      stroke: palette[groups.indexOf(group(j)) % palette.length], width: 1.2, spanGaps: true}))]}, data, box);
+}
+
 // ---- devices ----
 
 async function devicesView() {
@@ -545,8 +600,11 @@ async function route() {
   const h = location.hash || "#/";
   const m = h.match(/^#\/jobs\/(\d+)$/);
   const cmp = h.match(/^#\/compare\?ids=([\d,]+)(?:&metric=(\w+))?$/);
+  const sw = h.match(/^#\/sweeps\/(\d+)(?:\?metric=(\w+))?$/);
   try {
     if (m) await jobView(Number(m[1]));
+    else if (sw) await sweepView(Number(sw[1]), metrics.includes(sw[2]) ? sw[2] : "train_loss");
+    else if (h === "#/sweeps") await sweepsView();
     else if (cmp) await compareView(cmp[1].split(",").filter(Boolean).map(Number),
                                     metrics.includes(cmp[2]) ? cmp[2] : "train_loss");
     else if (h === "#/devices") await devicesView();

@@ -108,8 +108,17 @@ try {
     toy1d: {x0: -1.8, lambda0: 0.2, trials: 10, points: 20}});
   const rot = await submitted({task: "rotation", method: "evograd", steps: 40, eval_every: 10,
                                eval_limit: 200});
-  const ended = async (jid) => page.waitForFunction(async (j) =>
-    (await (await fetch(`/v1/jobs/${j}`)).json()).state === "succeeded", jid, {timeout: 120000});
+  // Polls path from the page until its state is want (at most 120 s).
+  const reaches = async (path, want) => {
+    for (let t0 = Date.now(); Date.now() - t0 < 120000;) {
+      const st = await page.evaluate(async (p) => (await (await fetch(p)).json()).state, path);
+      if (st === want) return;
+      if (want === "succeeded" && (st === "failed" || st === "canceled")) throw new Error(`${path} ${st}`);
+      await new Promise((ok) => setTimeout(ok, 200));
+    }
+    throw new Error(`${path} did not reach ${want}`);
+  };
+  const ended = (jid) => reaches(`/v1/jobs/${jid}`, "succeeded");
   const mwn = await submitted({task: "mwn", method: "evograd", model: {name: "mlp"},
     dataset: {name: "fashion-mnist", noise: {kind: "uniform", rate: 0.4}},
     mwn: {meta_samples: 100}, steps: 20, eval_every: 10, eval_limit: 200});
@@ -153,6 +162,23 @@ try {
   const cmpInk = await ink("#compare-chart canvas");
   check(series === 3 && cmpInk[0] > 2000, `two jobs overlaid in the compare view (${series - 1} series)`);
   await page.screenshot({path: `${out}/compare.png`});
+
+  // A sweep: its aggregate table and its jobs on one chart.
+  const sweep = await page.evaluate(async () => (await (await fetch("/v1/sweeps", {method: "POST",
+    headers: {"Content-Type": "application/json"}, body: JSON.stringify({name: "browser sweep",
+      spec: {task: "toy1d", steps: 60, toy1d: {trials: 2, points: 3}},
+      grid: {method: ["evograd", "t1t2"]}, repeats: 2})})).json()).id);
+  await reaches(`/v1/sweeps/${sweep}`, "succeeded");
+  await page.goto(`${url}/#/sweeps`);
+  await page.waitForSelector(`#sweeps tr[data-id="${sweep}"]`);
+  await page.goto(`${url}/#/sweeps/${sweep}`);
+  await page.waitForSelector("#sweep-chart canvas");
+  await page.waitForTimeout(300);
+  const cells = await page.$$eval("#aggregate tbody tr", (rows) => rows.map((r) => r.textContent));
+  const sweepInk = await ink("#sweep-chart canvas");
+  check(cells.length === 2 && cells.every((c) => c.includes(" ± ")) && sweepInk[0] > 2000,
+        `the sweep page shows its mean ± std per point (${cells.join(" / ")}) and its jobs on one chart`);
+  await page.screenshot({path: `${out}/sweep.png`, fullPage: true});
 
   await page.goto(`${url}/#/devices`);
   await page.waitForSelector("#devices tbody tr");
