@@ -18,11 +18,7 @@
 static int sweep_path(char *buf, size_t size, const char *id_text, const char *suffix,
                       long long *id)
 {
-    long long v;
-    if (ctl_parse_id(id_text, &v) != 0) return -1;
-    if (id) *id = v;
-    snprintf(buf, size, "/v1/sweeps/%lld%s", v, suffix);
-    return 0;
+    return ctl_id_path(buf, size, "/v1/sweeps", id_text, suffix, id);
 }
 
 static json_t *get_sweep(ctl_conn *c, const char *path, long *status)

@@ -129,13 +129,19 @@ char *ctl_url_resolve(const char *base, const char *location)
     return out;
 }
 
-int ctl_job_path(char *buf, size_t size, const char *id_text, const char *suffix,
-                 long long *id)
+int ctl_id_path(char *buf, size_t size, const char *collection, const char *id_text,
+                const char *suffix, long long *id)
 {
     long long v;
     EG_TRY(ctl_parse_id(id_text, &v));
-    int w = snprintf(buf, size, "/v1/jobs/%lld%s", v, suffix);
+    int w = snprintf(buf, size, "%s/%lld%s", collection, v, suffix);
     if (w < 0 || (size_t)w >= size) return eg_errorf("request URL too long");
     if (id) *id = v;
     return 0;
+}
+
+int ctl_job_path(char *buf, size_t size, const char *id_text, const char *suffix,
+                 long long *id)
+{
+    return ctl_id_path(buf, size, "/v1/jobs", id_text, suffix, id);
 }

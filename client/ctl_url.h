@@ -30,6 +30,12 @@ int ctl_query_add_ll(char *buf, size_t size, const char *name, long long value);
  * string, or NULL with eg_errorf. */
 char *ctl_url_resolve(const char *base, const char *location);
 
+/* Writes collection ("/v1/sweeps"), "/ID" and suffix to buf for the id in
+ * id_text (see ctl_parse_id); *id gets the id when id is not NULL.
+ * Returns 0, or -1 with eg_errorf. */
+int ctl_id_path(char *buf, size_t size, const char *collection, const char *id_text,
+                const char *suffix, long long *id);
+
 /* Writes "/v1/jobs/ID" followed by suffix ("" or "/steps", ...) to buf
  * for the job id in id_text (see ctl_parse_id); *id gets the id when id
  * is not NULL. Returns 0, or -1 with eg_errorf. */
