@@ -128,6 +128,30 @@ int eg_conn_exec(eg_conn *c, const char *sql)
     return 0;
 }
 
+int eg_conn_page(eg_conn *c, sqlite3_stmt *st, int limit, json_t *(*row)(sqlite3_stmt *),
+                 json_t *arr, json_t **next_after, const char *what)
+{
+    *next_after = NULL;
+    int64_t last = 0;
+    int more = 0, n = 0, rc = 0, src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n++ == limit) {
+            more = 1;
+            break;
+        }
+        last = sqlite3_column_int64(st, 0);
+        if (json_array_append_new(arr, row(st)) != 0) {
+            rc = eg_errorf("store: out of memory");
+            break;
+        }
+    }
+    if (rc == 0 && !more && src != SQLITE_DONE) rc = eg_conn_fail(c, what);
+    sqlite3_reset(st);
+    if (rc == 0 && !(*next_after = more ? json_integer(last) : json_null()))
+        rc = eg_errorf("store: out of memory");
+    return rc;
+}
+
 int eg_conn_fail(eg_conn *c, const char *what)
 {
     int full = sqlite3_errcode(c->db) == SQLITE_FULL;

@@ -135,34 +135,20 @@ int eg_store_jobs_list(eg_store *s, const char *state, int64_t after, int limit,
     json_t *arr = json_array();
     sqlite3_stmt *st = arr ? eg_conn_stmt(c, state ? SQL_JOBS_IN_STATE : SQL_JOBS_ALL) : NULL;
     int rc = st ? 0 : arr ? -1 : eg_errorf("store: out of memory");
-    int64_t last = 0;
-    int more = 0;
+    json_t *next = NULL;
     if (rc == 0) {
         sqlite3_bind_int64(st, 1, after);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)limit + 1); /* one more: is there a next page? */
         if (state) sqlite3_bind_text(st, 3, state, -1, SQLITE_STATIC);
-        int src, n = 0;
-        while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-            if (n++ == limit) {
-                more = 1;
-                break;
-            }
-            last = sqlite3_column_int64(st, 0);
-            if (json_array_append_new(arr, job_json(st)) != 0) {
-                rc = eg_errorf("store: out of memory");
-                break;
-            }
-        }
-        if (rc == 0 && !more && src != SQLITE_DONE) rc = eg_conn_fail(c, "listing jobs");
-        sqlite3_reset(st);
+        rc = eg_conn_page(c, st, limit, job_json, arr, &next, "listing jobs");
     }
     eg_reader_put(s, c);
     if (rc == 0) {
-        *out = json_pack("{s:o, s:o}", "jobs", arr, "next_after",
-                         more ? json_integer(last) : json_null());
-        arr = NULL;
+        *out = json_pack("{s:o, s:o}", "jobs", arr, "next_after", next);
+        arr = next = NULL;
         if (!*out) rc = eg_errorf("store: out of memory");
     }
+    json_decref(next);
     json_decref(arr);
     return rc;
 }

@@ -46,6 +46,14 @@ int eg_conn_exec(eg_conn *c, const char *sql);
 /* Records "store: what: <SQLite's message>" and returns -1. */
 int eg_conn_fail(eg_conn *c, const char *what);
 
+/* Reads a page of a listing: st (bound by the caller, its LIMIT one past
+ * limit, its column 0 the id) is stepped and row(st) of each of its first
+ * limit rows appended to arr; *next_after gets the last id when more rows
+ * follow, else JSON null (a new reference). 0, or -1 after eg_errorf
+ * (what names the read). st is reset. */
+int eg_conn_page(eg_conn *c, sqlite3_stmt *st, int limit, json_t *(*row)(sqlite3_stmt *),
+                 json_t *arr, json_t **next_after, const char *what);
+
 /* Records whether this thread's last store failure was a full disk. */
 void eg_store_note_failure(int full);
 

@@ -138,25 +138,11 @@ int eg_store_sweeps_list(eg_store *s, int64_t after, int limit, json_t **out)
     int rc = arr ? eg_conn_exec(c, "BEGIN") : eg_errorf("store: out of memory");
     sqlite3_stmt *st = rc == 0 ? eg_conn_stmt(c, SQL_SWEEPS_LIST) : NULL;
     if (rc == 0 && !st) rc = -1;
-    int64_t last = 0;
-    int more = 0;
+    json_t *next = NULL;
     if (rc == 0) {
         sqlite3_bind_int64(st, 1, after);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)limit + 1);
-        int src, n = 0;
-        while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-            if (n++ == limit) {
-                more = 1;
-                break;
-            }
-            last = sqlite3_column_int64(st, 0);
-            if (json_array_append_new(arr, sweep_head(st)) != 0) {
-                rc = eg_errorf("store: out of memory");
-                break;
-            }
-        }
-        if (rc == 0 && !more && src != SQLITE_DONE) rc = eg_conn_fail(c, "listing sweeps");
-        sqlite3_reset(st);
+        rc = eg_conn_page(c, st, limit, sweep_head, arr, &next, "listing sweeps");
     }
     size_t i;
     json_t *sw;
@@ -167,11 +153,11 @@ int eg_store_sweeps_list(eg_store *s, int64_t after, int limit, json_t **out)
     eg_conn_read_end(c);
     eg_reader_put(s, c);
     if (rc == 0) {
-        *out = json_pack("{s:o, s:o}", "sweeps", arr, "next_after",
-                         more ? json_integer(last) : json_null());
-        arr = NULL;
+        *out = json_pack("{s:o, s:o}", "sweeps", arr, "next_after", next);
+        arr = next = NULL;
         if (!*out) rc = eg_errorf("store: out of memory");
     }
+    json_decref(next);
     json_decref(arr);
     return rc;
 }
