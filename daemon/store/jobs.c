@@ -176,43 +176,41 @@ int eg_store_job_counts(eg_store *s, long counts[5])
     return rc;
 }
 
-static const char SQL_NEWEST[] = "SELECT COALESCE(MAX(id), 0) FROM jobs";
-
-int eg_store_newest_job(eg_store *s, int64_t *id)
+/* Reads the one number a single-row query gives (never NULL) on a reader;
+ * what names it in an error. */
+static int one_number(eg_store *s, const char *sql, const char *what, double *out)
 {
-    *id = 0;
+    *out = 0;
     eg_conn *c = eg_reader_get(s);
     if (!c) return -1;
-    sqlite3_stmt *st = eg_conn_stmt(c, SQL_NEWEST);
+    sqlite3_stmt *st = eg_conn_stmt(c, sql);
     int rc = st ? 0 : -1;
     if (rc == 0) {
-        if (sqlite3_step(st) == SQLITE_ROW) *id = sqlite3_column_int64(st, 0);
-        else rc = eg_conn_fail(c, "reading the newest job");
+        if (sqlite3_step(st) == SQLITE_ROW) *out = sqlite3_column_double(st, 0);
+        else rc = eg_conn_fail(c, what);
         sqlite3_reset(st);
     }
     eg_reader_put(s, c);
     return rc;
 }
 
+static const char SQL_NEWEST[] = "SELECT COALESCE(MAX(id), 0) FROM jobs";
+
+int eg_store_newest_job(eg_store *s, int64_t *id)
+{
+    double v;
+    int rc = one_number(s, SQL_NEWEST, "reading the newest job", &v);
+    *id = (int64_t)v; /* ids stay far below 2^53 */
+    return rc;
+}
+
 static const char SQL_OLDEST_QUEUED[] =
-    "SELECT (julianday('now') - julianday(MIN(created_at))) * 86400.0 FROM jobs "
-    "WHERE state = 'queued'";
+    "SELECT COALESCE(MAX(0, (julianday('now') - julianday(MIN(created_at))) * 86400.0), 0) "
+    "FROM jobs WHERE state = 'queued'";
 
 int eg_store_oldest_queued_age(eg_store *s, double *seconds)
 {
-    *seconds = 0;
-    eg_conn *c = eg_reader_get(s);
-    if (!c) return -1;
-    sqlite3_stmt *st = eg_conn_stmt(c, SQL_OLDEST_QUEUED);
-    int rc = st ? 0 : -1;
-    if (rc == 0) {
-        if (sqlite3_step(st) != SQLITE_ROW) rc = eg_conn_fail(c, "reading the queue");
-        else if (sqlite3_column_type(st, 0) != SQLITE_NULL) *seconds = sqlite3_column_double(st, 0);
-        sqlite3_reset(st);
-    }
-    eg_reader_put(s, c);
-    if (*seconds < 0) *seconds = 0;
-    return rc;
+    return one_number(s, SQL_OLDEST_QUEUED, "reading the queue", seconds);
 }
 
 static const char SQL_QUEUED[] =
