@@ -154,6 +154,14 @@ static uint64_t job_sig(const json_t *job)
            1099511628211ull;
 }
 
+/* An "event: deleted" of job id. */
+static int put_deleted(events *e, int64_t id)
+{
+    char gone[48];
+    int len = snprintf(gone, sizeof gone, "{\"id\":%lld}", (long long)id);
+    return put_event_text(e, "deleted", -1, gone, (size_t)len);
+}
+
 /* One look at the newest ALL_JOBS jobs: an event for each that is new or
  * changed since the last look, and for each that is gone. -1 ends the
  * stream. */
@@ -162,15 +170,17 @@ static int poll_all(events *e)
     int64_t newest = 0;
     json_t *page = NULL;
     /* The newest id first, then the page of jobs up to it. */
-    if (eg_store_newest_job(e->ctx->store, &newest) != 0 ||
-        eg_store_jobs_list(e->ctx->store, NULL, newest > ALL_JOBS ? newest - ALL_JOBS : 0,
-                           ALL_JOBS, &page) != 0) {
+    if (eg_store_newest_job(e->ctx->store, &newest) != 0) {
+        EG_LOG(WARN, "api: events of every job: %s", eg_last_error());
+        return -1;
+    }
+    int64_t floor = newest > ALL_JOBS ? newest - ALL_JOBS : 0; /* ids <= floor: out of view */
+    if (eg_store_jobs_list(e->ctx->store, NULL, floor, ALL_JOBS, &page) != 0) {
         EG_LOG(WARN, "api: events of every job: %s", eg_last_error());
         return -1;
     }
     json_t *jobs = json_object_get(page, "jobs");
     size_t n = json_array_size(jobs), k = 0;
-    int64_t floor = newest > ALL_JOBS ? newest - ALL_JOBS : 0; /* ids <= floor: out of view */
     seen_job *now = malloc((n + 1) * sizeof *now);
     int rc = now ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -179,9 +189,7 @@ static int poll_all(events *e)
         /* Both lists ascend by id: what was seen before this one is gone. */
         for (; k < e->n_seen && e->seen[k].id < now[i].id && rc == 0; k++) {
             if (e->seen[k].id <= floor) continue;
-            char gone[48];
-            int len = snprintf(gone, sizeof gone, "{\"id\":%lld}", (long long)e->seen[k].id);
-            rc = put_event_text(e, "deleted", -1, gone, (size_t)len);
+            rc = put_deleted(e, e->seen[k].id);
         }
         int same = k < e->n_seen && e->seen[k].id == now[i].id && e->seen[k].sig == now[i].sig;
         if (k < e->n_seen && e->seen[k].id == now[i].id) k++;
@@ -190,9 +198,7 @@ static int poll_all(events *e)
     /* Jobs past the newest listed are gone too (ids never come back). */
     for (; rc == 0 && k < e->n_seen; k++) {
         if (e->seen[k].id <= floor) continue;
-        char gone[48];
-        int len = snprintf(gone, sizeof gone, "{\"id\":%lld}", (long long)e->seen[k].id);
-        rc = put_event_text(e, "deleted", -1, gone, (size_t)len);
+        rc = put_deleted(e, e->seen[k].id);
     }
     json_decref(page);
     if (rc != 0) {

@@ -185,8 +185,7 @@ async function jobsView() {
       const job = await api("/v1/jobs", {method: "POST", body: JSON.stringify(parsed),
                                          headers: {"Content-Type": "application/json"}});
       errorBox.textContent = "";
-      statusLine.textContent = `job ${job.id} queued`;
-      refresh();
+      statusLine.textContent = `job ${job.id} queued`; // the table hears of it from the stream
     } catch (e) {
       errorBox.textContent = e.field && !e.message.startsWith(e.field) ? `${e.field}: ${e.message}` : e.message;
       spec.classList.add("field-error");
@@ -198,7 +197,6 @@ async function jobsView() {
       if (what === "cancel") await api(`/v1/jobs/${job.id}/cancel`, {method: "POST"});
       else await api(`/v1/jobs/${job.id}`, {method: "DELETE"});
     } catch (e) { statusLine.textContent = e.message; }
-    refresh();
   }
 
   // The jobs as the daemon's event stream of every job tells them.
@@ -236,7 +234,6 @@ async function jobsView() {
     pending = true;
     setTimeout(() => { pending = false; render(); }, 200);
   };
-  const refresh = soon;
   filter.onchange = render;
   leaving.push(follow("/v1/events", (name, data) => {
     if (name === "job") jobs.set(data.id, data);
