@@ -216,3 +216,16 @@ int eg_ckpt_file_read(eg_backend *be, const char *path, const eg_ckpt_item *item
     fclose(f);
     return rc;
 }
+
+int eg_ckpt_file_remove(const char *path)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return eg_errorf("checkpoint: path too long: %s", path);
+    const char *paths[2] = {path, tmp};
+    int rc = 0;
+    for (int i = 0; i < 2; i++)
+        if (unlink(paths[i]) != 0 && errno != ENOENT && rc == 0)
+            rc = eg_errorf("checkpoint: cannot remove %s: %s", paths[i], strerror(errno));
+    return rc;
+}

@@ -26,4 +26,9 @@ int eg_ckpt_file_write(eg_backend *be, const char *path, const eg_ckpt_item *ite
  * Nothing is written to the items unless every check passed. */
 int eg_ckpt_file_read(eg_backend *be, const char *path, const eg_ckpt_item *items, int n);
 
+/* Removes path and the path.tmp a write may have left (a kill inside
+ * eg_ckpt_file_write); files that are not there are no error. 0, or -1
+ * with eg_errorf naming the first that could not be removed. */
+int eg_ckpt_file_remove(const char *path);
+
 #endif

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "meta/ckpt_file.h"
 #include "meta/job.h"
 #include "meta/summary.h"
 #include "nn/device.h"
@@ -149,12 +150,8 @@ static outcome run_job(worker *w, int64_t id, const char *spec, char **summary)
     if (eg_store_flush(s->store) != 0) goto done;
     out = OUT_SUCCEEDED;
 done:
-    if ((out == OUT_SUCCEEDED || out == OUT_CANCELED) && ckpt) {
-        unlink(ckpt);
-        /* and a write that a kill cut short */
-        char tmp[4200];
-        if (snprintf(tmp, sizeof tmp, "%s.tmp", ckpt) < (int)sizeof tmp) unlink(tmp);
-    }
+    if ((out == OUT_SUCCEEDED || out == OUT_CANCELED) && ckpt && eg_ckpt_file_remove(ckpt) != 0)
+        EG_LOG(WARN, "job %lld: %s", (long long)id, eg_last_error());
     free(latest);
     free(ckpt);
     eg_run_free(&run);
