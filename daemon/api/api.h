@@ -161,6 +161,14 @@ void eg_reply_json_text(eg_reply *rp, int status, char *text, size_t len);
  * the disk is full, else 500; logs eg_last_error(). */
 void eg_reply_internal(eg_reply *rp, const char *what);
 
+/* The 507 for a submission while the disk is full ("no new WHAT until
+ * there is room again"): -1 with rp set, or 0 when there is room. */
+int eg_reply_unless_room(eg_store *store, eg_reply *rp, const char *what);
+
+/* The 415 for a body that is not sent as JSON ("WHAT is sent as
+ * Content-Type: application/json"): -1 with rp set, or 0 when it is. */
+int eg_reply_unless_json(const char *content_type, eg_reply *rp, const char *what);
+
 /* Releases what rp holds (body, text, stream) and zeroes it. */
 void eg_reply_clear(eg_reply *rp);
 

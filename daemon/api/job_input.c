@@ -31,12 +31,7 @@ int eg_api_job_from_body(const char *content_type, const char *body, size_t len,
                          const eg_data_roots *roots, const char *const *devices, eg_job *job,
                          eg_reply *rp)
 {
-    if (!eg_is_json_type(content_type)) {
-        eg_reply_error(rp, 415, "unsupported_media_type", NULL,
-                       "a job spec is sent as Content-Type: application/json, not %.64s",
-                       content_type ? content_type : "(none)");
-        return -1;
-    }
+    if (eg_reply_unless_json(content_type, rp, "a job spec") != 0) return -1;
     json_t *spec = eg_job_json_load(body ? body : "", len);
     if (!spec) {
         eg_reply_error(rp, 400, "invalid_job", eg_job_error_field(), "%s", eg_last_error());

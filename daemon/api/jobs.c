@@ -35,12 +35,7 @@ void eg_api_jobs_post(const eg_request *rq, eg_reply *rp)
     static const char *const known[] = {NULL};
     if (eg_query_check(&rq->query, known, rp) != 0) return;
     eg_api_ctx *ctx = rq->ctx;
-    if (eg_store_out_of_space(ctx->store)) {
-        eg_reply_error(rp, 507, "insufficient_storage", NULL,
-                       "the disk holding the database is full: no new jobs until there is "
-                       "room again");
-        return;
-    }
+    if (eg_reply_unless_room(ctx->store, rp, "jobs") != 0) return;
     eg_job job;
     if (eg_api_job_from_body(rq->content_type, rq->body, rq->body_len, ctx->data_roots,
                              ctx->devices, &job, rp) != 0)

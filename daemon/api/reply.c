@@ -106,3 +106,21 @@ void eg_reply_internal(eg_reply *rp, const char *what)
     EG_LOG(ERROR, "api: %s: %s", what, eg_last_error());
     eg_reply_error(rp, 500, "internal", NULL, "%s failed: %s", what, eg_last_error());
 }
+
+int eg_reply_unless_room(eg_store *store, eg_reply *rp, const char *what)
+{
+    if (!eg_store_out_of_space(store)) return 0;
+    eg_reply_error(rp, 507, "insufficient_storage", NULL,
+                   "the disk holding the database is full: no new %s until there is room again",
+                   what);
+    return -1;
+}
+
+int eg_reply_unless_json(const char *content_type, eg_reply *rp, const char *what)
+{
+    if (eg_is_json_type(content_type)) return 0;
+    eg_reply_error(rp, 415, "unsupported_media_type", NULL,
+                   "%s is sent as Content-Type: application/json, not %.64s", what,
+                   content_type ? content_type : "(none)");
+    return -1;
+}

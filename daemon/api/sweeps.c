@@ -121,18 +121,9 @@ void eg_api_sweeps_post(const eg_request *rq, eg_reply *rp)
     static const char *const known[] = {NULL};
     if (eg_query_check(&rq->query, known, rp) != 0) return;
     eg_api_ctx *ctx = rq->ctx;
-    if (eg_store_out_of_space(ctx->store)) {
-        eg_reply_error(rp, 507, "insufficient_storage", NULL,
-                       "the disk holding the database is full: no new sweeps until there is "
-                       "room again");
+    if (eg_reply_unless_room(ctx->store, rp, "sweeps") != 0 ||
+        eg_reply_unless_json(rq->content_type, rp, "a sweep") != 0)
         return;
-    }
-    if (!eg_is_json_type(rq->content_type)) {
-        eg_reply_error(rp, 415, "unsupported_media_type", NULL,
-                       "a sweep is sent as Content-Type: application/json, not %.64s",
-                       rq->content_type ? rq->content_type : "(none)");
-        return;
-    }
     json_error_t je;
     json_t *body = json_loadb(rq->body ? rq->body : "", rq->body_len, JSON_REJECT_DUPLICATES, &je);
     if (!body) {
