@@ -36,6 +36,13 @@ page.on("console", (m) => {
 });
 page.on("pageerror", (e) => errors.push(String(e.stack || e)));
 page.setDefaultTimeout(20000);
+// How many pixels of each canvas matching sel have been drawn.
+const ink = (sel) => page.evaluate((q) => [...document.querySelectorAll(q)].map((c) => {
+  const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+  return n;
+}), sel);
 
 try {
   // The jobs page, and a job submitted through the form.
@@ -64,12 +71,7 @@ try {
   await page.goto(`${url}/#/jobs/${id}`);
   await page.waitForSelector("#charts .chart canvas");
   await page.waitForTimeout(1500);
-  const inked = await page.evaluate(() => [...document.querySelectorAll("#charts canvas")].map((c) => {
-    const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
-    let n = 0;
-    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
-    return n;
-  }));
+  const inked = await ink("#charts canvas");
   check(inked.length >= 5 && inked.every((n) => n > 500),
         `${inked.length} chart canvases with drawn pixels (${inked.join(", ")})`);
   const steps = async () => Number((await page.textContent("#job-steps")).split("/")[0]);
@@ -82,12 +84,7 @@ try {
   await page.screenshot({path: `${out}/job.png`});
   await page.selectOption("#x-axis", "time");
   await page.waitForTimeout(700);
-  const wallInk = await page.evaluate(() => [...document.querySelectorAll("#charts canvas")].map((c) => {
-    const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
-    let n = 0;
-    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
-    return n;
-  }));
+  const wallInk = await ink("#charts canvas");
   check(wallInk.length >= 5 && wallInk.every((n) => n > 500),
         `the charts redraw over wall-clock time (${wallInk.join(", ")})`);
   await page.screenshot({path: `${out}/job-wall-clock.png`});
@@ -125,12 +122,6 @@ try {
   await ended(toy);
   await ended(rot);
   await ended(mwn);
-  const ink = (sel) => page.evaluate((q) => [...document.querySelectorAll(q)].map((c) => {
-    const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
-    let n = 0;
-    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
-    return n;
-  }), sel);
   await page.goto(`${url}/#/jobs/${toy}`);
   await page.waitForSelector("#pictures canvas");
   const toyInk = await ink("#pictures canvas");
