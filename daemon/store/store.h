@@ -169,7 +169,8 @@ int eg_store_sweep_insert(eg_store *s, const char *name, const char *request_jso
 int eg_store_sweep_get(eg_store *s, int64_t id, struct json_t **out);
 
 /* Sweeps ordered by id, after id `after`, at most limit, each as
- * eg_store_sweep_get gives it: {"sweeps": [...], "next_after": id|null}. */
+ * eg_store_sweep_get gives it but with the jobs' summaries null:
+ * {"sweeps": [...], "next_after": id|null}. */
 int eg_store_sweeps_list(eg_store *s, int64_t after, int limit, struct json_t **out);
 
 /* Cancels the sweep's jobs that have not ended (queued ones at once,

@@ -54,6 +54,10 @@ static const char SQL_SWEEP_GET[] =
 static const char SQL_SWEEP_JOBS[] =
     "SELECT id, point, state, steps_done, total_steps, error, summary, created_at, "
     "started_at, finished_at FROM jobs WHERE sweep = ?1 ORDER BY id";
+/* The same without the summaries, which a listing does not show. */
+static const char SQL_SWEEP_JOBS_BRIEF[] =
+    "SELECT id, point, state, steps_done, total_steps, error, NULL, created_at, "
+    "started_at, finished_at FROM jobs WHERE sweep = ?1 ORDER BY id";
 
 static json_t *sweep_head(sqlite3_stmt *st)
 {
@@ -79,10 +83,11 @@ static json_t *sweep_job(sqlite3_stmt *st)
     return o;
 }
 
-/* The sweep's jobs into head["jobs"], on connection c. */
-static int read_jobs(eg_conn *c, int64_t id, json_t *head)
+/* The sweep's jobs into head["jobs"], on connection c; their summaries
+ * only when summaries is set (null otherwise). */
+static int read_jobs(eg_conn *c, int64_t id, json_t *head, int summaries)
 {
-    sqlite3_stmt *st = eg_conn_stmt(c, SQL_SWEEP_JOBS);
+    sqlite3_stmt *st = eg_conn_stmt(c, summaries ? SQL_SWEEP_JOBS : SQL_SWEEP_JOBS_BRIEF);
     if (!st) return -1;
     json_t *jobs = json_array();
     int rc = jobs && json_object_set_new(head, "jobs", jobs) == 0 ? 0
@@ -115,7 +120,7 @@ int eg_store_sweep_get(eg_store *s, int64_t id, json_t **out)
         }
         sqlite3_reset(st);
     }
-    if (rc == 0) rc = read_jobs(c, id, *out);
+    if (rc == 0) rc = read_jobs(c, id, *out, 1);
     eg_conn_read_end(c);
     eg_reader_put(s, c);
     if (rc != 0) {
@@ -148,7 +153,7 @@ int eg_store_sweeps_list(eg_store *s, int64_t after, int limit, json_t **out)
     json_t *sw;
     json_array_foreach(arr, i, sw) {
         if (rc != 0) break;
-        rc = read_jobs(c, json_integer_value(json_object_get(sw, "id")), sw);
+        rc = read_jobs(c, json_integer_value(json_object_get(sw, "id")), sw, 0);
     }
     eg_conn_read_end(c);
     eg_reader_put(s, c);
