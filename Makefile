@@ -42,7 +42,8 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPENMP) -fno-math-errno $(WARN) -MMD -MP -Id
            $(shell PKG_CONFIG_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp/pkgconfig pkg-config --cflags openblas 2>/dev/null)
 LDLIBS  := -ldnnl $(shell PKG_CONFIG_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp/pkgconfig pkg-config --libs openblas 2>/dev/null || echo -lopenblas) \
            -Wl,-rpath,/usr/lib/x86_64-linux-gnu/openblas-openmp -ljansson -lz -lm -lpthread
-LDLIBS  += -lsqlite3
+LDLIBS  += -lsqlite3 -lpq
+CFLAGS  += -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 LDLIBS  += -lmicrohttpd -lsystemd
 LDFLAGS += $(OPENMP)
 
@@ -73,11 +74,12 @@ LDLIBS     += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcubla
 endif
 
 # The engine and everything the daemon runs, as one static library.
-LIB_DIRS := daemon/util daemon/nn daemon/nn/cpu daemon/data daemon/meta daemon/tasks daemon/sched daemon/store
+LIB_DIRS := daemon/util daemon/nn daemon/nn/cpu daemon/data daemon/meta daemon/tasks daemon/sched daemon/store \
+            daemon/store/sqlite daemon/store/postgres
 LIB_DIRS += daemon/api
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CU_SRC:%.cu=$(BUILD)/obj/%.o)
-LIB_OBJ  += $(BUILD)/obj/gen/migrations.o $(BUILD)/obj/gen/ui_assets.o
+LIB_OBJ  += $(BUILD)/obj/gen/migrations_sqlite.o $(BUILD)/obj/gen/migrations_pg.o $(BUILD)/obj/gen/ui_assets.o
 LIB      := $(BUILD)/libevograd.a
 
 DAEMON_SRC := $(wildcard daemon/*.c)
@@ -113,10 +115,14 @@ $(BUILD)/obj/%.o: %.cu $(BUILD)/flags
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
-# The SQLite migrations sql/NNN_*.sql, embedded as string literals.
-$(BUILD)/gen/migrations.c: sql/embed.sh $(wildcard sql/[0-9]*.sql)
+# The migrations of the SQLite store (sql/NNN_*.sql) and of the PostgreSQL
+# store (sql/postgres/NNN_*.sql), embedded as string literals.
+$(BUILD)/gen/migrations_sqlite.c: sql/embed.sh $(wildcard sql/[0-9]*.sql)
 	@mkdir -p $(dir $@)
-	sh sql/embed.sh $(wildcard sql/[0-9]*.sql) > $@.tmp && mv $@.tmp $@
+	sh sql/embed.sh sqlite $(wildcard sql/[0-9]*.sql) > $@.tmp && mv $@.tmp $@
+$(BUILD)/gen/migrations_pg.c: sql/embed.sh $(wildcard sql/postgres/[0-9]*.sql)
+	@mkdir -p $(dir $@)
+	sh sql/embed.sh pg $(wildcard sql/postgres/[0-9]*.sql) > $@.tmp && mv $@.tmp $@
 
 # The web page (daemon/ui), its chart library (npm uplot) and the example
 # specs, embedded as byte arrays.
@@ -143,7 +149,7 @@ $(BUILD)/obj/gen/ui_assets.o: $(BUILD)/gen/ui_assets.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c
+$(BUILD)/obj/gen/migrations_%.o: $(BUILD)/gen/migrations_%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 

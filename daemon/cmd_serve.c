@@ -10,6 +10,7 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "commands.h"
@@ -78,7 +79,7 @@ int eg_cmd_serve(int argc, char **argv)
         EG_LOG(ERROR, "serve: db: %s", eg_last_error());
         return 1;
     }
-    int requeued = eg_store_requeue_running(store);
+    int requeued = eg_store_requeue_running(store, o.worker_name);
     if (requeued < 0) EG_LOG(ERROR, "serve: requeueing interrupted jobs: %s", eg_last_error());
     else if (requeued > 0) EG_LOG(INFO, "serve: %d interrupted job(s) queued again", requeued);
 
@@ -89,8 +90,21 @@ int eg_cmd_serve(int argc, char **argv)
     ctx.data_roots = &o.data_roots;
     ctx.checkpoint_dir = o.checkpoint_dir;
     ctx.devices = o.device_list;
+    ctx.lease_s = (double)o.lease_seconds;
+    char host[256] = "localhost", devices_json[EG_OPT_MAX_DEVICES * 20] = "[";
+    gethostname(host, sizeof host - 1);
+    for (int i = 0; o.device_list[i]; i++)
+        snprintf(devices_json + strlen(devices_json), sizeof devices_json - strlen(devices_json),
+                 "%s\"%s\"", i ? "," : "", o.device_list[i]);
+    strcat(devices_json, "]");
     eg_sched_config sc = {
         .devices = o.device_list,
+        .worker = o.worker_name,
+        .host = host,
+        .listen = o.listen,
+        .devices_json = devices_json,
+        .lease_s = (double)o.lease_seconds,
+        .max_lost = (int)o.max_lost_leases,
         .checkpoint_dir = o.checkpoint_dir,
         .checkpoint_every = o.checkpoint_every,
         .listener = eg_api_on_sched_event,
@@ -111,9 +125,11 @@ int eg_cmd_serve(int argc, char **argv)
         eg_store_close(store);
         return 1;
     }
-    EG_LOG(INFO, "serve: listening on http://%s (db %s, devices %s, checkpoints in %s%s)",
-           o.listen, o.db, o.devices, o.checkpoint_dir,
-           o.token[0] ? ", bearer token required" : "");
+    /* A conninfo may hold a password: only an SQLite path is shown. */
+    int shared = strcmp(eg_store_kind(store), "sqlite") != 0;
+    EG_LOG(INFO, "serve: listening on http://%s as worker %s (db %s, devices %s, checkpoints "
+                 "in %s%s)", o.listen, o.worker_name, shared ? "postgresql (shared)" : o.db,
+           o.devices, o.checkpoint_dir, o.token[0] ? ", bearer token required" : "");
     sd_notify(0, "READY=1");
     notify_status(store, sched, o.listen);
 

@@ -93,6 +93,7 @@ typedef struct eg_api_ctx {
     const eg_data_roots *data_roots; /* where jobs may read data */
     const char *checkpoint_dir;
     const char *const *devices;    /* NULL-terminated: "cpu", ... */
+    double lease_s;                /* the claims' lease: a worker is alive within it */
     atomic_int stopping;           /* set at shutdown: event streams end */
     atomic_long answered[6];       /* responses by status class, [1] = 1xx .. [5] = 5xx */
     atomic_long steps_seen;        /* step rows announced by the scheduler */
@@ -289,6 +290,7 @@ void eg_api_sweep_get(const eg_request *rq, eg_reply *rp);
 void eg_api_sweep_cancel(const eg_request *rq, eg_reply *rp);
 void eg_api_sweep_delete(const eg_request *rq, eg_reply *rp);
 void eg_api_devices_get(const eg_request *rq, eg_reply *rp);  /* devices.c */
+void eg_api_workers_get(const eg_request *rq, eg_reply *rp);  /* workers.c */
 void eg_api_ui_get(const eg_request *rq, eg_reply *rp);       /* ui.c: the page's files */
 void eg_api_health_get(const eg_request *rq, eg_reply *rp);   /* health.c */
 void eg_api_metrics_get(const eg_request *rq, eg_reply *rp);  /* metrics.c */
@@ -334,6 +336,8 @@ typedef struct eg_serve_opts {
     char token[512];               /* the token file's first line */
     char checkpoint_dir[EG_OPT_PATH];
     long checkpoint_every;
+    char worker_name[EG_OPT_PATH];
+    long lease_seconds, max_lost_leases;
     char log_level[8];
     enum eg_log_level level;
     char config[EG_OPT_PATH];      /* the --config file, "" when none */

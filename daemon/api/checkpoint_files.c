@@ -9,12 +9,6 @@
 
 void eg_api_remove_checkpoint(const eg_api_ctx *ctx, int64_t id)
 {
-    char *path = eg_sched_checkpoint_path(ctx->checkpoint_dir, id);
-    if (!path) {
-        EG_LOG(WARN, "api: job %lld: no checkpoint path: %s", (long long)id, eg_last_error());
-        return;
-    }
-    if (eg_ckpt_file_remove(path) != 0)
+    if (eg_sched_checkpoints_remove(ctx->checkpoint_dir, id) != 0)
         EG_LOG(WARN, "api: job %lld: %s", (long long)id, eg_last_error());
-    free(path);
 }

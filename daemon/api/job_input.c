@@ -11,6 +11,7 @@
 #include "nn/device.h"
 #include "util/err.h"
 #include "util/json_num.h"
+#include "util/placement.h"
 
 /* 0 when one of the daemon's devices runs jobs asking for `device`. */
 static int check_device(const char *device, const char *const *devices, eg_reply *rp)

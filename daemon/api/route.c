@@ -20,6 +20,7 @@ const eg_route eg_routes[] = {
     {"DELETE", "/v1/sweeps/{id}", eg_api_sweep_delete, 0},
     {"POST", "/v1/sweeps/{id}/cancel", eg_api_sweep_cancel, 0},
     {"GET", "/v1/devices", eg_api_devices_get, 0},
+    {"GET", "/v1/workers", eg_api_workers_get, 0},
     {"GET", "/healthz", eg_api_health_get, EG_ROUTE_PUBLIC},
     {"GET", "/metrics", eg_api_metrics_get, 0},
     {"GET", "/", eg_api_ui_get, EG_ROUTE_PUBLIC},

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "nn/device.h"
@@ -205,7 +206,10 @@ const eg_option eg_serve_options[] = {
     {"listen", "127.0.0.1:8080", 0, 0, FIELD(listen), set_listen,
      "address to serve the API on: IPV4:PORT or [IPV6]:PORT"},
     {"db", NULL, 0, 0, FIELD(db), set_text,
-     "SQLite database (default ./var/evograd.db; $STATE_DIRECTORY/evograd.db under systemd)"},
+     "the store: an SQLite database file (default ./var/evograd.db; "
+     "$STATE_DIRECTORY/evograd.db under systemd), or a PostgreSQL database shared by the "
+     "daemons of many boxes: postgresql://USER@HOST/DB or a libpq conninfo string "
+     "(\"host=... dbname=...\")"},
     {"data-dir", NULL, 0, 0, FIELD(data_dir), set_roots,
      "the folders jobs may read data from, ':'-separated: a job's dataset.path must lie "
      "inside one (a relative one is looked for under each), and a job without one reads "
@@ -218,7 +222,16 @@ const eg_option eg_serve_options[] = {
      "file whose first line is the bearer token every request but /healthz must carry "
      "(default: none, no authentication)"},
     {"checkpoint-dir", NULL, 0, 0, FIELD(checkpoint_dir), set_text,
-     "folder of job checkpoints (default: \"checkpoints\" next to the db)"},
+     "folder of job checkpoints (default: \"checkpoints\" next to an SQLite db; with a "
+     "PostgreSQL db it must be given: a folder every box mounts at the same path, so that "
+     "another box can resume a job)"},
+    {"worker-name", NULL, 0, 0, FIELD(worker_name), set_text,
+     "this daemon's name among those sharing the store, unique (default HOST:PORT)"},
+    {"lease-seconds", "30", 1, 3600, FIELD(lease_seconds), set_long,
+     "lease of a running job: a daemon that has not renewed it for this long (dead, "
+     "stalled or cut off) loses the job, and another daemon queues it again"},
+    {"max-lost-leases", "3", 1, 100, FIELD(max_lost_leases), set_long,
+     "leases a job may lose before it fails instead of being queued again"},
     {"checkpoint-every", "200", 1, 1000000, FIELD(checkpoint_every), set_long,
      "steps between checkpoints of a running job"},
     {"log-level", "info", 0, 0, FIELD(log_level), set_level, "debug, info, warn or error"},
@@ -382,6 +395,16 @@ int eg_serve_opts_finish(eg_serve_opts *o)
         }
         EG_TRY(eg_serve_opts_set(o, "db", db));
     }
+    if (!o->worker_name[0]) {
+        char host[256] = "localhost", name[EG_OPT_PATH];
+        gethostname(host, sizeof host - 1);
+        const char *port = strrchr(o->listen, ':');
+        snprintf(name, sizeof name, "%s:%s", host, port ? port + 1 : o->listen);
+        EG_TRY(eg_serve_opts_set(o, "worker-name", name));
+    }
+    if (!o->checkpoint_dir[0] && eg_store_db_is_postgres(o->db))
+        return eg_errorf("checkpoint-dir: must be given with a PostgreSQL db: a folder every "
+                         "box mounts at the same path");
     if (!o->checkpoint_dir[0]) {
         char dir[EG_OPT_PATH + 16];
         const char *slash = strrchr(o->db, '/');

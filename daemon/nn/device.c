@@ -48,12 +48,6 @@ int eg_device_parse(const char *name, int *ordinal)
     return eg_errorf("must be \"cpu\", \"auto\", \"cuda\" or \"cuda:N\", not \"%s\"", name);
 }
 
-int eg_device_fits(const char *want, const char *dev)
-{
-    if (strcmp(want, "auto") == 0 || strcmp(want, dev) == 0) return 1;
-    return strcmp(want, "cuda") == 0 && strncmp(dev, "cuda:", 5) == 0;
-}
-
 static void set_resolved(char *resolved, size_t len, const char *name)
 {
     if (resolved && len) snprintf(resolved, len, "%s", name);

@@ -37,9 +37,6 @@ int eg_gpu_info_get(int ordinal, eg_gpu_info *info);
  * anything; *ordinal gets N (0 for "cuda", -1 for "cpu" and "auto"). */
 int eg_device_parse(const char *name, int *ordinal);
 
-/* Whether a job asking for device `want` may run on the worker of device
- * `dev`: the same name, "auto" on any device, or "cuda" on any "cuda:N". */
-int eg_device_fits(const char *want, const char *dev);
 
 /* Opens the backend for device `name` (opt may be NULL). "auto" falls back
  * to the CPU with a log line when no GPU is usable; "cuda" and "cuda:N"

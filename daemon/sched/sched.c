@@ -1,5 +1,6 @@
 #include "sched/sched.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -27,6 +28,10 @@ typedef struct worker {
     pthread_t thread;
     char device[32];
     int started;
+    /* The job in hand (id 0: none) and whether the heartbeat found that
+     * its attempt is no longer the job's; under the scheduler's lock. */
+    int64_t job;
+    int attempt, lost;
 } worker;
 
 struct eg_sched {
@@ -38,14 +43,48 @@ struct eg_sched {
     int stopping, pokes, running;
     worker workers[MAX_WORKERS];
     int n_workers;
+    pthread_t heart;
+    pthread_cond_t heart_wake; /* the stop, to the heartbeat */
+    int heart_started;
 };
 
-char *eg_sched_checkpoint_path(const char *dir, int64_t job)
+char *eg_sched_checkpoint_path(const char *dir, int64_t job, int attempt)
 {
-    size_t n = strlen(dir) + 48;
+    size_t n = strlen(dir) + 64;
     char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/job-%lld.ckpt", dir, (long long)job);
+    if (p) snprintf(p, n, "%s/job-%lld.%d.ckpt", dir, (long long)job, attempt);
     return p;
+}
+
+/* Whether name is one of job's checkpoint files: job-ID.ckpt (before
+ * attempts were named) or job-ID.N.ckpt, or one's .tmp. */
+static int is_job_checkpoint(const char *name, int64_t job)
+{
+    char prefix[40];
+    int n = snprintf(prefix, sizeof prefix, "job-%lld.", (long long)job);
+    if (strncmp(name, prefix, (size_t)n) != 0) return 0;
+    const char *p = name + n;
+    while (*p >= '0' && *p <= '9') p++;
+    if (p > name + n && *p++ != '.') return 0;
+    return strcmp(p, "ckpt") == 0 || strcmp(p, "ckpt.tmp") == 0;
+}
+
+int eg_sched_checkpoints_remove(const char *dir, int64_t job)
+{
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? 0 : eg_errorf("checkpoint: cannot read %s: %s", dir,
+                                                   strerror(errno));
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!is_job_checkpoint(e->d_name, job)) continue;
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (unlink(path) != 0 && errno != ENOENT && rc == 0)
+            rc = eg_errorf("checkpoint: cannot remove %s: %s", path, strerror(errno));
+    }
+    closedir(d);
+    return rc;
 }
 
 static int stopping(eg_sched *s)
@@ -61,22 +100,50 @@ static void notify(eg_sched *s, int64_t job, const char *kind)
     if (s->cfg.listener) s->cfg.listener(s->cfg.listener_ctx, job, kind);
 }
 
-/* Commits the step log, writes the checkpoint and records it, in that
- * order: a checkpoint never runs ahead of the logged steps. */
-static int checkpoint(eg_sched *s, int64_t id, eg_run *run, const char *path)
+/* Whether the heartbeat found that w's job is no longer its. */
+static int lost(worker *w)
 {
-    EG_TRY(eg_store_flush(s->store));
-    EG_TRY(eg_run_save(run, path));
-    return eg_store_checkpoint_record(s->store, id, run->step, path);
+    pthread_mutex_lock(&w->s->lock);
+    int v = w->lost;
+    pthread_mutex_unlock(&w->s->lock);
+    return v;
 }
 
-typedef enum { OUT_SUCCEEDED, OUT_FAILED, OUT_CANCELED, OUT_REQUEUED } outcome;
-
-/* Runs job `id` from its spec on this worker's device until it ends or
- * the scheduler stops; *summary gets the final summary (JSON text) when
- * the job succeeded. */
-static outcome run_job(worker *w, int64_t id, const char *spec, char **summary)
+/* Commits the step log, writes the checkpoint of the claim's attempt and
+ * records it, in that order: a checkpoint never runs ahead of the logged
+ * steps. Before the file is written the lease is renewed, which also
+ * tells whether the job is still this attempt's: EG_STORE_LOST when not. */
+static int checkpoint(worker *w, const eg_claim *c, eg_run *run, const char *path)
 {
+    eg_sched *s = w->s;
+    EG_TRY(eg_store_flush(s->store));
+    int rc = eg_store_job_renew(s->store, c->id, c->attempt, s->cfg.lease_s);
+    if (rc != 0) return rc;
+    EG_TRY(eg_run_save(run, path));
+    return eg_store_checkpoint_record(s->store, c->id, c->attempt, run->step, path);
+}
+
+typedef enum { OUT_SUCCEEDED, OUT_FAILED, OUT_CANCELED, OUT_REQUEUED, OUT_LOST } outcome;
+
+/* The outcome of a store write's result rc in run_job: on (0), lost, or
+ * failed. */
+#define STORE_OK(call)                                                                       \
+    do {                                                                                     \
+        int src_ = (call);                                                                   \
+        if (src_ == EG_STORE_LOST) {                                                         \
+            out = OUT_LOST;                                                                  \
+            goto done;                                                                       \
+        }                                                                                    \
+        if (src_ != 0) goto done;                                                            \
+    } while (0)
+
+/* Runs the claimed job from its spec on this worker's device until it
+ * ends, the scheduler stops or the job is found to be another attempt's;
+ * *summary gets the final summary (JSON text) when the job succeeded. */
+static outcome run_job(worker *w, const eg_claim *c, char **summary)
+{
+    int64_t id = c->id;
+    const char *spec = c->spec;
     eg_sched *s = w->s;
     eg_job job;
     eg_backend *be = NULL;
@@ -93,16 +160,21 @@ static outcome run_job(worker *w, int64_t id, const char *spec, char **summary)
         eg_errorf("the job has no steps");
         goto done;
     }
-    if (eg_store_job_set_total(s->store, id, total) != 0) goto done;
+    STORE_OK(eg_store_job_set_total(s->store, id, c->attempt, total));
     eg_loop_config cfg = eg_task_loop_config(&job, t);
     if (eg_run_init(&run, t, &cfg) != 0) goto done;
-    if (!(ckpt = eg_sched_checkpoint_path(s->checkpoint_dir, id))) {
+    if (!(ckpt = eg_sched_checkpoint_path(s->checkpoint_dir, id, c->attempt))) {
         eg_errorf("out of memory");
         goto done;
     }
     long at;
     if (eg_store_checkpoint_latest(s->store, id, &latest, &at) == 0) {
         if (eg_run_load(&run, latest) != 0) goto done;
+        if (run.step != at) {
+            eg_errorf("checkpoint: %s holds the state after step %ld where the store "
+                      "recorded %ld", latest, run.step, at);
+            goto done;
+        }
         EG_LOG(INFO, "job %lld: resumed from %s at step %ld", (long long)id, latest, run.step);
     }
     eg_step_record last = {0};
@@ -110,28 +182,36 @@ static outcome run_job(worker *w, int64_t id, const char *spec, char **summary)
                   .w_clean = NAN};
     int have_last = 0;
     while (run.step < total) {
+        if (lost(w)) {
+            out = OUT_LOST;
+            goto done;
+        }
         if (stopping(s)) {
-            if (checkpoint(s, id, &run, ckpt) != 0) goto done;
+            STORE_OK(checkpoint(w, c, &run, ckpt));
             out = OUT_REQUEUED;
             goto done;
         }
-        if (eg_store_job_cancel_requested(s->store, id) == 1) {
+        int go_on = eg_store_job_cancel_requested(s->store, id, c->attempt);
+        if (go_on == 1) {
             out = OUT_CANCELED;
+            goto done;
+        }
+        if (go_on == EG_STORE_LOST) {
+            out = OUT_LOST;
             goto done;
         }
         if (eg_run_step(&run, &last) != 0) goto done;
         have_last = 1;
-        if (eg_store_step_append(s->store, id, &last) != 0) goto done;
+        if (eg_store_step_append(s->store, id, c->attempt, &last) != 0) goto done;
         if (eg_run_eval_due(&run)) {
             if (eg_run_evaluate(&run, &ev) != 0) goto done;
-            if (eg_store_eval_append(s->store, id, last.step, &ev) != 0) goto done;
+            if (eg_store_eval_append(s->store, id, c->attempt, last.step, &ev) != 0) goto done;
         }
         notify(s, id, "step");
         if (s->cfg.step_listener) s->cfg.step_listener(s->cfg.listener_ctx, w->device, &last);
         int epoch_end = t->steps_per_epoch > 0 && run.step % t->steps_per_epoch == 0;
-        if (run.step < total && (run.step % s->cfg.checkpoint_every == 0 || epoch_end) &&
-            checkpoint(s, id, &run, ckpt) != 0)
-            goto done;
+        if (run.step < total && (run.step % s->cfg.checkpoint_every == 0 || epoch_end))
+            STORE_OK(checkpoint(w, c, &run, ckpt));
     }
     eg_summary_input in = {
         .job = &job, .t = t, .last = have_last ? &last : NULL, .ev = &ev, .steps = run.step,
@@ -150,7 +230,10 @@ static outcome run_job(worker *w, int64_t id, const char *spec, char **summary)
     if (eg_store_flush(s->store) != 0) goto done;
     out = OUT_SUCCEEDED;
 done:
-    if ((out == OUT_SUCCEEDED || out == OUT_CANCELED) && ckpt && eg_ckpt_file_remove(ckpt) != 0)
+    /* The files of every attempt go once the job is over (a lost job's
+     * belong to its new attempt; a failed one's stay to be looked at). */
+    if ((out == OUT_SUCCEEDED || out == OUT_CANCELED) &&
+        eg_sched_checkpoints_remove(s->checkpoint_dir, id) != 0)
         EG_LOG(WARN, "job %lld: %s", (long long)id, eg_last_error());
     free(latest);
     free(ckpt);
@@ -181,33 +264,106 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&s->lock);
         if (stop) break;
 
-        int64_t id;
-        char *spec = NULL, device[32];
-        int rc = eg_store_job_claim(s->store, devices, &id, &spec, device, sizeof device);
+        eg_claim c;
+        int rc = eg_store_job_claim(s->store, devices, s->cfg.worker, s->cfg.lease_s, &c);
         if (rc < 0) EG_LOG(ERROR, "worker %s: claiming a job: %s", w->device, eg_last_error());
         if (rc != 0) continue;
+        int64_t id = c.id;
         pthread_mutex_lock(&s->lock);
         s->running++;
         s->pokes++; /* after this job, look for the next one at once */
+        w->job = id;
+        w->attempt = c.attempt;
+        w->lost = 0;
         pthread_mutex_unlock(&s->lock);
         notify(s, id, "state");
-        EG_LOG(INFO, "job %lld: running on %s", (long long)id, w->device);
+        EG_LOG(INFO, "job %lld: running on %s (attempt %d)", (long long)id, w->device,
+               c.attempt);
         char *summary = NULL;
         eg_clear_error();
-        outcome out = run_job(w, id, spec, &summary);
+        outcome out = run_job(w, &c, &summary);
         static const char *const states[] = {"succeeded", "failed", "canceled", "queued"};
         const char *error = out == OUT_FAILED ? eg_last_error() : NULL;
         if (out == OUT_FAILED) EG_LOG(WARN, "job %lld: failed: %s", (long long)id, error);
+        else if (out == OUT_LOST)
+            EG_LOG(WARN, "job %lld: attempt %d stopped: the job is no longer this worker's "
+                         "(its lease ran out, or it was deleted)", (long long)id, c.attempt);
         else EG_LOG(INFO, "job %lld: %s", (long long)id, states[out]);
-        if (eg_store_job_finish(s->store, id, states[out], error, summary) != 0)
-            EG_LOG(ERROR, "job %lld: recording its end: %s", (long long)id, eg_last_error());
+        if (out != OUT_LOST) {
+            rc = eg_store_job_finish(s->store, id, c.attempt, states[out], error, summary);
+            if (rc == EG_STORE_LOST)
+                EG_LOG(WARN, "job %lld: attempt %d ended, but the job is no longer this "
+                             "worker's: its end is not recorded", (long long)id, c.attempt);
+            else if (rc != 0)
+                EG_LOG(ERROR, "job %lld: recording its end: %s", (long long)id,
+                       eg_last_error());
+        }
         free(summary);
-        free(spec);
+        free(c.spec);
         pthread_mutex_lock(&s->lock);
         s->running--;
+        w->job = 0;
         pthread_mutex_unlock(&s->lock);
         notify(s, id, "state");
     }
+    return NULL;
+}
+
+/* Waits up to ms for the scheduler to stop; 1 when it did. */
+static int wait_stop(eg_sched *s, long ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    pthread_mutex_lock(&s->lock);
+    while (!s->stopping && pthread_cond_timedwait(&s->heart_wake, &s->lock, &until) == 0) {
+    }
+    int v = s->stopping;
+    pthread_mutex_unlock(&s->lock);
+    return v;
+}
+
+/* The heartbeat: every third of a lease, records that this daemon is
+ * alive, renews the leases of its running jobs (flagging a job whose
+ * attempt is no longer its, so that its worker stops at once) and queues
+ * again the jobs of any daemon whose lease ran out. */
+static void *heart_main(void *arg)
+{
+    eg_sched *s = arg;
+    pthread_setname_np(pthread_self(), "eg-heartbeat");
+    long every_ms = (long)(s->cfg.lease_s * 1000 / 3);
+    if (every_ms < 100) every_ms = 100;
+    eg_store_worker me = {.name = s->cfg.worker, .host = s->cfg.host,
+                          .devices_json = s->cfg.devices_json, .listen = s->cfg.listen};
+    do {
+        if (eg_store_worker_beat(s->store, &me) != 0)
+            EG_LOG(WARN, "heartbeat: %s", eg_last_error());
+        for (int i = 0; i < s->n_workers; i++) {
+            worker *w = &s->workers[i];
+            pthread_mutex_lock(&s->lock);
+            int64_t job = w->job;
+            int attempt = w->attempt;
+            pthread_mutex_unlock(&s->lock);
+            if (!job) continue;
+            int rc = eg_store_job_renew(s->store, job, attempt, s->cfg.lease_s);
+            if (rc < 0) EG_LOG(WARN, "heartbeat: job %lld: %s", (long long)job, eg_last_error());
+            if (rc != EG_STORE_LOST) continue;
+            pthread_mutex_lock(&s->lock);
+            if (w->job == job && w->attempt == attempt) w->lost = 1;
+            pthread_mutex_unlock(&s->lock);
+        }
+        int requeued = 0, failed = 0;
+        if (eg_store_leases_expire(s->store, s->cfg.max_lost, &requeued, &failed) != 0)
+            EG_LOG(WARN, "heartbeat: expiring leases: %s", eg_last_error());
+        if (requeued > 0)
+            EG_LOG(WARN, "heartbeat: %d job(s) whose lease ran out queued again", requeued);
+        if (failed > 0)
+            EG_LOG(WARN, "heartbeat: %d job(s) whose lease ran out %d times failed", failed,
+                   s->cfg.max_lost);
+        if (requeued > 0) eg_sched_poke(s);
+    } while (!wait_stop(s, every_ms));
     return NULL;
 }
 
@@ -229,6 +385,8 @@ static int make_dirs(const char *path)
     return 0;
 }
 
+static void poke_from_store(void *ctx) { eg_sched_poke(ctx); }
+
 int eg_sched_start(eg_store *store, const eg_sched_config *cfg, eg_sched **out)
 {
     EG_TRY(make_dirs(cfg->checkpoint_dir));
@@ -237,9 +395,15 @@ int eg_sched_start(eg_store *store, const eg_sched_config *cfg, eg_sched **out)
     s->store = store;
     s->cfg = *cfg;
     if (s->cfg.checkpoint_every < 1) s->cfg.checkpoint_every = 200;
+    if (!(s->cfg.lease_s > 0)) s->cfg.lease_s = EG_SCHED_LEASE_S;
+    if (s->cfg.max_lost < 1) s->cfg.max_lost = EG_SCHED_MAX_LOST;
+    if (!s->cfg.worker) s->cfg.worker = "local";
+    if (!s->cfg.host) s->cfg.host = s->cfg.worker;
+    if (!s->cfg.devices_json) s->cfg.devices_json = "[]";
     s->checkpoint_dir = strdup(cfg->checkpoint_dir);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->wake, NULL);
+    pthread_cond_init(&s->heart_wake, NULL);
     s->pokes = 1; /* look for queued jobs at once */
     for (int i = 0; cfg->devices[i] && i < MAX_WORKERS; i++) {
         worker *w = &s->workers[s->n_workers];
@@ -252,6 +416,14 @@ int eg_sched_start(eg_store *store, const eg_sched_config *cfg, eg_sched **out)
         w->started = 1;
         s->n_workers++;
     }
+    if (pthread_create(&s->heart, NULL, heart_main, s) != 0) {
+        eg_sched_stop(s);
+        return eg_errorf("scheduler: cannot start the heartbeat");
+    }
+    s->heart_started = 1;
+    if (eg_store_set_wake(store, poke_from_store, s) != 0)
+        EG_LOG(WARN, "scheduler: %s (idle workers look for jobs every second instead)",
+               eg_last_error());
     *out = s;
     return 0;
 }
@@ -278,11 +450,14 @@ void eg_sched_stop(eg_sched *s)
     pthread_mutex_lock(&s->lock);
     s->stopping = 1;
     pthread_cond_broadcast(&s->wake);
+    pthread_cond_broadcast(&s->heart_wake);
     pthread_mutex_unlock(&s->lock);
     for (int i = 0; i < s->n_workers; i++)
         if (s->workers[i].started) pthread_join(s->workers[i].thread, NULL);
+    if (s->heart_started) pthread_join(s->heart, NULL);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->wake);
+    pthread_cond_destroy(&s->heart_wake);
     free(s->checkpoint_dir);
     free(s);
 }

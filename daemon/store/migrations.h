@@ -1,5 +1,7 @@
-/* The SQLite migrations sql/NNN_*.sql, embedded at build time by
- * sql/embed.sh into a generated C file: eg_migrations[i] has version i + 1. */
+/* The stores' migrations, embedded at build time by sql/embed.sh into
+ * generated C files: SQLite's sql/NNN_*.sql as eg_sqlite_migrations,
+ * PostgreSQL's sql/postgres/NNN_*.sql as eg_pg_migrations; [i] has
+ * version i + 1. */
 #ifndef EG_STORE_MIGRATIONS_H
 #define EG_STORE_MIGRATIONS_H
 
@@ -9,7 +11,9 @@ typedef struct eg_migration {
     const char *sql;   /* its text, run in one transaction */
 } eg_migration;
 
-extern const eg_migration eg_migrations[];
-extern const int eg_n_migrations;
+extern const eg_migration eg_sqlite_migrations[];
+extern const int eg_sqlite_n_migrations;
+extern const eg_migration eg_pg_migrations[];
+extern const int eg_pg_n_migrations;
 
 #endif

@@ -1,12 +1,24 @@
-/* The daemon's SQLite store: jobs, their step log, evaluations and
- * checkpoints (DESIGN.md §4).
+/* The daemon's store: jobs, their step log, evaluations, checkpoints and
+ * the workers that run them (DESIGN.md §4). One interface, two
+ * implementations behind store_ops.h:
  *
- * One writer thread owns the write connection and commits queued writes in
- * batches (WAL mode, busy timeout, synchronous=NORMAL); readers (the API's
- * threads) use read-only connections, one per thread, opened on first use.
- * Every statement is prepared; no SQL is built from input. Migrations in
- * sql/NNN_*.sql are embedded into the binary and applied at open, the
- * schema version kept in PRAGMA user_version.
+ *   - sqlite/: the embedded default for one box (a database file; WAL, one
+ *     writer thread, read-only connections for the API's threads);
+ *   - postgres/: a PostgreSQL server through libpq, shared by the daemons
+ *     of many boxes (db = postgresql://... or a libpq conninfo string):
+ *     one queue, one API and one step log for all of them.
+ *
+ * Every statement is prepared; no SQL is built from input. Each has its
+ * numbered migrations (sql/NNN_*.sql, sql/postgres/NNN_*.sql) embedded into
+ * the binary and applied at open.
+ *
+ * Claims and leases: a claim gives the job an attempt number (1, 2, ...)
+ * and a lease until the database's clock passes now + lease_s, which its
+ * worker renews (eg_store_job_renew). Every write of a running job (state,
+ * steps, evaluations, checkpoints) carries the attempt; a write from an
+ * attempt that is no longer the job's current one changes nothing and
+ * returns EG_STORE_LOST, and its worker stops the job. Any daemon queues
+ * jobs whose lease ran out again (eg_store_leases_expire).
  *
  * Job states: "queued", "running", "succeeded", "failed", "canceled".
  * Functions return 0 or -1 with eg_errorf(); a lookup of a missing job
@@ -21,9 +33,21 @@
 struct json_t;
 typedef struct eg_store eg_store;
 
-/* Opens (creating it and its folder if needed) and migrates the database
- * at path, and starts the writer thread. */
-int eg_store_open(const char *path, eg_store **out);
+/* Returned by the writes of a running job when the attempt given is no
+ * longer the job's: another worker has it, or it ended. */
+#define EG_STORE_LOST 3
+
+/* Opens and migrates the database `db` and starts the writer thread: a
+ * PostgreSQL connection URI (postgresql://, postgres://) or conninfo string
+ * (key=value ...) opens the shared store; anything else is the path of an
+ * SQLite file (created with its folder when missing). */
+int eg_store_open(const char *db, eg_store **out);
+
+/* "sqlite" or "postgresql". */
+const char *eg_store_kind(const eg_store *s);
+
+/* Whether db names a PostgreSQL database (as eg_store_open reads it). */
+int eg_store_db_is_postgres(const char *db);
 
 /* Commits everything queued, stops the writer and closes all connections. */
 void eg_store_close(eg_store *s);
@@ -72,46 +96,97 @@ int eg_store_newest_job(eg_store *s, int64_t *id);
  * seconds (0 when none is queued), for /metrics. */
 int eg_store_oldest_queued_age(eg_store *s, double *seconds);
 
+/* A claimed job: its id, attempt, spec (malloc'd JSON text) and the
+ * device of the list given that runs it. */
+typedef struct eg_claim {
+    int64_t id;
+    int attempt;
+    char *spec;
+    char device[32];
+} eg_claim;
+
 /* Claims the oldest queued job whose device is one of `devices` (a
- * NULL-terminated list of names like "cpu"; jobs asking "auto" fit any):
- * marks it running with this device and returns its id and spec (malloc'd
- * JSON text) and 0, or 1 when none is queued. */
-int eg_store_job_claim(eg_store *s, const char *const *devices, int64_t *id,
-                       char **spec_json, char *device, size_t device_len);
+ * NULL-terminated list of names like "cpu"; which requests a device takes
+ * is util/placement.h's rule) for `worker`, with a lease of lease_s
+ * seconds: marks it running with its device, the next attempt number and
+ * the worker's name, and returns 0; 1 when none is queued. Concurrent
+ * claims from many daemons never take the same job. */
+int eg_store_job_claim(eg_store *s, const char *const *devices, const char *worker,
+                       double lease_s, eg_claim *c);
+
+/* Renews the lease of a running job's attempt to now + lease_s: 0, or
+ * EG_STORE_LOST when the attempt is no longer the job's. */
+int eg_store_job_renew(eg_store *s, int64_t id, int attempt, double lease_s);
+
+/* Queues again every running job whose lease has run out (its worker
+ * died, stalled or lost the database), except those whose lease had run
+ * out max_lost times already: they fail with an error saying so. *requeued
+ * and *failed get the counts (either may be NULL). */
+int eg_store_leases_expire(eg_store *s, int max_lost, int *requeued, int *failed);
 
 /* Records a job's total steps once its task knows them (jobs given in
- * epochs). */
-int eg_store_job_set_total(eg_store *s, int64_t id, long total_steps);
+ * epochs); EG_STORE_LOST when the attempt is not the job's. */
+int eg_store_job_set_total(eg_store *s, int64_t id, int attempt, long total_steps);
 
-/* Moves a job to a final state ("succeeded", "failed", "canceled") with an
- * optional error message and summary (JSON text); or back to "queued"
- * (state "queued": for a job interrupted by shutdown). Synchronous. */
-int eg_store_job_finish(eg_store *s, int64_t id, const char *state, const char *error,
-                        const char *summary_json);
+/* Moves a running job's attempt to a final state ("succeeded", "failed",
+ * "canceled") with an optional error message and summary (JSON text); or
+ * back to "queued" (state "queued": for a job interrupted by shutdown).
+ * Synchronous. EG_STORE_LOST when the attempt is no longer the job's (the
+ * job is left as it is). */
+int eg_store_job_finish(eg_store *s, int64_t id, int attempt, const char *state,
+                        const char *error, const char *summary_json);
 
 /* Requests cancellation: a queued job becomes canceled at once (returns
  * 0); a running one is flagged (its worker sees it within a step) and 0;
  * a finished one returns 2 (conflict); a missing one 1. */
 int eg_store_job_cancel(eg_store *s, int64_t id);
 
-/* Whether a running job has been asked to cancel. */
-int eg_store_job_cancel_requested(eg_store *s, int64_t id);
+/* Whether a running job's attempt goes on: 0 yes, 1 when it has been
+ * asked to cancel, EG_STORE_LOST when the attempt is no longer the job's,
+ * -1 when the store cannot tell (an error). */
+int eg_store_job_cancel_requested(eg_store *s, int64_t id, int attempt);
 
 /* Deletes a job that is not running, with its steps, evals and checkpoint
  * rows (returns 2 when it is running, 1 when missing). The caller removes
  * checkpoint files. */
 int eg_store_job_delete(eg_store *s, int64_t id);
 
-/* At start: every job found "running" goes back to "queued"; returns how
- * many did. */
-int eg_store_requeue_running(eg_store *s);
+/* At start: every job found "running" on `worker` (this daemon, before it
+ * was restarted) or on no named worker goes back to "queued" (canceled
+ * when a cancel was asked); returns how many were queued. Other workers'
+ * jobs are left to their leases. */
+int eg_store_requeue_running(eg_store *s, const char *worker);
+
+/* ---- workers ---- */
+
+/* A daemon as GET /v1/workers shows it. */
+typedef struct eg_store_worker {
+    const char *name;         /* unique: host:port unless configured */
+    const char *host;
+    const char *devices_json; /* JSON array of its device names */
+    const char *listen;       /* its API's address */
+} eg_store_worker;
+
+/* Records that the worker is alive now (the database's clock). */
+int eg_store_worker_beat(eg_store *s, const eg_store_worker *w);
+
+/* {"workers": [{name, host, listen, devices, started_at, last_heartbeat,
+ * alive, running: [job ids]}]} by name; alive: a heartbeat within
+ * alive_s seconds. */
+int eg_store_workers(eg_store *s, double alive_s, struct json_t **out);
+
+/* Calls wake(ctx) from another thread whenever another daemon queues a
+ * job (PostgreSQL's LISTEN/NOTIFY); a no-op for a store only one daemon
+ * uses. Set once, before work starts. */
+int eg_store_set_wake(eg_store *s, void (*wake)(void *ctx), void *ctx);
 
 /* ---- the step log ---- */
 
-/* Queues one step row for the writer (primary key (job, step): a step
- * logged again after a resume replaces the earlier row). Never blocks on
- * the database. */
-int eg_store_step_append(eg_store *s, int64_t job, const eg_step_record *r);
+/* Queues one step row of a job's attempt for the writer (primary key
+ * (job, step): a step logged again after a resume replaces the earlier
+ * row; rows of an attempt that is no longer the job's are dropped). Never
+ * blocks on the database. */
+int eg_store_step_append(eg_store *s, int64_t job, int attempt, const eg_step_record *r);
 
 /* Called with each step row read: its step and its JSON text
  * {step, epoch, train_loss, meta_loss, hyper_norm, lambda (array or null),
@@ -186,15 +261,19 @@ int eg_store_sweep_delete(eg_store *s, int64_t id, int64_t **ids, int *n);
 
 /* ---- evaluations and checkpoints ---- */
 
-int eg_store_eval_append(eg_store *s, int64_t job, long step, const eg_eval *ev);
+/* Queues an evaluation of a job's attempt, as eg_store_step_append. */
+int eg_store_eval_append(eg_store *s, int64_t job, int attempt, long step, const eg_eval *ev);
 
 /* {"evals": [{step, test_acc, test_loss, angle_deg, w_corrupted, w_clean}]}
  * (NaN fields as null); 1 when the job is missing. */
 int eg_store_evals(eg_store *s, int64_t job, struct json_t **out);
 
-/* Records that a checkpoint of `job` after `step` steps was written at
- * path (after the file's atomic rename; synchronous). */
-int eg_store_checkpoint_record(eg_store *s, int64_t job, long step, const char *path);
+/* Records that a checkpoint of `job`'s attempt after `step` steps was
+ * written at path (after the file's atomic rename; synchronous), once the
+ * queued steps are committed. 1 when the job is missing, EG_STORE_LOST
+ * when the attempt is no longer the job's. */
+int eg_store_checkpoint_record(eg_store *s, int64_t job, int attempt, long step,
+                               const char *path);
 
 /* The latest checkpoint of a job: 0 with its path (malloc'd) and step, or
  * 1 when it has none. */

@@ -127,6 +127,7 @@ static void test_routes_match_handlers(void **state)
         {"GET", "/v1/jobs/7/events", eg_api_events_get, 7},
         {"POST", "/v1/jobs/8/cancel", eg_api_job_cancel, 8},
         {"GET", "/v1/devices", eg_api_devices_get, 0},
+        {"GET", "/v1/workers", eg_api_workers_get, 0},
         {"GET", "/v1/events", eg_api_all_events_get, 0},
         {"POST", "/v1/sweeps", eg_api_sweeps_post, 0},
         {"GET", "/v1/sweeps", eg_api_sweeps_list, 0},
@@ -158,7 +159,7 @@ static void test_routes_match_handlers(void **state)
                          strcmp(r->pattern, "/healthz") == 0 || page);
         assert_true(!page || r->handler == eg_api_ui_get);
     }
-    assert_int_equal(n, 23);
+    assert_int_equal(n, 24);
 }
 
 static void test_routes_405_allow(void **state)
@@ -798,12 +799,15 @@ static void test_options_values(void **state)
          {"", "8080", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536",
           "127.0.0.1:-1", "127.0.0.1:80x", "localhost:8080", "::1:8080", "[::1]8080",
           "[zz::1]:80"}},
-        {"db", {"x.db", "/tmp/a/b.db"}, {""}},
+        {"db", {"x.db", "/tmp/a/b.db", "postgresql://evo@db.lab/evograd", "host=/run/postgresql dbname=evograd"}, {""}},
         {"data-dir", {dir, ""}, {missing, plain_file}},
         {"devices", {"cpu", " cpu ", "auto"},
          {"", "cuda:99", "gpu", "cpu,cpu", "cpu,", ",cpu", "CPU", "cuda:x", "auto,auto"}},
         {"token-file", {token_ok}, {"", missing, token_empty, token_blank, token_space, dir}},
         {"checkpoint-dir", {"ckpt", "/tmp/x"}, {""}},
+        {"worker-name", {"gpu-box-1", "h:8080"}, {""}},
+        {"lease-seconds", {"1", "30", "3600"}, {"0", "3601", "", "x"}},
+        {"max-lost-leases", {"1", "3", "100"}, {"0", "101", "", "x"}},
         {"checkpoint-every", {"1", "200", "1000000"},
          {"0", "-1", "1000001", "", "abc", "1e6", "2.5", " 5", "99999999999999999999"}},
         {"log-level", {"debug", "info", "warn", "error"}, {"", "INFO", "verbose", "warning"}},

@@ -416,6 +416,18 @@ static void test_health_and_devices(void **state)
     assert_true(int_of(cpu, "threads") >= 1);
     assert_true(int_of(cpu, "memory_bytes") > 0);
     dh_resp_free(&r);
+
+    /* This daemon, alive, on its one device (the heartbeat beats at start). */
+    call(&r, "GET", "/v1/workers", NULL, NULL);
+    expect_json(&r, 200, "workers", "/v1/workers");
+    json_t *ws = json_object_get(r.json, "workers");
+    assert_int_equal(json_array_size(ws), 1);
+    json_t *me = json_array_get(ws, 0);
+    assert_true(json_is_true(json_object_get(me, "alive")));
+    assert_string_equal(json_string_value(json_array_get(json_object_get(me, "devices"), 0)),
+                        "cpu");
+    assert_non_null(strstr(str_of(me, "name"), ":"));
+    dh_resp_free(&r);
 }
 
 static void test_metrics_idle(void **state)
@@ -1080,7 +1092,7 @@ static void test_cancel(void **state)
     /* Past the checkpoint at step 5 (the daemon checkpoints every 5). */
     int64_t run = start_long_job(7);
     char ckpt[700], path[96];
-    snprintf(ckpt, sizeof ckpt, "%s/job-%lld.ckpt", D.ckpt_dir, (long long)run);
+    snprintf(ckpt, sizeof ckpt, "%s/job-%lld.1.ckpt", D.ckpt_dir, (long long)run);
     assert_int_equal(access(ckpt, F_OK), 0);
 
     /* A queued job (the only worker is busy) is canceled at once. */
@@ -1960,8 +1972,8 @@ static void test_bearer_token(void **state)
 static void test_bodies_match_the_schemas(void **state)
 {
     (void)state;
-    static const char *const want[] = {"health", "devices", "job", "jobs", "steps", "evals",
-                                       "error"};
+    static const char *const want[] = {"health", "devices", "workers", "job", "jobs", "steps",
+                                       "evals", "error"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
         char dir[700];
         snprintf(dir, sizeof dir, "%s/%s", bodies, want[i]);

@@ -174,7 +174,7 @@ static void test_damaged_checkpoint_at_resume(void **state)
     if (dh_wait_job(&d, id, NULL, 20, 30, NULL) != 0) fail_msg("the job did not run");
     assert_int_equal(dh_stop(&d, SIGKILL, 5, NULL), 0);
     char ckpt[800];
-    snprintf(ckpt, sizeof ckpt, "%s/job-%lld.ckpt", d.ckpt_dir, (long long)id);
+    snprintf(ckpt, sizeof ckpt, "%s/job-%lld.1.ckpt", d.ckpt_dir, (long long)id);
     FILE *f = fopen(ckpt, "r+b");
     if (!f) fail_msg("no checkpoint at %s", ckpt);
     fseek(f, 0, SEEK_END);

@@ -271,7 +271,7 @@ static void test_checkpoint_write_fails(void **state)
         json_decref(job);
         /* The first checkpoint (step 3) is still there, whole; nothing torn. */
         char path[800];
-        snprintf(path, sizeof path, "%s/job-%lld.ckpt", d.ckpt_dir, (long long)hit);
+        snprintf(path, sizeof path, "%s/job-%lld.1.ckpt", d.ckpt_dir, (long long)hit);
         if (!checkpoint_whole(path)) fail_msg("%s: %s is not whole", cases[i].name, path);
         expect_succeeded(&d, next, CKPT_STEPS);
         assert_int_equal(files_ending(d.ckpt_dir, ".tmp"), 0);

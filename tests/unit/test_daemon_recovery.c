@@ -229,7 +229,7 @@ static void test_kill9_after_checkpoint_resumes(void **state)
     long before = (long)json_integer_value(json_object_get(job, "steps_done"));
     json_decref(job);
     char ckpt[700];
-    snprintf(ckpt, sizeof ckpt, "%s/job-%lld.ckpt", d.ckpt_dir, (long long)id);
+    snprintf(ckpt, sizeof ckpt, "%s/job-%lld.1.ckpt", d.ckpt_dir, (long long)id);
     assert_int_equal(access(ckpt, F_OK), 0);
     int status;
     assert_int_equal(dh_stop(&d, SIGKILL, 5, &status), 0);

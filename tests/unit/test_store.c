@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <sqlite3.h>
@@ -57,6 +58,46 @@ static int64_t insert_job(eg_store *s, const char *device, long total)
     assert_int_equal(eg_store_job_insert(s, SPEC, "toy1d", "evograd", device, total, &id), 0);
     assert_true(id > 0);
     return id;
+}
+
+/* A claim for worker "w1" with a 30 s lease, in the old shape. */
+static int claim_job(eg_store *s, const char *const *devices, int64_t *id, char **spec,
+                     char *device, size_t len)
+{
+    eg_claim c;
+    int rc = eg_store_job_claim(s, devices, "w1", 30, &c);
+    *spec = c.spec;
+    if (rc == 0) {
+        *id = c.id;
+        snprintf(device, len, "%s", c.device);
+    }
+    return rc;
+}
+
+/* A job inserted and claimed at once (attempt 1), so that it may log:
+ * on a device of its own, so that the claim takes it and no other. */
+static int64_t running_job(eg_store *s, long total)
+{
+    static int n;
+    char dev[32];
+    snprintf(dev, sizeof dev, "test:%d", ++n);
+    int64_t id = insert_job(s, dev, total), got = 0;
+    const char *devices[] = {dev, NULL};
+    char *spec, device[32];
+    assert_int_equal(claim_job(s, devices, &got, &spec, device, sizeof device), 0);
+    free(spec);
+    assert_int_equal(got, id);
+    return id;
+}
+
+/* The job's current attempt. */
+static int attempt_of(eg_store *s, int64_t id)
+{
+    json_t *j = NULL;
+    if (eg_store_job_get(s, id, &j) != 0) return 0;
+    int a = (int)json_integer_value(json_object_get(j, "attempt"));
+    json_decref(j);
+    return a;
 }
 
 /* An integer pragma read on a separate connection. */
@@ -120,8 +161,8 @@ static void test_open_migrate_reopen(void **state)
 {
     const char *path = fresh_path();
     eg_store *s = open_ok(path);
-    assert_int_equal(raw_pragma_int(path, "PRAGMA user_version"), eg_n_migrations);
-    assert_true(eg_n_migrations >= 1);
+    assert_int_equal(raw_pragma_int(path, "PRAGMA user_version"), eg_sqlite_n_migrations);
+    assert_true(eg_sqlite_n_migrations >= 1);
     int64_t id = insert_job(s, "cpu", 10);
     eg_store_close(s);
 
@@ -138,7 +179,7 @@ static void test_open_migrate_reopen(void **state)
     /* Reopening applies nothing again (a second CREATE TABLE would fail)
      * and keeps the data and the version. */
     s = open_ok(path);
-    assert_int_equal(raw_pragma_int(path, "PRAGMA user_version"), eg_n_migrations);
+    assert_int_equal(raw_pragma_int(path, "PRAGMA user_version"), eg_sqlite_n_migrations);
     assert_string_equal(job_state(s, id), "queued");
     int64_t id2 = insert_job(s, "cpu", 10);
     assert_true(id2 > id);
@@ -150,7 +191,7 @@ static void test_refuses_newer_schema(void **state)
     const char *path = fresh_path();
     eg_store_close(open_ok(path));
     char sql[64];
-    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", eg_n_migrations + 1);
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", eg_sqlite_n_migrations + 1);
     raw_exec(path, sql);
     eg_store *s = NULL;
     eg_clear_error();
@@ -158,7 +199,7 @@ static void test_refuses_newer_schema(void **state)
     assert_null(s);
     assert_non_null(strstr(eg_last_error(), "newer"));
     /* The file is left as it was. */
-    assert_int_equal(raw_pragma_int(path, "PRAGMA user_version"), eg_n_migrations + 1);
+    assert_int_equal(raw_pragma_int(path, "PRAGMA user_version"), eg_sqlite_n_migrations + 1);
     tu_fails_with(eg_store_open(":memory:", &s), "needs the path of a database file");
 }
 
@@ -250,27 +291,27 @@ static void test_claim_order_and_devices(void **state)
     int64_t any_gpu = insert_job(s, "cuda", 5);
     const char *cpu[] = {"cpu", NULL}, *gpu1[] = {"cuda:1", NULL}, *gpu0[] = {"cuda:0", NULL};
     int64_t id;
-    char *spec, device[16];
+    char *spec, device[32];
 
-    assert_int_equal(eg_store_job_claim(s, cpu, &id, &spec, device, sizeof device), 0);
+    assert_int_equal(claim_job(s, cpu, &id, &spec, device, sizeof device), 0);
     assert_int_equal(id, on_cpu);
     assert_string_equal(device, "cpu");
     assert_string_equal(spec, SPEC);
     free(spec);
-    assert_int_equal(eg_store_job_claim(s, cpu, &id, &spec, device, sizeof device), 0);
+    assert_int_equal(claim_job(s, cpu, &id, &spec, device, sizeof device), 0);
     assert_int_equal(id, any);
     free(spec);
-    assert_int_equal(eg_store_job_claim(s, cpu, &id, &spec, device, sizeof device), 1);
+    assert_int_equal(claim_job(s, cpu, &id, &spec, device, sizeof device), 1);
     assert_null(spec);
 
-    assert_int_equal(eg_store_job_claim(s, gpu1, &id, &spec, device, sizeof device), 0);
+    assert_int_equal(claim_job(s, gpu1, &id, &spec, device, sizeof device), 0);
     assert_int_equal(id, any_gpu);
     assert_string_equal(device, "cuda:1");
     free(spec);
-    assert_int_equal(eg_store_job_claim(s, gpu0, &id, &spec, device, sizeof device), 0);
+    assert_int_equal(claim_job(s, gpu0, &id, &spec, device, sizeof device), 0);
     assert_int_equal(id, on_gpu0);
     free(spec);
-    assert_int_equal(eg_store_job_claim(s, gpu0, &id, &spec, device, sizeof device), 1);
+    assert_int_equal(claim_job(s, gpu0, &id, &spec, device, sizeof device), 1);
 
     json_t *j = get_job(s, any);
     assert_string_equal(job_str(j, "state"), "running");
@@ -281,15 +322,15 @@ static void test_claim_order_and_devices(void **state)
 
     /* Oldest first: a job queued again goes before newer ones. */
     int64_t newer = insert_job(s, "cpu", 5);
-    assert_int_equal(eg_store_job_finish(s, any, "queued", NULL, NULL), 0);
+    assert_int_equal(eg_store_job_finish(s, any, attempt_of(s, any), "queued", NULL, NULL), 0);
     j = get_job(s, any);
     assert_string_equal(job_str(j, "state"), "queued");
     assert_string_equal(job_str(j, "device"), "auto");
     json_decref(j);
-    assert_int_equal(eg_store_job_claim(s, cpu, &id, &spec, device, sizeof device), 0);
+    assert_int_equal(claim_job(s, cpu, &id, &spec, device, sizeof device), 0);
     assert_int_equal(id, any);
     free(spec);
-    assert_int_equal(eg_store_job_claim(s, cpu, &id, &spec, device, sizeof device), 0);
+    assert_int_equal(claim_job(s, cpu, &id, &spec, device, sizeof device), 0);
     assert_int_equal(id, newer);
     free(spec);
 
@@ -307,7 +348,7 @@ static void test_finish_cancel_delete(void **state)
     int64_t missing = b + 1000;
     const char *cpu[] = {"cpu", NULL};
     int64_t id;
-    char *spec, device[16];
+    char *spec, device[32];
 
     /* A queued job is canceled at once; canceling it again conflicts. */
     assert_int_equal(eg_store_job_cancel(s, a), 0);
@@ -317,35 +358,35 @@ static void test_finish_cancel_delete(void **state)
     json_decref(j);
     assert_int_equal(eg_store_job_cancel(s, a), 2);
     assert_int_equal(eg_store_job_cancel(s, missing), 1);
-    assert_int_equal(eg_store_job_cancel_requested(s, missing), 0);
+    assert_int_equal(eg_store_job_cancel_requested(s, missing, 1), EG_STORE_LOST);
 
     /* A running one is flagged and keeps running until its worker ends it. */
-    assert_int_equal(eg_store_job_claim(s, cpu, &id, &spec, device, sizeof device), 0);
+    assert_int_equal(claim_job(s, cpu, &id, &spec, device, sizeof device), 0);
     assert_int_equal(id, b);
     free(spec);
-    assert_int_equal(eg_store_job_cancel_requested(s, b), 0);
+    assert_int_equal(eg_store_job_cancel_requested(s, b, attempt_of(s, b)), 0);
     assert_int_equal(eg_store_job_cancel(s, b), 0);
-    assert_int_equal(eg_store_job_cancel_requested(s, b), 1);
+    assert_int_equal(eg_store_job_cancel_requested(s, b, attempt_of(s, b)), 1);
     assert_string_equal(job_state(s, b), "running");
     assert_int_equal(eg_store_job_delete(s, b), 2);
-    tu_fails_with(eg_store_job_finish(s, b, "running", NULL, NULL),
+    tu_fails_with(eg_store_job_finish(s, b, attempt_of(s, b), "running", NULL, NULL),
                   "cannot finish a job as 'running'");
-    tu_fails_with(eg_store_job_finish(s, b, "succeeded", NULL, "{bad"),
+    tu_fails_with(eg_store_job_finish(s, b, attempt_of(s, b), "succeeded", NULL, "{bad"),
                   "the job summary is not JSON");
     /* Sent back to the queue after a cancel request: canceled instead. */
-    assert_int_equal(eg_store_job_finish(s, b, "queued", NULL, NULL), 0);
+    assert_int_equal(eg_store_job_finish(s, b, attempt_of(s, b), "queued", NULL, NULL), 0);
     assert_string_equal(job_state(s, b), "canceled");
     assert_int_equal(eg_store_job_cancel(s, b), 2);
 
     /* Failed with an error, succeeded with a summary. */
     int64_t c = insert_job(s, "cpu", 5), d = insert_job(s, "cpu", 5);
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(eg_store_job_claim(s, cpu, &id, &spec, device, sizeof device), 0);
+        assert_int_equal(claim_job(s, cpu, &id, &spec, device, sizeof device), 0);
         free(spec);
     }
-    assert_int_equal(eg_store_job_finish(s, c, "failed", "loss is NaN at step 3", NULL), 0);
-    assert_int_equal(eg_store_job_finish(s, d, "succeeded", NULL, "{\"test_acc\": 91.5}"), 0);
-    assert_int_equal(eg_store_job_finish(s, missing, "failed", "x", NULL), 1);
+    assert_int_equal(eg_store_job_finish(s, c, attempt_of(s, c), "failed", "loss is NaN at step 3", NULL), 0);
+    assert_int_equal(eg_store_job_finish(s, d, attempt_of(s, d), "succeeded", NULL, "{\"test_acc\": 91.5}"), 0);
+    assert_int_equal(eg_store_job_finish(s, missing, attempt_of(s, missing), "failed", "x", NULL), 1);
     j = get_job(s, c);
     assert_string_equal(job_str(j, "state"), "failed");
     assert_string_equal(job_str(j, "error"), "loss is NaN at step 3");
@@ -363,10 +404,14 @@ static void test_finish_cancel_delete(void **state)
     eg_step_record r = {.step = 0, .train_loss = 1, .meta_loss = 1, .hyper_norm = 1};
     eg_eval ev = {.test_acc = 50, .test_loss = 1, .angle_deg = NAN, .w_corrupted = NAN,
                   .w_clean = NAN};
-    assert_int_equal(eg_store_step_append(s, d, &r), 0);
-    assert_int_equal(eg_store_eval_append(s, d, 0, &ev), 0);
+    int64_t e = running_job(s, 5);
+    assert_int_equal(eg_store_step_append(s, e, 1, &r), 0);
+    assert_int_equal(eg_store_eval_append(s, e, 1, 0, &ev), 0);
     assert_int_equal(eg_store_flush(s), 0);
-    assert_int_equal(eg_store_checkpoint_record(s, d, 1, "/tmp/x.ckpt"), 0);
+    assert_int_equal(eg_store_checkpoint_record(s, e, 1, 1, "/tmp/x.ckpt"), 0);
+    assert_int_equal(eg_store_job_delete(s, e), 2); /* running */
+    assert_int_equal(eg_store_job_finish(s, e, 1, "succeeded", NULL, NULL), 0);
+    d = e;
     assert_int_equal(eg_store_job_delete(s, d), 0);
     assert_int_equal(eg_store_job_get(s, d, &j), 1);
     assert_int_equal(eg_store_job_delete(s, d), 1);
@@ -385,20 +430,20 @@ static void test_requeue_running(void **state)
     int64_t a = insert_job(s, "cpu", 5), b = insert_job(s, "cpu", 5), c = insert_job(s, "cpu", 5);
     const char *cpu[] = {"cpu", NULL};
     int64_t id;
-    char *spec, device[16];
+    char *spec, device[32];
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(eg_store_job_claim(s, cpu, &id, &spec, device, sizeof device), 0);
+        assert_int_equal(claim_job(s, cpu, &id, &spec, device, sizeof device), 0);
         free(spec);
     }
     assert_int_equal(eg_store_job_cancel(s, b), 0);
     eg_store_close(s); /* as if the daemon died with a and b running */
 
     s = open_ok(path);
-    assert_int_equal(eg_store_requeue_running(s), 1);
+    assert_int_equal(eg_store_requeue_running(s, "w1"), 1);
     assert_string_equal(job_state(s, a), "queued");
     assert_string_equal(job_state(s, b), "canceled");
     assert_string_equal(job_state(s, c), "queued");
-    assert_int_equal(eg_store_requeue_running(s), 0);
+    assert_int_equal(eg_store_requeue_running(s, "w1"), 0);
     json_t *j = get_job(s, a);
     assert_string_equal(job_str(j, "device"), "cpu");
     assert_iso_utc(job_str(j, "started_at")); /* the first start is kept */
@@ -458,7 +503,7 @@ static void test_steps_minmax(void **state)
 {
     (void)state;
     eg_store *s = open_ok(fresh_path());
-    int64_t job = insert_job(s, "cpu", 10000);
+    int64_t job = running_job(s, 10000);
     for (long i = 0; i < 10000; i++) {
         eg_step_record r = make_step(i, 0.0);
         r.train_loss = 1.0 + 0.001 * (double)(i % 7);
@@ -466,7 +511,7 @@ static void test_steps_minmax(void **state)
         if (i == 8765) r.train_loss = -3;   /* a dip */
         if (i == 100) r.train_loss = NAN;   /* NaN is no minimum */
         r.meta_loss = i == 777 ? 99 : 0.5;  /* a spike of another column */
-        assert_int_equal(eg_store_step_append(s, job, &r), 0);
+        assert_int_equal(eg_store_step_append(s, job, 1, &r), 0);
     }
     assert_int_equal(eg_store_flush(s), 0);
     static const int widths[] = {2, 10, 64, 1000};
@@ -530,12 +575,12 @@ static void test_steps_minmax(void **state)
 static void test_steps_page(void **state)
 {
     eg_store *s = open_ok(fresh_path());
-    int64_t job = insert_job(s, "cpu", 100), other = insert_job(s, "cpu", 100);
+    int64_t job = running_job(s, 100), other = running_job(s, 100);
     for (long i = 0; i < 100; i++) {
         eg_step_record r = make_step(i, 0.5);
-        assert_int_equal(eg_store_step_append(s, job, &r), 0);
+        assert_int_equal(eg_store_step_append(s, job, 1, &r), 0);
         r = make_step(i, 7.0);
-        if (i < 20) assert_int_equal(eg_store_step_append(s, other, &r), 0);
+        if (i < 20) assert_int_equal(eg_store_step_append(s, other, 1, &r), 0);
     }
     assert_int_equal(eg_store_flush(s), 0);
 
@@ -629,7 +674,7 @@ static void test_steps_page(void **state)
     /* A resumed job logs steps again: the rows are replaced, never doubled. */
     for (long i = 40; i < 60; i++) {
         eg_step_record r = make_step(i, -1.0);
-        assert_int_equal(eg_store_step_append(s, job, &r), 0);
+        assert_int_equal(eg_store_step_append(s, job, 1, &r), 0);
     }
     assert_int_equal(eg_store_flush(s), 0);
     p = page(s, job, -1, 1000, 0);
@@ -652,7 +697,7 @@ static void test_steps_page(void **state)
     eg_step_record big = make_step(100, 0.5);
     big.n_lambda = 1000;
     big.k = 0;
-    assert_int_equal(eg_store_step_append(s, job, &big), 0);
+    assert_int_equal(eg_store_step_append(s, job, 1, &big), 0);
     assert_int_equal(eg_store_flush(s), 0);
     p = page(s, job, 99, 10, 0);
     row = json_array_get(json_object_get(p, "steps"), 0);
@@ -669,7 +714,7 @@ static void test_steps_page(void **state)
 static void test_evals(void **state)
 {
     eg_store *s = open_ok(fresh_path());
-    int64_t job = insert_job(s, "cpu", 100);
+    int64_t job = running_job(s, 100);
     json_t *e = NULL;
     assert_int_equal(eg_store_evals(s, job, &e), 0);
     assert_int_equal(json_array_size(json_object_get(e, "evals")), 0);
@@ -680,9 +725,9 @@ static void test_evals(void **state)
     eg_eval b = {.test_acc = NAN, .test_loss = NAN, .angle_deg = 12.5, .w_corrupted = 0.125,
                  .w_clean = 0.875, .has_curve = 1};
     for (int i = 0; i < EG_VNET_CURVE; i++) b.vnet_curve[i] = 1.0f / (float)(i + 1);
-    assert_int_equal(eg_store_eval_append(s, job, 49, &a), 0);
-    assert_int_equal(eg_store_eval_append(s, job, 99, &a), 0);
-    assert_int_equal(eg_store_eval_append(s, job, 99, &b), 0); /* replaces */
+    assert_int_equal(eg_store_eval_append(s, job, 1, 49, &a), 0);
+    assert_int_equal(eg_store_eval_append(s, job, 1, 99, &a), 0);
+    assert_int_equal(eg_store_eval_append(s, job, 1, 99, &b), 0); /* replaces */
     assert_int_equal(eg_store_flush(s), 0);
     assert_int_equal(eg_store_evals(s, job, &e), 0);
     json_t *arr = json_object_get(e, "evals");
@@ -716,37 +761,47 @@ static void test_evals(void **state)
 static void test_checkpoints(void **state)
 {
     eg_store *s = open_ok(fresh_path());
-    int64_t job = insert_job(s, "cpu", 1000), other = insert_job(s, "cpu", 1000);
+    int64_t job = running_job(s, 1000), other = running_job(s, 1000);
     char *path = NULL;
     long step = -1;
     assert_int_equal(eg_store_checkpoint_latest(s, job, &path, &step), 1);
     assert_null(path);
-    assert_int_equal(eg_store_checkpoint_record(s, job, 200, "/ck/job-1.ckpt.b"), 0);
-    assert_int_equal(eg_store_checkpoint_record(s, job, 100, "/ck/job-1.ckpt.a"), 0);
-    assert_int_equal(eg_store_checkpoint_record(s, other, 300, "/ck/job-2.ckpt"), 0);
+    assert_int_equal(eg_store_checkpoint_record(s, job, 1, 200, "/ck/job-1.ckpt.b"), 0);
+    assert_int_equal(eg_store_checkpoint_record(s, job, 1, 100, "/ck/job-1.ckpt.a"), 0);
+    assert_int_equal(eg_store_checkpoint_record(s, other, 1, 300, "/ck/job-2.ckpt"), 0);
     assert_int_equal(eg_store_checkpoint_latest(s, job, &path, &step), 0);
     assert_string_equal(path, "/ck/job-1.ckpt.b");
     assert_int_equal(step, 200);
     free(path);
-    assert_int_equal(eg_store_checkpoint_record(s, job, 200, "/ck/again"), 0);
+    assert_int_equal(eg_store_checkpoint_record(s, job, 1, 200, "/ck/again"), 0);
     assert_int_equal(eg_store_checkpoint_latest(s, job, &path, &step), 0);
     assert_string_equal(path, "/ck/again");
     free(path);
-    assert_int_equal(eg_store_checkpoint_record(s, other + 10, 1, "/ck/none"), 1);
+    assert_int_equal(eg_store_checkpoint_record(s, other + 10, 1, 1, "/ck/none"), 1);
     eg_store_close(s);
 }
 
-/* Rows queued for a job deleted meanwhile are dropped; the batch they
+/* Rows queued for a job deleted meanwhile (its worker lost its lease, and
+ * the job was deleted once queued again) are dropped; the batch they
  * share with other rows still commits. */
 static void test_rows_of_deleted_job(void **state)
 {
     eg_store *s = open_ok(fresh_path());
-    int64_t gone = insert_job(s, "cpu", 10), kept = insert_job(s, "cpu", 10);
+    int64_t gone = insert_job(s, "test:gone", 10), kept = running_job(s, 10);
+    const char *dev[] = {"test:gone", NULL};
+    eg_claim c;
+    assert_int_equal(eg_store_job_claim(s, dev, "w2", 0.001, &c), 0);
+    free(c.spec);
+    assert_int_equal(c.id, gone);
     for (long i = 0; i < 10; i++) {
         eg_step_record r = make_step(i, 1.0);
-        assert_int_equal(eg_store_step_append(s, gone, &r), 0);
-        assert_int_equal(eg_store_step_append(s, kept, &r), 0);
+        assert_int_equal(eg_store_step_append(s, gone, c.attempt, &r), 0);
+        assert_int_equal(eg_store_step_append(s, kept, 1, &r), 0);
     }
+    usleep(20 * 1000);
+    int requeued = 0;
+    assert_int_equal(eg_store_leases_expire(s, 3, &requeued, NULL), 0);
+    assert_int_equal(requeued, 1);
     assert_int_equal(eg_store_job_delete(s, gone), 0);
     assert_int_equal(eg_store_flush(s), 0);
     json_t *p = page(s, kept, -1, 100, 0);
@@ -816,7 +871,7 @@ static void *reader_main(void *arg)
         default: {
             long counts[5];
             rc = eg_store_job_counts(c->s, counts);
-            if (rc == 0 && eg_store_job_cancel_requested(c->s, c->job) < 0) rc = -1;
+            if (rc == 0 && eg_store_job_cancel_requested(c->s, c->job, 1) < 0) rc = -1;
             break;
         }
         }
@@ -829,7 +884,7 @@ static void *reader_main(void *arg)
 static void test_readers_while_writing(void **state)
 {
     eg_store *s = open_ok(fresh_path());
-    int64_t job = insert_job(s, "cpu", N_STEPS);
+    int64_t job = running_job(s, N_STEPS);
     atomic_int errors = 0, done = 0;
     reader_ctx ctx[N_READERS];
     pthread_t th[N_READERS];
@@ -839,7 +894,7 @@ static void test_readers_while_writing(void **state)
     }
     for (long i = 0; i < N_STEPS; i++) {
         eg_step_record r = make_step(i, 0.25);
-        assert_int_equal(eg_store_step_append(s, job, &r), 0);
+        assert_int_equal(eg_store_step_append(s, job, 1, &r), 0);
         /* Synchronous writes between the batches. */
         if (i % 500 == 0) {
             int64_t extra = insert_job(s, "cuda:0", 1);
@@ -870,14 +925,14 @@ static void test_close_flushes(void **state)
 {
     const char *path = fresh_path();
     eg_store *s = open_ok(path);
-    int64_t job = insert_job(s, "cpu", 300);
+    int64_t job = running_job(s, 300);
     for (long i = 0; i < 300; i++) {
         eg_step_record r = make_step(i, 0.25);
-        assert_int_equal(eg_store_step_append(s, job, &r), 0);
+        assert_int_equal(eg_store_step_append(s, job, 1, &r), 0);
     }
     eg_eval ev = {.test_acc = 90, .test_loss = 0.25, .angle_deg = NAN, .w_corrupted = NAN,
                   .w_clean = NAN};
-    assert_int_equal(eg_store_eval_append(s, job, 299, &ev), 0);
+    assert_int_equal(eg_store_eval_append(s, job, 1, 299, &ev), 0);
     eg_store_close(s);
 
     s = open_ok(path);

@@ -1,6 +1,7 @@
 /* Evaluations: a row per (job, step), written by the writer thread; the
  * fields a task does not measure are NaN, kept as NULL. */
-#include "store/store_impl.h"
+#include "store/sqlite/sqlite.h"
+#include "store/step_rows.h"
 
 #include <stdlib.h>
 
@@ -11,31 +12,22 @@
 const char *const eg_sql_eval_insert =
     "INSERT OR REPLACE INTO evals (job, step, test_acc, test_loss, angle_deg, "
     "w_corrupted, w_clean, vnet_curve) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 "
-    "WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?1)";
+    "WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?1 AND attempt = ?9 AND state = 'running')";
 
-int eg_bind_eval(sqlite3_stmt *st, int64_t job, long step, const eg_eval *ev)
+int eg_bind_eval(sqlite3_stmt *st, const eg_item *it)
 {
-    int rc = sqlite3_bind_int64(st, 1, job);
-    rc = rc ? rc : sqlite3_bind_int64(st, 2, step);
+    const eg_eval *ev = &it->u.eval.ev;
+    int rc = sqlite3_bind_int64(st, 1, it->job);
+    rc = rc ? rc : sqlite3_bind_int64(st, 2, it->u.eval.step);
     rc = rc ? rc : eg_bind_real(st, 3, ev->test_acc);
     rc = rc ? rc : eg_bind_real(st, 4, ev->test_loss);
     rc = rc ? rc : eg_bind_real(st, 5, ev->angle_deg);
     rc = rc ? rc : eg_bind_real(st, 6, ev->w_corrupted);
     rc = rc ? rc : eg_bind_real(st, 7, ev->w_clean);
+    rc = rc ? rc : sqlite3_bind_int(st, 9, it->attempt);
     if (rc || !ev->has_curve) return rc ? rc : sqlite3_bind_null(st, 8);
-    /* {"loss": [...], "weight": [...]} */
     eg_text t = {0};
-    eg_text_puts(&t, "{\"loss\":[");
-    for (int i = 0; i < EG_VNET_CURVE; i++) {
-        if (i) eg_text_put(&t, ",", 1);
-        eg_text_f64(&t, i * EG_VNET_CURVE_STEP);
-    }
-    eg_text_puts(&t, "],\"weight\":[");
-    for (int i = 0; i < EG_VNET_CURVE; i++) {
-        if (i) eg_text_put(&t, ",", 1);
-        eg_text_f32(&t, ev->vnet_curve[i]);
-    }
-    eg_text_puts(&t, "]}");
+    eg_eval_curve_put(&t, ev);
     rc = t.oom ? SQLITE_NOMEM : sqlite3_bind_text(st, 8, t.buf, (int)t.len, SQLITE_TRANSIENT);
     free(t.buf);
     return rc;
@@ -75,8 +67,9 @@ static int read_evals(eg_conn *c, int64_t job, json_t *arr)
     return out;
 }
 
-int eg_store_evals(eg_store *s, int64_t job, json_t **out)
+int eg_sq_evals(eg_store *base, int64_t job, json_t **out)
 {
+    eg_sqlite *s = (eg_sqlite *)base;
     *out = NULL;
     eg_conn *c = eg_reader_get(s);
     if (!c) return -1;

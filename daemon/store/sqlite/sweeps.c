@@ -1,6 +1,6 @@
 /* Sweeps: a request and its jobs, inserted in one transaction; read with
  * each job's point, state and summary; canceled and deleted whole. */
-#include "store/store_impl.h"
+#include "store/sqlite/sqlite.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,9 +42,10 @@ static int insert_rows(eg_conn *c, const char *name, const char *request,
     return rc;
 }
 
-int eg_store_sweep_insert(eg_store *s, const char *name, const char *request_json,
+int eg_sq_sweep_insert(eg_store *base, const char *name, const char *request_json,
                           const eg_store_job_row *rows, int n, int64_t *id)
 {
+    eg_sqlite *s = (eg_sqlite *)base;
     EG_TRY(eg_write_begin(s));
     return eg_write_end(s, insert_rows(s->w, name, request_json, rows, n, id));
 }
@@ -101,8 +102,9 @@ static int read_jobs(eg_conn *c, int64_t id, json_t *head, int summaries)
     return rc;
 }
 
-int eg_store_sweep_get(eg_store *s, int64_t id, json_t **out)
+int eg_sq_sweep_get(eg_store *base, int64_t id, json_t **out)
 {
+    eg_sqlite *s = (eg_sqlite *)base;
     *out = NULL;
     eg_conn *c = eg_reader_get(s);
     if (!c) return -1;
@@ -133,8 +135,9 @@ int eg_store_sweep_get(eg_store *s, int64_t id, json_t **out)
 static const char SQL_SWEEPS_LIST[] =
     "SELECT id, name, request, created_at FROM sweeps WHERE id > ?1 ORDER BY id LIMIT ?2";
 
-int eg_store_sweeps_list(eg_store *s, int64_t after, int limit, json_t **out)
+int eg_sq_sweeps_list(eg_store *base, int64_t after, int limit, json_t **out)
 {
+    eg_sqlite *s = (eg_sqlite *)base;
     *out = NULL;
     if (limit <= 0) return eg_errorf("store: sweeps page limit must be positive");
     eg_conn *c = eg_reader_get(s);
@@ -200,8 +203,9 @@ static const char SQL_SWEEP_CANCEL_RUNNING[] =
     "UPDATE jobs SET cancel_requested = 1 WHERE sweep = ?1 AND state = 'running' "
     "AND NOT cancel_requested";
 
-int eg_store_sweep_cancel(eg_store *s, int64_t id, int *n)
+int eg_sq_sweep_cancel(eg_store *base, int64_t id, int *n)
 {
+    eg_sqlite *s = (eg_sqlite *)base;
     *n = 0;
     EG_TRY(eg_write_begin(s));
     int a = 0, b = 0, rc = sweep_exists(s->w, id);
@@ -241,8 +245,9 @@ static int job_ids(eg_conn *c, int64_t id, int64_t **ids, int *n)
     return rc;
 }
 
-int eg_store_sweep_delete(eg_store *s, int64_t id, int64_t **ids, int *n)
+int eg_sq_sweep_delete(eg_store *base, int64_t id, int64_t **ids, int *n)
 {
+    eg_sqlite *s = (eg_sqlite *)base;
     *ids = NULL;
     *n = 0;
     EG_TRY(eg_write_begin(s));

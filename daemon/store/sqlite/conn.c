@@ -1,6 +1,6 @@
 /* SQLite connections with their statement caches, the pool of read-only
  * connections, and conversions between SQLite values and JSON. */
-#include "store/store_impl.h"
+#include "store/sqlite/sqlite.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -167,7 +167,7 @@ void eg_conn_read_end(eg_conn *c)
     if (eg_conn_exec(c, "COMMIT") != 0) eg_conn_exec(c, "ROLLBACK");
 }
 
-eg_conn *eg_reader_get(eg_store *s)
+eg_conn *eg_reader_get(eg_sqlite *s)
 {
     pthread_mutex_lock(&s->rlock);
     eg_conn *c = s->idle;
@@ -181,7 +181,7 @@ eg_conn *eg_reader_get(eg_store *s)
     return c;
 }
 
-void eg_reader_put(eg_store *s, eg_conn *c)
+void eg_reader_put(eg_sqlite *s, eg_conn *c)
 {
     if (!c) return;
     /* A read transaction left open would pin the WAL: end it. */
@@ -192,7 +192,7 @@ void eg_reader_put(eg_store *s, eg_conn *c)
     pthread_mutex_unlock(&s->rlock);
 }
 
-int eg_write_begin(eg_store *s)
+int eg_write_begin(eg_sqlite *s)
 {
     eg_store_note_failure(0);
     pthread_mutex_lock(&s->wlock);
@@ -203,7 +203,7 @@ int eg_write_begin(eg_store *s)
     return 0;
 }
 
-int eg_write_end(eg_store *s, int rc)
+int eg_write_end(eg_sqlite *s, int rc)
 {
     if (rc == 0 && eg_conn_exec(s->w, "COMMIT") != 0) rc = -1;
     if (rc != 0 && !sqlite3_get_autocommit(s->w->db)) {

@@ -1,6 +1,6 @@
 /* Opening and closing the store: the database file and its folder, the
  * schema migrations, the writer thread. */
-#include "store/store_impl.h"
+#include "store/sqlite/sqlite.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -76,59 +76,93 @@ static int apply(eg_conn *c, const eg_migration *m)
  * binary knows; refuses a database written by a newer one. */
 static int migrate(eg_conn *c, const char *path)
 {
-    for (int i = 0; i < eg_n_migrations; i++)
-        if (eg_migrations[i].version != i + 1)
+    for (int i = 0; i < eg_sqlite_n_migrations; i++)
+        if (eg_sqlite_migrations[i].version != i + 1)
             return eg_errorf("store: embedded migration %s is out of order",
-                             eg_migrations[i].name);
+                             eg_sqlite_migrations[i].name);
     int v;
     EG_TRY(user_version(c, &v));
-    if (v > eg_n_migrations)
+    if (v > eg_sqlite_n_migrations)
         return eg_errorf("store: %s has schema version %d, newer than this evogradd "
                          "knows (%d): it was written by a newer release; use that one",
-                         path, v, eg_n_migrations);
-    for (int i = v; i < eg_n_migrations; i++) EG_TRY(apply(c, &eg_migrations[i]));
+                         path, v, eg_sqlite_n_migrations);
+    for (int i = v; i < eg_sqlite_n_migrations; i++) EG_TRY(apply(c, &eg_sqlite_migrations[i]));
     return 0;
 }
 
-int eg_store_open(const char *path, eg_store **out)
+static const eg_store_ops sqlite_ops = {
+    .kind = "sqlite",
+    .close = eg_sq_close,
+    .out_of_space = eg_sq_out_of_space,
+    .flush = eg_sq_flush,
+    .job_insert = eg_sq_job_insert,
+    .job_get = eg_sq_job_get,
+    .jobs_list = eg_sq_jobs_list,
+    .job_counts = eg_sq_job_counts,
+    .newest_job = eg_sq_newest_job,
+    .oldest_queued_age = eg_sq_oldest_queued_age,
+    .job_claim = eg_sq_job_claim,
+    .job_renew = eg_sq_job_renew,
+    .leases_expire = eg_sq_leases_expire,
+    .job_set_total = eg_sq_job_set_total,
+    .job_finish = eg_sq_job_finish,
+    .job_cancel = eg_sq_job_cancel,
+    .job_cancel_requested = eg_sq_job_cancel_requested,
+    .job_delete = eg_sq_job_delete,
+    .requeue_running = eg_sq_requeue_running,
+    .worker_beat = eg_sq_worker_beat,
+    .workers = eg_sq_workers,
+    .step_append = eg_sq_step_append,
+    .steps_read = eg_sq_steps_read,
+    .steps_minmax_page = eg_sq_steps_minmax_page,
+    .sweep_insert = eg_sq_sweep_insert,
+    .sweep_get = eg_sq_sweep_get,
+    .sweeps_list = eg_sq_sweeps_list,
+    .sweep_cancel = eg_sq_sweep_cancel,
+    .sweep_delete = eg_sq_sweep_delete,
+    .eval_append = eg_sq_eval_append,
+    .evals = eg_sq_evals,
+    .checkpoint_record = eg_sq_checkpoint_record,
+    .checkpoint_latest = eg_sq_checkpoint_latest,
+};
+
+int eg_sqlite_open(const char *path, eg_store **out)
 {
     *out = NULL;
     if (!path || !*path || strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0)
         return eg_errorf("store: needs the path of a database file");
     if (!sqlite3_threadsafe()) return eg_errorf("store: SQLite was built without threads");
     EG_TRY(make_parent_dirs(path));
-    eg_store *s = calloc(1, sizeof *s);
+    eg_sqlite *s = calloc(1, sizeof *s);
     if (!s) return eg_errorf("store: out of memory");
+    s->base.ops = &sqlite_ops;
     pthread_mutex_init(&s->wlock, NULL);
-    pthread_mutex_init(&s->qlock, NULL);
     pthread_mutex_init(&s->rlock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->qwake, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_cond_init(&s->qdone, NULL);
     if (!(s->path = strdup(path))) {
         eg_errorf("store: out of memory");
         goto fail;
     }
     if (eg_conn_open(path, 0, &s->w) != 0 || migrate(s->w, path) != 0) goto fail;
+    s->q = (eg_writeq){.name = s->path, .commit = eg_sq_commit, .ctx = s, .tries = 3,
+                       .retry_ms = 100};
+    s->q.on_full = (void (*)(void *))eg_reserve_release;
     if (eg_reserve_take(s) != 0) {
         EG_LOG(ERROR, "%s", eg_last_error());
-        s->full = 1; /* new jobs are refused until there is room */
+        s->q.full = 1; /* new jobs are refused until there is room */
     }
-    if (eg_writer_start(s) != 0) goto fail;
-    *out = s;
+    if (eg_writeq_start(&s->q) != 0) goto fail;
+    *out = &s->base;
     return 0;
 fail:
-    eg_store_close(s);
+    eg_sq_close(&s->base);
     return -1;
 }
 
-void eg_store_close(eg_store *s)
+void eg_sq_close(eg_store *base)
 {
+    eg_sqlite *s = (eg_sqlite *)base;
     if (!s) return;
-    eg_writer_stop(s);
+    eg_writeq_stop(&s->q);
     /* Readers first: the last connection to close checkpoints the WAL. */
     while (s->idle) {
         eg_conn *c = s->idle;
@@ -136,13 +170,8 @@ void eg_store_close(eg_store *s)
         eg_conn_close(c);
     }
     eg_conn_close(s->w);
-    free(s->q);
-    free(s->batch);
     free(s->path);
-    pthread_cond_destroy(&s->qdone);
-    pthread_cond_destroy(&s->qwake);
     pthread_mutex_destroy(&s->rlock);
-    pthread_mutex_destroy(&s->qlock);
     pthread_mutex_destroy(&s->wlock);
     free(s);
 }

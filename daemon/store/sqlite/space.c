@@ -2,7 +2,7 @@
  * database. When a write finds the disk full the store gives it back, so
  * that what must still be written (the end of the jobs that could not go
  * on) has room, and refuses new work until it can take the reserve again. */
-#include "store/store_impl.h"
+#include "store/sqlite/sqlite.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,18 +15,12 @@
 
 #define EG_RESERVE_BYTES (1 << 20)
 
-static _Thread_local int last_full;
-
-void eg_store_note_failure(int full) { last_full = full; }
-
-int eg_store_failed_full(void) { return last_full; }
-
-static void reserve_path(const eg_store *s, char *buf, size_t cap)
+static void reserve_path(const eg_sqlite *s, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s-reserve", s->path);
 }
 
-int eg_reserve_take(eg_store *s)
+int eg_reserve_take(eg_sqlite *s)
 {
     char path[4200];
     reserve_path(s, path, sizeof path);
@@ -43,13 +37,9 @@ int eg_reserve_take(eg_store *s)
     return 0;
 }
 
-void eg_reserve_release(eg_store *s)
+void eg_reserve_release(eg_sqlite *s)
 {
-    pthread_mutex_lock(&s->qlock);
-    int was = s->full;
-    s->full = 1;
-    pthread_mutex_unlock(&s->qlock);
-    if (was) return;
+    if (eg_writeq_set_full(&s->q, 1)) return;
     char path[4200];
     reserve_path(s, path, sizeof path);
     unlink(path);
@@ -57,16 +47,12 @@ void eg_reserve_release(eg_store *s)
                   "until there is room again", s->path);
 }
 
-int eg_store_out_of_space(eg_store *s)
+int eg_sq_out_of_space(eg_store *base)
 {
-    pthread_mutex_lock(&s->qlock);
-    int full = s->full;
-    pthread_mutex_unlock(&s->qlock);
-    if (!full) return 0;
+    eg_sqlite *s = (eg_sqlite *)base;
+    if (!eg_writeq_is_full(&s->q)) return 0;
     if (eg_reserve_take(s) != 0) return 1;
-    pthread_mutex_lock(&s->qlock);
-    s->full = 0;
-    pthread_mutex_unlock(&s->qlock);
+    eg_writeq_set_full(&s->q, 0);
     EG_LOG(INFO, "store: there is room on the disk of %s again", s->path);
     return 0;
 }
