@@ -88,6 +88,7 @@ DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC  := $(wildcard tests/unit/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TEST_UTIL := $(BUILD)/obj/tests/unit/testutil.o $(BUILD)/obj/tests/unit/naive_evograd.o \
+             $(BUILD)/obj/tests/unit/pg_cluster.o \
              $(BUILD)/obj/tests/unit/synth_data.o $(BUILD)/obj/tests/unit/trace.o
 BENCH_BIN := $(BUILD)/bench_cpu $(BUILD)/bench_meta $(BUILD)/bench_api $(BUILD)/trace_run
 
@@ -206,8 +207,9 @@ $(BUILD)/tests/libegfault.so: tests/fault/egfault.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -O2 -g -Wall -Wextra -fPIC -shared $< -o $@ -ldl
 
-$(BUILD)/bench_api: $(BUILD)/obj/tests/bench/bench_api.o $(DAEMON_HARNESS) | $(BUILD)/evogradd
-	$(CC) $(LDFLAGS) $^ -o $@ -lcurl -ljansson -lsqlite3 -lpthread
+$(BUILD)/bench_api: $(BUILD)/obj/tests/bench/bench_api.o $(DAEMON_HARNESS) \
+                   $(BUILD)/obj/tests/unit/pg_cluster.o | $(BUILD)/evogradd
+	$(CC) $(LDFLAGS) $^ -o $@ -lcurl -ljansson -lsqlite3 -lpq -lpthread
 
 # Unit tests (fast ones) run twice: plain and under ASan + UBSan. The
 # slower parity and training tests run once, in the plain build.

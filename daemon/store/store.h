@@ -154,7 +154,8 @@ int eg_store_job_delete(eg_store *s, int64_t id);
 /* At start: every job found "running" on `worker` (this daemon, before it
  * was restarted) or on no named worker goes back to "queued" (canceled
  * when a cancel was asked); returns how many were queued. Other workers'
- * jobs are left to their leases. */
+ * jobs are left to their leases. A store only one daemon uses (SQLite)
+ * takes every running job for this daemon's, whatever its name was. */
 int eg_store_requeue_running(eg_store *s, const char *worker);
 
 /* ---- workers ---- */

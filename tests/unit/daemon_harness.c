@@ -1,6 +1,7 @@
 /* Starting, stopping and speaking to a real `evogradd serve` (see
  * daemon_harness.h). */
 #include "daemon_harness.h"
+#include "pg_cluster.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -158,7 +159,7 @@ static void exec_daemon(const dh_daemon *d, pid_t parent, const dh_opts *o, cons
     char listen[64], every[32];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", d->port);
     snprintf(every, sizeof every, "%ld", o ? o->checkpoint_every : 0);
-    const char *argv[20];
+    const char *argv[28];
     int n = 0;
     const char *bin = dh_daemon_path();
     argv[n++] = bin;
@@ -185,6 +186,16 @@ static void exec_daemon(const dh_daemon *d, pid_t parent, const dh_opts *o, cons
         argv[n++] = "--token-file";
         argv[n++] = tokfile;
     }
+    char lease[32];
+    if (o && o->lease_seconds > 0) {
+        snprintf(lease, sizeof lease, "%ld", o->lease_seconds);
+        argv[n++] = "--lease-seconds";
+        argv[n++] = lease;
+    }
+    if (o && o->worker_name) {
+        argv[n++] = "--worker-name";
+        argv[n++] = o->worker_name;
+    }
     argv[n] = NULL;
     execv(bin, (char *const *)argv);
     fprintf(stderr, "daemon_harness: cannot run %s: %s\n", bin, strerror(errno));
@@ -201,6 +212,14 @@ int dh_start(dh_daemon *d, const char *dir, const dh_opts *o)
     snprintf(d->dir, sizeof d->dir, "%s", dir);
     const char *state = o && o->state_dir ? o->state_dir : dir;
     snprintf(d->db, sizeof d->db, "%s/evograd.db", state);
+    d->postgres = o && (o->postgres || o->db) ? 1 : pgc_wanted();
+    if (o && o->db) {
+        snprintf(d->db, sizeof d->db, "%s", o->db);
+    } else if (d->postgres) {
+        char name[64];
+        pgc_name_for(state, name, sizeof name);
+        if (pgc_database(name, d->db, sizeof d->db) != 0) return -1;
+    }
     snprintf(d->ckpt_dir, sizeof d->ckpt_dir, "%s/checkpoints", state);
     snprintf(d->log, sizeof d->log, "%s/daemon.log", dir);
     char tokfile[600];

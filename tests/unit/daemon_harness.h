@@ -21,7 +21,8 @@ typedef struct dh_daemon {
     pid_t pid;                 /* 0 when not running */
     int port;
     char dir[512];             /* holds db, checkpoints/ and daemon.log */
-    char db[600];
+    char db[600];              /* the SQLite file, or a PostgreSQL conninfo */
+    int postgres;
     char ckpt_dir[600];
     char log[600];             /* the daemon's stdout and stderr */
     char base[64];             /* http://127.0.0.1:PORT */
@@ -36,6 +37,12 @@ typedef struct dh_opts {
     const char *data_dir;      /* --data-dir; NULL: the daemon's default */
     const char *state_dir;     /* where the db and checkpoints/ go; NULL: dir */
     const char *const *env;    /* "NAME=value" entries set for the daemon, NULL-ended */
+    int postgres;              /* the store in PostgreSQL (pg_cluster.h), not SQLite: a
+                                  database of the state folder's own (also when
+                                  EG_TEST_STORE=postgresql) */
+    const char *db;            /* --db as given (a shared database); NULL: as above */
+    const char *worker_name;   /* --worker-name; NULL: the daemon's default */
+    long lease_seconds;        /* --lease-seconds; 0: the daemon's default */
 } dh_opts;
 
 /* The daemon binary: $EG_DAEMON when set, else the evogradd of the build

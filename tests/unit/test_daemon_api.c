@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "daemon_harness.h"
+#include "pg_cluster.h"
 #include "data/dataset.h"
 #include "testutil.h"
 
@@ -400,6 +401,7 @@ static void test_health_and_devices(void **state)
     call(&r, "GET", "/healthz", NULL, NULL);
     expect_json(&r, 200, "health", "/healthz");
     assert_string_equal(str_of(r.json, "status"), "ok");
+    assert_string_equal(str_of(r.json, "store"), pgc_wanted() ? "postgresql" : "sqlite");
     dh_resp_free(&r);
     call(&r, "HEAD", "/healthz", NULL, NULL);
     assert_int_equal(r.status, 200);

@@ -500,12 +500,14 @@ int eg_sq_job_delete(eg_store *base, int64_t id)
     return eg_write_end(s, rc);
 }
 
+/* One daemon uses an SQLite database: every job it finds running at
+ * start was its own, whatever name it had then (?1 is not needed). */
 static const char SQL_REQUEUE_CANCELED[] =
     "UPDATE jobs SET state = 'canceled', finished_at = " NOW ", lease_until = NULL "
-    "WHERE state = 'running' AND cancel_requested AND (worker = ?1 OR worker IS NULL)";
+    "WHERE state = 'running' AND cancel_requested AND ?1 IS NOT NULL";
 static const char SQL_REQUEUE_RUNNING[] =
     "UPDATE jobs SET state = 'queued', run_device = NULL, lease_until = NULL "
-    "WHERE state = 'running' AND (worker = ?1 OR worker IS NULL)";
+    "WHERE state = 'running' AND ?1 IS NOT NULL";
 
 /* Runs a cached statement of the write connection with ?1 = text; *n
  * gets the rows changed. */
