@@ -10,10 +10,12 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "store/migrations.h"
 #include "store/store.h"
+#include "pg_cluster.h"
 #include "testutil.h"
 
 /* A page of steps as JSON, parsed from the store's text. */
@@ -44,10 +46,40 @@ static const char *fresh_path(void)
     return path;
 }
 
+/* EG_TEST_STORE=postgresql: every test but the SQLite file's own runs on
+ * the tests' PostgreSQL server, a database per path. */
+static int use_pg;
+
+/* The database a path names: the path, or the conninfo of its database. */
+static const char *db_of(const char *path)
+{
+    if (!use_pg) return path;
+    static char conninfo[600];
+    char name[64];
+    pgc_name_for(path, name, sizeof name);
+    if (pgc_database(name, conninfo, sizeof conninfo) != 0) fail_msg("no PostgreSQL database");
+    return conninfo;
+}
+
+/* A statement run on the database of path (PostgreSQL) outside the
+ * store; the first value of its first row, or -1. */
+static long pg_raw(const char *path, const char *sql)
+{
+    PGconn *c = PQconnectdb(db_of(path));
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *r = PQexec(c, sql);
+    long v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) ? atol(PQgetvalue(r, 0, 0)) : -1;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
 static eg_store *open_ok(const char *path)
 {
     eg_store *s = NULL;
-    int rc = eg_store_open(path, &s);
+    int rc = eg_store_open(db_of(path), &s);
     if (rc != 0) fail_msg("eg_store_open: %s", eg_last_error());
     return s;
 }
@@ -157,8 +189,39 @@ static void assert_iso_utc(const char *t)
     }
 }
 
+/* PostgreSQL: the version table, reopening, and a newer schema refused. */
+static void test_pg_migrations(void **state)
+{
+    const char *path = fresh_path();
+    eg_store *s = open_ok(path);
+    assert_true(eg_pg_n_migrations >= 1);
+    assert_int_equal(pg_raw(path, "SELECT MAX(version) FROM schema_version"), eg_pg_n_migrations);
+    int64_t id = insert_job(s, "cpu", 10);
+    eg_store_close(s);
+    s = open_ok(path);
+    assert_string_equal(eg_store_kind(s), "postgresql");
+    assert_int_equal(pg_raw(path, "SELECT COUNT(*) FROM schema_version"), eg_pg_n_migrations);
+    assert_string_equal(job_state(s, id), "queued");
+    assert_true(insert_job(s, "cpu", 10) > id);
+    eg_store_close(s);
+
+    char sql[96];
+    snprintf(sql, sizeof sql, "INSERT INTO schema_version VALUES (%d)", eg_pg_n_migrations + 1);
+    pg_raw(path, sql);
+    eg_clear_error();
+    assert_int_equal(eg_store_open(db_of(path), &s), -1);
+    assert_non_null(strstr(eg_last_error(), "newer"));
+    /* A server that is not there: a clear error, not a hang. */
+    tu_fails_with(eg_store_open("host=/nonexistent dbname=x connect_timeout=2", &s),
+                  "cannot connect to the PostgreSQL database");
+}
+
 static void test_open_migrate_reopen(void **state)
 {
+    if (use_pg) {
+        test_pg_migrations(state);
+        return;
+    }
     const char *path = fresh_path();
     eg_store *s = open_ok(path);
     assert_int_equal(raw_pragma_int(path, "PRAGMA user_version"), eg_sqlite_n_migrations);
@@ -188,6 +251,7 @@ static void test_open_migrate_reopen(void **state)
 
 static void test_refuses_newer_schema(void **state)
 {
+    if (use_pg) skip(); /* test_pg_migrations */
     const char *path = fresh_path();
     eg_store_close(open_ok(path));
     char sql[64];
@@ -436,10 +500,20 @@ static void test_requeue_running(void **state)
         free(spec);
     }
     assert_int_equal(eg_store_job_cancel(s, b), 0);
+    /* Another daemon's running job: PostgreSQL leaves it to its lease; one
+     * daemon uses an SQLite file, so it can only be this one's. */
+    int64_t other = insert_job(s, "cpu", 5);
+    eg_claim oc;
+    assert_int_equal(eg_store_job_claim(s, cpu, "w2", 30, &oc), 0);
+    free(oc.spec);
+    assert_int_equal(oc.id, c);
     eg_store_close(s); /* as if the daemon died with a and b running */
 
     s = open_ok(path);
-    assert_int_equal(eg_store_requeue_running(s, "w1"), 1);
+    assert_int_equal(eg_store_requeue_running(s, "w1"), use_pg ? 1 : 2);
+    assert_string_equal(job_state(s, c), use_pg ? "running" : "queued");
+    assert_string_equal(job_state(s, other), "queued");
+    if (use_pg) assert_int_equal(eg_store_requeue_running(s, "w2"), 1);
     assert_string_equal(job_state(s, a), "queued");
     assert_string_equal(job_state(s, b), "canceled");
     assert_string_equal(job_state(s, c), "queued");
@@ -952,6 +1026,7 @@ static void test_close_flushes(void **state)
 
 int main(void)
 {
+    use_pg = pgc_wanted();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_migrate_reopen),
         cmocka_unit_test(test_refuses_newer_schema),

@@ -363,6 +363,20 @@ static const char SQL_FINISH[] =
     "ELSE run_device END, lease_until = NULL "
     "WHERE id = $1 AND attempt = $2 AND state = 'running'";
 
+static const char SQL_JOB_EXISTS[] = "SELECT 1 FROM jobs WHERE id = $1";
+
+/* 0, EG_STORE_LOST, or 1 when the job is missing. */
+static int finish(pg_conn *c, const char *const *p)
+{
+    int rc = guarded(c, SQL_FINISH, 5, p, "ending a job");
+    if (rc != EG_STORE_LOST) return rc;
+    PGresult *r = pg_q(c, SQL_JOB_EXISTS, 1, p, "reading a job");
+    if (!r) return -1;
+    if (PQntuples(r) == 0) rc = 1;
+    PQclear(r);
+    return rc;
+}
+
 int pg_op_job_finish(eg_store *base, int64_t id, int attempt, const char *state,
                      const char *error, const char *summary_json)
 {
@@ -378,7 +392,7 @@ int pg_op_job_finish(eg_store *base, int64_t id, int attempt, const char *state,
     const char *p[] = {pg_i64(&a, id), pg_i64(&b, attempt), state, error ? err : NULL,
                        summary_json};
     int rc;
-    PG_RUN(s, 1, rc, guarded(c, SQL_FINISH, 5, p, "ending a job"));
+    PG_RUN(s, 1, rc, finish(c, p));
     return rc;
 }
 
@@ -387,7 +401,6 @@ static const char SQL_CANCEL[] =
     "state = CASE WHEN state = 'queued' THEN 'canceled' ELSE state END, "
     "finished_at = CASE WHEN state = 'queued' THEN now() ELSE finished_at END "
     "WHERE id = $1 AND state IN ('queued', 'running')";
-static const char SQL_JOB_EXISTS[] = "SELECT 1 FROM jobs WHERE id = $1";
 
 /* 0 when it changed, else 1 missing or 2 ended; on one connection. */
 static int changed_or_why(pg_conn *c, const char *sql, const char *const *p, const char *what)
