@@ -9,6 +9,9 @@ ALTER TABLE jobs ADD COLUMN leases_lost INTEGER NOT NULL DEFAULT 0;
 
 CREATE INDEX jobs_by_worker ON jobs (worker, state);
 
+-- The attempt that logged each step row (NULL: logged before attempts).
+ALTER TABLE steps ADD COLUMN attempt INTEGER;
+
 -- The daemons that run jobs from this database, with their last heartbeat.
 CREATE TABLE workers (
     name         TEXT PRIMARY KEY,

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Installs the Debian packages evograd builds, tests and runs with, and the
+# Installs the Debian packages evograd builds, tests and runs with (the
+# PostgreSQL server for the shared store's tests among them), and the
 # web page's npm packages (daemon/ui: uPlot, and playwright-core for the
 # browser test), pinned by daemon/ui/package-lock.json.
 # Idempotent: does nothing when everything is already installed.
@@ -8,7 +9,8 @@ PKGS="gcc make pkg-config libopenblas-dev libopenblas-openmp-dev libdnnl-dev
       zlib1g-dev libcmocka-dev
       libjansson-dev libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev
       libsystemd-dev systemd python3 python3-numpy python3-torch python3-jsonschema
-      dataset-fashion-mnist prometheus clang libclang-rt-14-dev chromium"
+      dataset-fashion-mnist prometheus clang libclang-rt-14-dev chromium
+      libpq-dev postgresql"
 # Node.js and npm from Debian unless the machine has its own.
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 missing=""

@@ -11,6 +11,9 @@
 # ("1..N") announces, whatever its exit status. A skipped test ("not ok N
 # # SKIP": the GPU tests on a machine without a GPU) is counted apart.
 #
+# The store's and the API's tests also run a second time with their store
+# on PostgreSQL (label pg).
+#
 #   tests/run.sh [PATTERN]   only tests whose name matches PATTERN
 cd "$(dirname "$0")/.." || exit 1
 pattern=${1:-.}
@@ -19,12 +22,16 @@ pattern=${1:-.}
 # run only in the plain build; everything else, the black-box tests of a
 # running daemon included (against the sanitizer build's evogradd), also
 # runs under ASan + UBSan.
-slow='parity|train|cuda|load|storm|inject|_ui'
+slow='parity|train|cuda|load|storm|inject|_ui|shared'
 export CMOCKA_MESSAGE_OUTPUT=TAP
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1
+# The store's tests and the daemon's API and sweep tests run again with
+# the store on a PostgreSQL server of their own (tests/unit/pg_cluster.c).
+on_pg='^(test_store|test_daemon_api|test_daemon_sweeps)$'
+run_env=
 passed=0 failed=0 skipped=0
-declare -A count=([plain]=0 [asan]=0 [fuzz]=0)
+declare -A count=([plain]=0 [pg]=0 [asan]=0 [fuzz]=0)
 failures=()
 
 run_one() { # run_one LABEL BINARY
@@ -39,7 +46,7 @@ run_one() { # run_one LABEL BINARY
     fi
     out=$(mktemp)
     start=$(date +%s)
-    timeout 1200 "$bin" >"$out" 2>&1
+    timeout 1200 env $run_env "$bin" >"$out" 2>&1
     rc=$?
     secs=$(($(date +%s) - start))
     local p f s planned missing=0
@@ -83,6 +90,11 @@ if [ "${#names[@]}" -eq 0 ] && [ "$run_fuzz" -eq 0 ]; then
     exit 1
 fi
 for name in "${names[@]}"; do run_one plain "build/tests/$name"; done
+run_env=EG_TEST_STORE=postgresql
+for name in "${names[@]}"; do
+    [[ $name =~ $on_pg ]] && run_one pg "build/tests/$name"
+done
+run_env=
 if [ "${#names[@]}" -eq 0 ]; then
     :
 elif [ ! -d build/san/tests ]; then
@@ -98,7 +110,7 @@ fi
 [ "$run_fuzz" -eq 1 ] && run_one fuzz tests/fuzz/run.sh
 
 for f in "${failures[@]}"; do echo "FAILED: $f"; done
-echo "${#names[@]} test binaries: ${count[plain]} tests in the plain build, ${count[asan]} reruns under ASan + UBSan, ${count[fuzz]} fuzz harnesses"
+echo "${#names[@]} test binaries: ${count[plain]} tests in the plain build, ${count[pg]} again on PostgreSQL, ${count[asan]} reruns under ASan + UBSan, ${count[fuzz]} fuzz harnesses"
 [ "$skipped" -gt 0 ] && echo "$skipped skipped"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -53,6 +53,7 @@ CREATE TABLE steps (
     peak_bytes  BIGINT,
     row         TEXT    NOT NULL,        -- the row as the API serves it, JSON
     at          DOUBLE PRECISION,        -- Unix time it was logged, seconds
+    attempt     INTEGER NOT NULL,        -- the job's attempt that logged it
     PRIMARY KEY (job, step)
 );
 

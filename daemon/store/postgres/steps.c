@@ -23,17 +23,18 @@ static const char SQL_STEPS_IN[] =
 static const char SQL_COPY[] = "COPY steps_in FROM STDIN";
 static const char SQL_STEPS_MOVE[] =
     "INSERT INTO steps (job, step, epoch, train_loss, meta_loss, hyper_norm, lambda, "
-    "lambda_norm, w, step_ms, meta_ms, cur_bytes, peak_bytes, row, at) "
+    "lambda_norm, w, step_ms, meta_ms, cur_bytes, peak_bytes, row, at, attempt) "
     "SELECT DISTINCT ON (i.job, i.step) i.job, i.step, i.epoch, i.train_loss, i.meta_loss, "
     "i.hyper_norm, i.lambda, i.lambda_norm, i.w, i.step_ms, i.meta_ms, i.cur_bytes, "
-    "i.peak_bytes, i.row, i.at FROM steps_in i JOIN jobs j ON j.id = i.job AND "
+    "i.peak_bytes, i.row, i.at, i.attempt FROM steps_in i JOIN jobs j ON j.id = i.job AND "
     "j.attempt = i.attempt AND j.state = 'running' ORDER BY i.job, i.step "
     "ON CONFLICT (job, step) DO UPDATE SET epoch = excluded.epoch, "
     "train_loss = excluded.train_loss, meta_loss = excluded.meta_loss, "
     "hyper_norm = excluded.hyper_norm, lambda = excluded.lambda, "
     "lambda_norm = excluded.lambda_norm, w = excluded.w, step_ms = excluded.step_ms, "
     "meta_ms = excluded.meta_ms, cur_bytes = excluded.cur_bytes, "
-    "peak_bytes = excluded.peak_bytes, row = excluded.row, at = excluded.at";
+    "peak_bytes = excluded.peak_bytes, row = excluded.row, at = excluded.at, "
+    "attempt = excluded.attempt";
 static const char SQL_STEPS_DONE[] =
     "UPDATE jobs j SET steps_done = (SELECT COALESCE(MAX(step) + 1, 0) FROM steps "
     "WHERE job = j.id) WHERE j.id IN (SELECT DISTINCT job FROM steps_in)";

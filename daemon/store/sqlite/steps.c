@@ -15,8 +15,8 @@
 /* A deleted job, or an attempt that is no longer the job's, logs nothing. */
 const char *const eg_sql_step_insert =
     "INSERT OR REPLACE INTO steps (job, step, epoch, train_loss, meta_loss, hyper_norm, "
-    "lambda, lambda_norm, w, step_ms, meta_ms, cur_bytes, peak_bytes, row, at) "
-    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15 "
+    "lambda, lambda_norm, w, step_ms, meta_ms, cur_bytes, peak_bytes, row, at, attempt) "
+    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16 "
     "WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?1 AND attempt = ?16 AND state = 'running')";
 
 int eg_bind_step(sqlite3_stmt *st, const eg_item *it)
