@@ -291,6 +291,17 @@ void eg_api_sweep_cancel(const eg_request *rq, eg_reply *rp);
 void eg_api_sweep_delete(const eg_request *rq, eg_reply *rp);
 void eg_api_devices_get(const eg_request *rq, eg_reply *rp);  /* devices.c */
 void eg_api_workers_get(const eg_request *rq, eg_reply *rp);  /* workers.c */
+
+/* The devices jobs submitted here may ask for: this daemon's, and with a
+ * shared store those of every daemon alive on it (workers.c); NULL-ended
+ * in out->list. */
+#define EG_API_MAX_DEVICES 64
+typedef struct eg_api_devices {
+    char names[EG_API_MAX_DEVICES][32];
+    const char *list[EG_API_MAX_DEVICES + 1];
+    int n;
+} eg_api_devices;
+const char *const *eg_api_devices_all(const eg_api_ctx *ctx, eg_api_devices *out);
 void eg_api_ui_get(const eg_request *rq, eg_reply *rp);       /* ui.c: the page's files */
 void eg_api_health_get(const eg_request *rq, eg_reply *rp);   /* health.c */
 void eg_api_metrics_get(const eg_request *rq, eg_reply *rp);  /* metrics.c */

@@ -13,7 +13,8 @@
 #include "util/json_num.h"
 #include "util/placement.h"
 
-/* 0 when one of the daemon's devices runs jobs asking for `device`. */
+/* 0 when one of the devices (this daemon's, or those of every daemon on a
+ * shared store) runs jobs asking for `device`. */
 static int check_device(const char *device, const char *const *devices, eg_reply *rp)
 {
     char list[128] = "";
@@ -23,7 +24,7 @@ static int check_device(const char *device, const char *const *devices, eg_reply
         if (n < sizeof list) n += snprintf(list + n, sizeof list - n, "%s%s", n ? ", " : "", *d);
     }
     eg_reply_error(rp, 400, "invalid_job", "device",
-                   "device: this daemon does not run jobs on \"%s\" (its devices: %s; or \"auto\")",
+                   "device: no daemon here runs jobs on \"%s\" (the devices: %s; or \"auto\")",
                    device, *list ? list : "none");
     return -1;
 }

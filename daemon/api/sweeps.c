@@ -82,10 +82,12 @@ static int validate_points(const eg_api_ctx *ctx, const json_t *points, eg_store
 {
     size_t n = json_array_size(points), i;
     json_t *p;
+    static _Thread_local eg_api_devices devs;
+    const char *const *devices = eg_api_devices_all(ctx, &devs);
     json_array_foreach((json_t *)points, i, p) {
         eg_job job;
         const json_t *point = json_object_get(p, "point");
-        if (eg_api_job_from_spec(json_object_get(p, "spec"), ctx->data_roots, ctx->devices, &job,
+        if (eg_api_job_from_spec(json_object_get(p, "spec"), ctx->data_roots, devices, &job,
                                  rp) != 0) {
             point_error(rp, point, i, n);
             return -1;

@@ -283,6 +283,23 @@ static void test_each_job_runs_once(void **state)
     assert_int_equal(dh_get(&d[0], "/healthz", &r), 0);
     assert_string_equal(str_of(r.json, "store"), "postgresql");
     dh_resp_free(&r);
+
+    /* A job may ask for a device of any daemon alive on the store: a GPU
+     * box's heartbeat (written as its daemon would) lets these CPU-only
+     * daemons take a job for cuda:0, which then waits for that box. */
+    db_int(db, "INSERT INTO workers (name, host, devices) VALUES ('gpu-box', 'gpu-box', "
+               "'[\"cuda:0\"]') RETURNING 1", -1);
+    int64_t gpu_job = dh_submit(&d[1], "{\"task\":\"toy1d\",\"device\":\"cuda:0\"}");
+    assert_true(gpu_job > 0);
+    assert_int_equal(dh_post_json(&d[1], "/v1/jobs", "{\"task\":\"toy1d\",\"device\":\"cuda:5\"}",
+                                  &r), 0);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(dh_err_message(&r), "cuda:0"));
+    dh_resp_free(&r);
+    dh_sleep_ms(500);
+    json_t *waiting = get_job(&d[0], gpu_job);
+    assert_string_equal(str_of(waiting, "state"), "queued");
+    json_decref(waiting);
     for (int i = 0; i < N_DAEMONS; i++) {
         stop(&d[i]);
         if (!dh_log_clean(&d[i])) fail_msg("errors in %s", d[i].log);
