@@ -90,7 +90,8 @@ TEST_BIN  := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TEST_UTIL := $(BUILD)/obj/tests/unit/testutil.o $(BUILD)/obj/tests/unit/naive_evograd.o \
              $(BUILD)/obj/tests/unit/pg_cluster.o \
              $(BUILD)/obj/tests/unit/synth_data.o $(BUILD)/obj/tests/unit/trace.o
-BENCH_BIN := $(BUILD)/bench_cpu $(BUILD)/bench_meta $(BUILD)/bench_api $(BUILD)/trace_run
+BENCH_BIN := $(BUILD)/bench_cpu $(BUILD)/bench_meta $(BUILD)/bench_api $(BUILD)/bench_store \
+             $(BUILD)/trace_run
 
 # The libFuzzer harnesses (FUZZ=1 builds only; tests/fuzz/run.sh runs them).
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(filter-out tests/fuzz/fuzz_file.c,$(wildcard tests/fuzz/fuzz_*.c)))
@@ -168,6 +169,10 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TEST_UTIL) $(LIB)
 $(BUILD)/bench_cpu: $(BUILD)/obj/tests/bench/bench_cpu.o $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+$(BUILD)/bench_store: $(BUILD)/obj/tests/bench/bench_store.o $(BUILD)/obj/tests/unit/pg_cluster.o \
+                     $(LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
 $(BUILD)/bench_meta: $(BUILD)/obj/tests/bench/bench_meta.o $(BUILD)/obj/tests/unit/naive_evograd.o \
                     $(BUILD)/obj/tests/unit/synth_data.o $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
@@ -223,6 +228,7 @@ bench: deps all
 	tests/bench/run.sh $(BUILD)
 	$(BUILD)/bench_meta
 	$(BUILD)/bench_api
+	$(BUILD)/bench_store
 
 deps:
 	@tests/deps.sh
