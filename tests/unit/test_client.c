@@ -1055,15 +1055,33 @@ static void test_systemd_unit(void **state)
     *slash = '/';
     const char *bin = access(daemon, X_OK) == 0 ? daemon : exe;
 
-    char path[600], cmd[1400];
-    snprintf(path, sizeof path, "%s/evogradd.service", tu_tmpdir());
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    const char *at = strstr(unit, "/usr/local/bin/evogradd ");
-    fprintf(f, "%.*s%s%s", (int)(at - unit), unit, bin, at + strlen("/usr/local/bin/evogradd"));
-    fclose(f);
-    snprintf(cmd, sizeof cmd, "SYSTEMD_LOG_COLOR=0 systemd-analyze verify --man=no %s 2>&1",
-             path);
+    /* The unit with the shared store's drop-in (the unit path holds both,
+     * as /etc/systemd/system would). */
+    const char *dir = tu_tmpdir();
+    char path[600], drop[700], cmd[1800];
+    snprintf(path, sizeof path, "%s/evogradd.service", dir);
+    snprintf(drop, sizeof drop, "%s/evogradd.service.d", dir);
+    assert_int_equal(mkdir(drop, 0755), 0);
+    const char *texts[2] = {unit, slurp("systemd/evogradd.service.d/shared-store.conf")};
+    assert_non_null(strstr(texts[1], "\nExecStart=\n"));
+    assert_non_null(strstr(texts[1], "--db "));
+    char dest[2][800];
+    snprintf(dest[0], sizeof dest[0], "%s", path);
+    snprintf(dest[1], sizeof dest[1], "%s/shared-store.conf", drop);
+    FILE *f;
+    for (int i = 0; i < 2; i++) {
+        f = fopen(dest[i], "w");
+        assert_non_null(f);
+        const char *at = strstr(texts[i], "/usr/local/bin/evogradd ");
+        assert_non_null(at);
+        fprintf(f, "%.*s%s%s", (int)(at - texts[i]), texts[i], bin,
+                at + strlen("/usr/local/bin/evogradd"));
+        fclose(f);
+    }
+    free((char *)texts[1]);
+    snprintf(cmd, sizeof cmd,
+             "SYSTEMD_UNIT_PATH=%s: SYSTEMD_LOG_COLOR=0 systemd-analyze verify --man=no %s 2>&1",
+             dir, path);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     char out[4096];
@@ -1075,6 +1093,7 @@ static void test_systemd_unit(void **state)
     if (rc != 0 || got != 0) fail_msg("systemd-analyze verify (exit %d):\n%s", rc, out);
 
     /* The same check sees a broken unit. */
+    assert_int_equal(unlink(dest[1]), 0);
     f = fopen(path, "w");
     fprintf(f, "[Service]\nType=notify\nExecStart=%s\nProtectSytem=strict\n", bin);
     fclose(f);
