@@ -28,5 +28,6 @@ int ctl_cmd_steps(ctl_conn *c, const ctl_opts *o);   /* steps ID */
 int ctl_cmd_cancel(ctl_conn *c, const ctl_opts *o);  /* cancel ID */
 int ctl_cmd_delete(ctl_conn *c, const ctl_opts *o);  /* delete ID */
 int ctl_cmd_devices(ctl_conn *c, const ctl_opts *o); /* devices */
+int ctl_cmd_workers(ctl_conn *c, const ctl_opts *o); /* workers */
 
 #endif

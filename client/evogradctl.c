@@ -35,6 +35,8 @@ static const struct {
     {"delete", ctl_cmd_delete, 1, 0, "ID", "delete a job that is not running"},
     {"devices", ctl_cmd_devices, 0, CTL_OPT_CSV, "[--csv]",
      "list the daemon's devices (GPUs with their memory)"},
+    {"workers", ctl_cmd_workers, 0, CTL_OPT_CSV, "[--csv]",
+     "list the daemons sharing the store: devices, alive, last heartbeat, running jobs"},
     {"sweep", ctl_cmd_sweep, -1,
      CTL_OPT_QUIET | CTL_OPT_AFTER | CTL_OPT_LIMIT | CTL_OPT_CSV | CTL_OPT_MARKDOWN |
          CTL_OPT_INTERVAL,

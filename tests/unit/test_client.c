@@ -717,6 +717,15 @@ static void good_server(void *ctx, const char *method, const char *target, const
                  "\"compute_capability\": \"9.0\", \"memory_bytes\": 150754820096, "
                  "\"free_bytes\": 150000000000}, {\"name\": \"cpu\", \"kind\": \"cpu\", "
                  "\"threads\": 16, \"memory_bytes\": 1073741824}]");
+    } else if (strcmp(target, "/v1/workers") == 0) {
+        snprintf(r->body, sizeof r->body,
+                 "{\"workers\": [{\"name\": \"box-a:8080\", \"host\": \"box-a\", \"listen\": "
+                 "\"0.0.0.0:8080\", \"devices\": [\"cuda:0\", \"cuda:1\"], \"started_at\": "
+                 "\"2026-01-01T00:00:00.000Z\", \"last_heartbeat\": \"2026-01-01T01:00:00.000Z\", "
+                 "\"alive\": true, \"running\": [4, 9]}, {\"name\": \"box-b:8080\", "
+                 "\"host\": \"box-b\", \"listen\": null, \"devices\": [\"cpu\"], "
+                 "\"started_at\": \"2026-01-01T00:00:00.000Z\", \"last_heartbeat\": "
+                 "\"2026-01-01T00:10:00.000Z\", \"alive\": false, \"running\": []}]}");
     } else if (strcmp(target, "/v1/jobs/7/cancel") == 0) {
         r->status = 202;
         snprintf(r->body, sizeof r->body, "{\"id\": 7, \"state\": \"running\"}");
@@ -801,6 +810,19 @@ static void test_list_show_steps(void **state)
                         "ID,STATE,TASK,METHOD,DEVICE,STEPS,CREATED,FINISHED\n"
                         "1,succeeded,toy1d,evograd,cpu,5/5,2024-01-01T00:00:00Z,\n"
                         "2,running,rotation,,,-/-,,\n");
+
+    o = opts_for("workers", NULL);
+    o.csv = 1;
+    assert_int_equal(run_captured(ctl_cmd_workers, &c, &o), CTL_EXIT_OK);
+    assert_string_equal(captured,
+                        "NAME,HOST,LISTEN,DEVICES,ALIVE,LAST_HEARTBEAT,RUNNING\n"
+                        "box-a:8080,box-a,0.0.0.0:8080,cuda:0;cuda:1,yes,"
+                        "2026-01-01T01:00:00.000Z,4;9\n"
+                        "box-b:8080,box-b,,cpu,no,2026-01-01T00:10:00.000Z,\n");
+    o.csv = 0;
+    assert_int_equal(run_captured(ctl_cmd_workers, &c, &o), CTL_EXIT_OK);
+    assert_non_null(strstr(captured, "cuda:0,cuda:1  yes"));
+    assert_non_null(strstr(captured, "4,9"));
 
     o = opts_for("devices", NULL);
     assert_int_equal(run_captured(ctl_cmd_devices, &c, &o), CTL_EXIT_OK);
@@ -1062,7 +1084,8 @@ static void test_systemd_unit(void **state)
     snprintf(path, sizeof path, "%s/evogradd.service", dir);
     snprintf(drop, sizeof drop, "%s/evogradd.service.d", dir);
     assert_int_equal(mkdir(drop, 0755), 0);
-    const char *texts[2] = {unit, slurp("systemd/evogradd.service.d/shared-store.conf")};
+    char *unit_text = strdup(unit); /* slurp's buffer is reused */
+    const char *texts[2] = {unit_text, slurp("systemd/evogradd.service.d/shared-store.conf")};
     assert_non_null(strstr(texts[1], "\nExecStart=\n"));
     assert_non_null(strstr(texts[1], "--db "));
     char dest[2][800];
@@ -1078,7 +1101,7 @@ static void test_systemd_unit(void **state)
                 at + strlen("/usr/local/bin/evogradd"));
         fclose(f);
     }
-    free((char *)texts[1]);
+    free(unit_text);
     snprintf(cmd, sizeof cmd,
              "SYSTEMD_UNIT_PATH=%s: SYSTEMD_LOG_COLOR=0 systemd-analyze verify --man=no %s 2>&1",
              dir, path);
@@ -1107,22 +1130,25 @@ static void test_systemd_unit(void **state)
 /* The example config names only options of `evogradd serve`, each once. */
 static void test_example_config(void **state)
 {
-    static const char *const known[] = {"listen", "db", "data-dir", "devices", "token-file",
-                                        "checkpoint-dir", "checkpoint-every", "log-level"};
+    static const char *const known[] = {"listen",         "db",          "data-dir",
+                                        "devices",        "token-file",  "checkpoint-dir",
+                                        "checkpoint-every", "log-level", "worker-name",
+                                        "lease-seconds",  "max-lost-leases"};
+#define N_KNOWN (int)(sizeof known / sizeof *known)
     char *conf = slurp("systemd/evogradd.conf");
-    int seen[8] = {0};
+    int seen[N_KNOWN] = {0};
     for (char *line = strtok(conf, "\n"); line; line = strtok(NULL, "\n")) {
         while (*line == ' ') line++;
         if (*line == '#' && strchr(line, '=') && line[1] != ' ') line++; /* "#name = value" */
         else if (*line == '#' || !*line) continue;
         size_t len = strcspn(line, " =");
         int found = -1;
-        for (int i = 0; i < 8; i++)
+        for (int i = 0; i < N_KNOWN; i++)
             if (strlen(known[i]) == len && strncmp(line, known[i], len) == 0) found = i;
         if (found < 0) fail_msg("unknown option in the example config: %s", line);
         seen[found]++;
     }
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < N_KNOWN; i++)
         if (seen[i] != 1) fail_msg("%s appears %d times in the example config", known[i], seen[i]);
 }
 
