@@ -149,8 +149,8 @@ async function jobsView() {
   filter.value = sessionStorage.getItem("evograd-filter") || "";
   const body = el("tbody");
   const table = el("table", {id: "jobs"},
-    el("thead", {}, el("tr", {}, ...["", "id", "task", "method", "state", "device", "progress",
-      "ETA", "result", "created", "duration", ""].map((h) => el("th", {}, h)))), body);
+    el("thead", {}, el("tr", {}, ...["", "id", "task", "method", "state", "device", "worker",
+      "progress", "ETA", "result", "created", "duration", ""].map((h) => el("th", {}, h)))), body);
   const picked = new Set();
   const compare = el("button", {id: "compare", onclick: () => {
     if (picked.size) location.hash = `#/compare?ids=${[...picked].sort((a, b) => a - b).join(",")}&metric=train_loss`;
@@ -219,6 +219,7 @@ async function jobsView() {
         el("td", {class: "num"}, el("a", {href: `#/jobs/${j.id}`}, String(j.id))),
         el("td", {}, j.task), el("td", {}, j.method),
         el("td", {}, el("span", {class: `state ${j.state}`}, j.state)), el("td", {}, j.device),
+        el("td", {class: "worker"}, j.worker || "-"),
         el("td", {}, el("span", {class: "bar"}, el("div", {style: `width:${pct}%`})),
            ` ${j.steps_done}/${j.total_steps || "?"}`),
         el("td", {class: "num"}, eta(j)), el("td", {}, result(j)),
@@ -307,7 +308,7 @@ async function jobView(id) {
   let job = await api(`/v1/jobs/${id}`);
   const showHead = () => {
     head.replaceChildren(...[["task", job.task], ["method", job.method],
-      ["state", job.state], ["device", job.device],
+      ["state", job.state], ["device", job.device], ["worker", job.worker || "-"],
       ["steps", `${job.steps_done} / ${job.total_steps || "?"}`], ["result", result(job)],
       ["error", job.error || "-"]].flatMap(([k, v]) => [el("span", {}, k), el("span", {id: `job-${k}`}, v)]));
     cancel.disabled = !(job.state === "queued" || job.state === "running");
@@ -578,9 +579,20 @@ async function sweepView(id, metric) {
 // ---- devices ----
 
 async function devicesView() {
-  const list = await api("/v1/devices");
+  const [list, workers] = await Promise.all([api("/v1/devices"), api("/v1/workers")]);
   const mib = (b) => (b ? Math.round(b / 1048576) : "-");
-  main.replaceChildren(el("section", {}, el("h2", {}, "Devices"),
+  const jobLinks = (ids) => ids.length ? ids.flatMap((id, i) =>
+    [i ? ", " : "", el("a", {href: `#/jobs/${id}`}, String(id))]) : ["-"];
+  main.replaceChildren(el("section", {}, el("h2", {}, "Workers"),
+    el("p", {}, "The daemons that run jobs from this store (every box's, when they share a PostgreSQL database)."),
+    el("table", {id: "workers"}, el("thead", {}, el("tr", {}, ...["name", "host", "devices", "alive",
+      "last heartbeat", "running jobs"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, ...workers.workers.map((w) => el("tr", {"data-name": w.name},
+        el("td", {}, w.name), el("td", {}, w.host), el("td", {}, w.devices.join(", ")),
+        el("td", {}, el("span", {class: `state ${w.alive ? "running" : "failed"}`}, w.alive ? "alive" : "gone")),
+        el("td", {}, w.last_heartbeat.replace("T", " ").slice(0, 19)),
+        el("td", {}, ...jobLinks(w.running))))))),
+  el("section", {}, el("h2", {}, "Devices"),
     el("table", {id: "devices"}, el("thead", {}, el("tr", {}, ...["name", "kind", "model",
       "threads", "memory used / total (MiB)"].map((h) => el("th", {}, h)))),
       el("tbody", {}, ...list.map((d) => el("tr", {}, el("td", {}, d.name), el("td", {}, d.kind),

@@ -58,6 +58,8 @@ try {
   check(Number(id) > 0, `the submitted job ${id} is in the table`);
   await page.waitForSelector(`#jobs tr[data-id="${id}"][data-state="running"]`);
   check(true, "the table shows it running (live)");
+  const worker = await page.$eval(`#jobs tbody tr[data-id="${id}"] td.worker`, (td) => td.textContent);
+  check(worker.includes(":"), `the job's worker is shown (${worker})`);
 
   // A bad spec: the API's field error at the form.
   await page.fill("#spec", JSON.stringify({task: "toy1d", evograd: {k: 0}}));
@@ -174,6 +176,9 @@ try {
   await page.goto(`${url}/#/devices`);
   await page.waitForSelector("#devices tbody tr");
   check(true, "the devices page lists a device");
+  const workers = await page.$$eval("#workers tbody tr", (rows) => rows.map((r) => r.textContent));
+  check(workers.length === 1 && workers[0].includes("alive") && workers[0].includes("cpu"),
+        `the workers table shows this daemon, alive (${workers.join(" / ")})`);
   await page.screenshot({path: `${out}/devices.png`, fullPage: true});
   check(errors.length === 0, `no console error${errors.length ? ": " + errors.join(" | ") : ""}`);
 
