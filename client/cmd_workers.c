@@ -10,8 +10,8 @@
 #include "ctl_fmt.h"
 #include "ctl_table.h"
 
-static const char *const head[] = {"NAME", "HOST", "LISTEN", "DEVICES", "ALIVE",
-                                   "LAST_HEARTBEAT", "RUNNING"};
+static const char *const head[] = {"NAME",  "HOST",           "LISTEN", "DEVICES",
+                                   "ALIVE", "LAST_HEARTBEAT", "RUNNING"};
 #define NCOLS (int)(sizeof head / sizeof *head)
 
 /* The array's items as cells joined by sep ("-" or "" when empty). */
@@ -20,7 +20,8 @@ static void join(const json_t *arr, const char *sep, int csv, char *out, size_t 
     size_t n = 0, i;
     json_t *v;
     out[0] = '\0';
-    json_array_foreach(arr, i, v) {
+    json_array_foreach(arr, i, v)
+    {
         char cell[64];
         ctl_fmt_cell(v, csv, cell, sizeof cell);
         int m = snprintf(out + n, size - n, "%s%s", i ? sep : "", cell);
@@ -43,20 +44,19 @@ int ctl_cmd_workers(ctl_conn *c, const ctl_opts *o)
     }
     size_t i;
     json_t *w;
-    json_array_foreach(json_object_get(body, "workers"), i, w) {
+    json_array_foreach(json_object_get(body, "workers"), i, w)
+    {
         if (!json_is_object(w)) continue;
         char cells[NCOLS][256];
         const char *row[NCOLS];
         ctl_fmt_cell(json_object_get(w, "name"), o->csv, cells[0], sizeof cells[0]);
         ctl_fmt_cell(json_object_get(w, "host"), o->csv, cells[1], sizeof cells[1]);
         ctl_fmt_cell(json_object_get(w, "listen"), o->csv, cells[2], sizeof cells[2]);
-        join(json_object_get(w, "devices"), o->csv ? ";" : ",", o->csv, cells[3],
-             sizeof cells[3]);
+        join(json_object_get(w, "devices"), o->csv ? ";" : ",", o->csv, cells[3], sizeof cells[3]);
         snprintf(cells[4], sizeof cells[4], "%s",
                  json_is_true(json_object_get(w, "alive")) ? "yes" : "no");
         ctl_fmt_cell(json_object_get(w, "last_heartbeat"), o->csv, cells[5], sizeof cells[5]);
-        join(json_object_get(w, "running"), o->csv ? ";" : ",", o->csv, cells[6],
-             sizeof cells[6]);
+        join(json_object_get(w, "running"), o->csv ? ";" : ",", o->csv, cells[6], sizeof cells[6]);
         for (int k = 0; k < NCOLS; k++) row[k] = cells[k];
         if (ctl_table_row(&t, row) != 0) break;
     }

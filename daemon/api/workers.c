@@ -43,10 +43,11 @@ const char *const *eg_api_devices_all(const eg_api_ctx *ctx, eg_api_devices *out
     if (eg_store_workers(ctx->store, ctx->lease_s, &ws) != 0) return out->list;
     size_t i, j;
     json_t *w, *dev;
-    json_array_foreach(json_object_get(ws, "workers"), i, w) {
+    json_array_foreach(json_object_get(ws, "workers"), i, w)
+    {
         if (!json_is_true(json_object_get(w, "alive"))) continue;
-        json_array_foreach(json_object_get(w, "devices"), j, dev)
-            if (json_is_string(dev)) add_name(out, json_string_value(dev));
+        json_array_foreach(json_object_get(w, "devices"), j, dev) if (json_is_string(dev))
+            add_name(out, json_string_value(dev));
     }
     json_decref(ws);
     return out->list;

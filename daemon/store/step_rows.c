@@ -51,8 +51,10 @@ void eg_step_row_put(eg_text *t, long step, long epoch, double train_loss, doubl
     eg_text_puts(t, ",\"peak_bytes\":");
     eg_text_int(t, peak);
     eg_text_puts(t, ",\"at_ms\":");
-    if (isnan(at)) eg_text_puts(t, "null");
-    else eg_text_int(t, llround(at * 1e3));
+    if (isnan(at))
+        eg_text_puts(t, "null");
+    else
+        eg_text_int(t, llround(at * 1e3));
     eg_text_put(t, "}", 1);
 }
 
@@ -114,8 +116,10 @@ int eg_step_page_end(eg_step_page *p, int rc, int more, char **text, size_t *len
 {
     if (rc == 0) {
         eg_text_puts(&p->t, "],\"next_after\":");
-        if (more) eg_text_int(&p->t, p->last);
-        else eg_text_puts(&p->t, "null");
+        if (more)
+            eg_text_int(&p->t, p->last);
+        else
+            eg_text_puts(&p->t, "null");
         eg_text_puts(&p->t, "}");
         if (p->t.oom) rc = eg_errorf("store: out of memory");
     }
@@ -134,9 +138,9 @@ long eg_steps_kept_index(long j, long n, long m)
     return (long)((long long)j * (n - 1) / (m - 1));
 }
 
-const char *const eg_steps_minmax_cols[EG_STEPS_MINMAX] = {
-    "train_loss", "meta_loss", "hyper_norm", "lambda_norm",
-    "step_ms",    "meta_ms",   "cur_bytes",  "peak_bytes"};
+const char *const eg_steps_minmax_cols[EG_STEPS_MINMAX] = {"train_loss",  "meta_loss", "hyper_norm",
+                                                           "lambda_norm", "step_ms",   "meta_ms",
+                                                           "cur_bytes",   "peak_bytes"};
 
 int eg_steps_parse_columns(const char *by, int cols[EG_STEPS_MINMAX])
 {

@@ -11,9 +11,9 @@
 #include "util/err.h"
 #include "util/log.h"
 
-#define BATCH_DELAY_MS 50       /* the longest a row waits for company */
+#define BATCH_DELAY_MS 50 /* the longest a row waits for company */
 #define QUEUE_START 1024
-#define QUEUE_MAX (1u << 17)    /* rows queued before appends fail */
+#define QUEUE_MAX (1u << 17) /* rows queued before appends fail */
 
 static void deadline_in(struct timespec *t, long ms)
 {
@@ -121,15 +121,16 @@ int eg_writeq_push(eg_writeq *q, const eg_item *it)
     }
     if (q->full) {
         eg_store_note_failure(1);
-        rc = eg_errorf("store: the disk holding %s is full: the step log cannot grow (%s)",
-                       q->name, q->failed_msg[0] ? q->failed_msg : "no space");
+        rc = eg_errorf("store: the disk holding %s is full: the step log cannot grow (%s)", q->name,
+                       q->failed_msg[0] ? q->failed_msg : "no space");
         goto out;
     }
     if (q->len == q->cap) {
         eg_item *n = q->cap < QUEUE_MAX ? malloc(2 * q->cap * sizeof *n) : NULL;
         if (!n) {
             rc = eg_errorf("store: write queue full (%zu rows): the database is not "
-                           "keeping up", q->len);
+                           "keeping up",
+                           q->len);
             goto out;
         }
         for (size_t i = 0; i < q->len; i++) n[i] = q->q[(q->head + i) % q->cap];
@@ -151,8 +152,8 @@ int eg_writeq_step(eg_writeq *q, int64_t job, int attempt, const eg_step_record 
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    eg_item it = {.kind = EG_ITEM_STEP, .job = job, .attempt = attempt,
-                  .at = now.tv_sec + now.tv_nsec / 1e9};
+    eg_item it = {
+        .kind = EG_ITEM_STEP, .job = job, .attempt = attempt, .at = now.tv_sec + now.tv_nsec / 1e9};
     it.u.step = *r;
     return eg_writeq_push(q, &it);
 }

@@ -39,24 +39,24 @@ typedef struct eg_writeq {
     /* Called when a commit failed for a full disk (NULL: none). */
     void (*on_full)(void *ctx);
     void *ctx;
-    int tries;        /* commits of one batch before its rows are lost */
-    long retry_ms;    /* the wait between them */
+    int tries;     /* commits of one batch before its rows are lost */
+    long retry_ms; /* the wait between them */
 
     pthread_mutex_t lock;
-    pthread_cond_t wake;    /* to the thread: work, a flush or the stop */
-    pthread_cond_t done;    /* from the thread: a batch was handled */
-    eg_item *q;             /* a ring of len items from head */
+    pthread_cond_t wake; /* to the thread: work, a flush or the stop */
+    pthread_cond_t done; /* from the thread: a batch was handled */
+    eg_item *q;          /* a ring of len items from head */
     size_t cap, head, len;
-    uint64_t enqueued;      /* items ever queued */
-    uint64_t handled;       /* items ever taken and committed (or lost) */
+    uint64_t enqueued;                 /* items ever queued */
+    uint64_t handled;                  /* items ever taken and committed (or lost) */
     uint64_t failed_from, failed_upto; /* items (from, upto] were in the last
                                           batch that failed */
     char failed_msg[256];
-    int flushers;           /* threads waiting in eg_writeq_flush */
+    int flushers; /* threads waiting in eg_writeq_flush */
     int stopping, started;
-    int full;               /* the disk is full: appends are refused */
+    int full; /* the disk is full: appends are refused */
     pthread_t thread;
-    eg_item *batch;         /* the thread's copy of the batch in hand */
+    eg_item *batch; /* the thread's copy of the batch in hand */
 } eg_writeq;
 
 /* Starts the thread (named eg-store). */

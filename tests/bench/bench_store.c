@@ -40,11 +40,20 @@ static void *log_rows(void *arg)
 {
     job_ctx *c = arg;
     for (long i = 0; i < c->rows && c->rc == 0; i++) {
-        eg_step_record r = {.step = i, .epoch = i / 100, .train_loss = 1.0 / (i + 1),
-                            .meta_loss = 2.0 / (i + 1), .hyper_norm = 0.5, .n_lambda = 2,
-                            .lambda = {0.1f, 0.2f}, .lambda_norm = 0.22, .k = 2,
-                            .w = {0.4, 0.6}, .step_ms = 1.5, .meta_ms = 0.7,
-                            .cur_bytes = 1 << 20, .peak_bytes = 1 << 21};
+        eg_step_record r = {.step = i,
+                            .epoch = i / 100,
+                            .train_loss = 1.0 / (i + 1),
+                            .meta_loss = 2.0 / (i + 1),
+                            .hyper_norm = 0.5,
+                            .n_lambda = 2,
+                            .lambda = {0.1f, 0.2f},
+                            .lambda_norm = 0.22,
+                            .k = 2,
+                            .w = {0.4, 0.6},
+                            .step_ms = 1.5,
+                            .meta_ms = 0.7,
+                            .cur_bytes = 1 << 20,
+                            .peak_bytes = 1 << 21};
         /* The queue holds 2^17 rows: past that, wait for the writer. */
         while ((c->rc = eg_store_step_append(c->s, c->id, c->attempt, &r)) != 0 &&
                strstr(eg_last_error(), "write queue full")) {

@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 static char bindir[256];
-static char root[256];   /* the temporary folder: data/ and the socket */
+static char root[256]; /* the temporary folder: data/ and the socket */
 static int started, server_up;
-static pid_t owner;      /* the process that started it stops it */
+static pid_t owner; /* the process that started it stops it */
 
 int pgc_wanted(void)
 {
@@ -44,7 +44,10 @@ static int find_bindir(void)
     return best < 0 ? -1 : 0;
 }
 
-int pgc_available(void) { return find_bindir() == 0; }
+int pgc_available(void)
+{
+    return find_bindir() == 0;
+}
 
 /* Runs a shell command as the server's user; 0 when it exits 0. */
 static int run_as_server(const char *cmd)
@@ -92,8 +95,7 @@ static void stop_at_exit(void)
     if (!started || getpid() != owner) return;
     if (server_up) {
         char cmd[512];
-        snprintf(cmd, sizeof cmd, "%s/pg_ctl -D %s/data -w -t 30 -m immediate stop", bindir,
-                 root);
+        snprintf(cmd, sizeof cmd, "%s/pg_ctl -D %s/data -w -t 30 -m immediate stop", bindir, root);
         run_as_server(cmd);
     }
     char rm[400];
@@ -127,8 +129,8 @@ int pgc_start(void)
     started = 1;
     atexit(stop_at_exit);
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s/initdb -D %s/data -U evograd -A trust -E UTF8 --no-sync",
-             bindir, root);
+    snprintf(cmd, sizeof cmd, "%s/initdb -D %s/data -U evograd -A trust -E UTF8 --no-sync", bindir,
+             root);
     if (run_as_server(cmd) != 0) return -1;
     return pgc_server_start();
 }

@@ -46,7 +46,7 @@
 #define LEASE_S 2
 
 static char root[512];
-static json_t *reference; /* step rows of the uninterrupted run */
+static json_t *reference;    /* step rows of the uninterrupted run */
 static char shared_dir[700]; /* the current test's checkpoint folder, shared */
 
 static int group_setup(void **state)
@@ -88,8 +88,11 @@ static void start(dh_daemon *d, const char *name, const char *db, long lease_s)
 {
     char dir[700];
     snprintf(dir, sizeof dir, "%s/%s", root, name);
-    dh_opts o = {.checkpoint_every = 5, .db = db, .worker_name = name,
-                 .lease_seconds = lease_s, .state_dir = shared_dir};
+    dh_opts o = {.checkpoint_every = 5,
+                 .db = db,
+                 .worker_name = name,
+                 .lease_seconds = lease_s,
+                 .state_dir = shared_dir};
     if (dh_start(d, dir, &o) != 0) fail_msg("cannot start daemon %s", name);
 }
 
@@ -162,8 +165,8 @@ static void expect_whole_and_same(const dh_daemon *d, int64_t id, const char *wh
             const json_t *a = json_object_get(json_array_get(rows, i), keys[k]),
                          *b = json_object_get(json_array_get(ref, i), keys[k]);
             if (!close_enough(a, b))
-                fail_msg("%s: job %lld step %zu: %s %.9g, uninterrupted %.9g", what,
-                         (long long)id, i, keys[k], json_number_value(a), json_number_value(b));
+                fail_msg("%s: job %lld step %zu: %s %.9g, uninterrupted %.9g", what, (long long)id,
+                         i, keys[k], json_number_value(a), json_number_value(b));
         }
     json_decref(rows);
 }
@@ -287,12 +290,14 @@ static void test_each_job_runs_once(void **state)
     /* A job may ask for a device of any daemon alive on the store: a GPU
      * box's heartbeat (written as its daemon would) lets these CPU-only
      * daemons take a job for cuda:0, which then waits for that box. */
-    db_int(db, "INSERT INTO workers (name, host, devices) VALUES ('gpu-box', 'gpu-box', "
-               "'[\"cuda:0\"]') RETURNING 1", -1);
+    db_int(db,
+           "INSERT INTO workers (name, host, devices) VALUES ('gpu-box', 'gpu-box', "
+           "'[\"cuda:0\"]') RETURNING 1",
+           -1);
     int64_t gpu_job = dh_submit(&d[1], "{\"task\":\"toy1d\",\"device\":\"cuda:0\"}");
     assert_true(gpu_job > 0);
-    assert_int_equal(dh_post_json(&d[1], "/v1/jobs", "{\"task\":\"toy1d\",\"device\":\"cuda:5\"}",
-                                  &r), 0);
+    assert_int_equal(
+        dh_post_json(&d[1], "/v1/jobs", "{\"task\":\"toy1d\",\"device\":\"cuda:5\"}", &r), 0);
     assert_int_equal(r.status, 400);
     assert_non_null(strstr(dh_err_message(&r), "cuda:0"));
     dh_resp_free(&r);
@@ -370,8 +375,7 @@ static void test_database_outage(void **state)
     }
     /* The daemons felt it: their writes waited and were tried again. */
     assert_true(dh_file_contains(a.log, "trying again") || dh_file_contains(b.log, "trying again"));
-    fprintf(stderr, "# the database was away for 10 s: %d jobs whole and equal\n",
-            N_OUTAGE_JOBS);
+    fprintf(stderr, "# the database was away for 10 s: %d jobs whole and equal\n", N_OUTAGE_JOBS);
     stop(&a);
     stop(&b);
 }
@@ -417,13 +421,13 @@ static void test_stalled_worker_writes_nothing(void **state)
     /* Every row from the resume point on is the new attempt's. */
     char q[200];
     snprintf(q, sizeof q,
-             "SELECT COUNT(*) FROM steps WHERE job = $1 AND step >= %ld AND attempt <> 2",
-             resumed);
+             "SELECT COUNT(*) FROM steps WHERE job = $1 AND step >= %ld AND attempt <> 2", resumed);
     assert_int_equal(db_int(db, q, id), 0);
     assert_int_equal(db_int(db, "SELECT COUNT(*) FROM steps WHERE job = $1", id), TOTAL);
     snprintf(q, sizeof q,
              "SELECT COUNT(*) FROM checkpoints WHERE job = $1 AND step > %ld AND path NOT LIKE "
-             "'%%.2.ckpt'", resumed);
+             "'%%.2.ckpt'",
+             resumed);
     assert_int_equal(db_int(db, q, id), 0);
     /* The new attempt removed the job's files when it ended; the stalled
      * one wrote none since. */

@@ -448,9 +448,11 @@ static void test_finish_cancel_delete(void **state)
         assert_int_equal(claim_job(s, cpu, &id, &spec, device, sizeof device), 0);
         free(spec);
     }
-    assert_int_equal(eg_store_job_finish(s, c, attempt_of(s, c), "failed", "loss is NaN at step 3", NULL), 0);
-    assert_int_equal(eg_store_job_finish(s, d, attempt_of(s, d), "succeeded", NULL, "{\"test_acc\": 91.5}"), 0);
-    assert_int_equal(eg_store_job_finish(s, missing, attempt_of(s, missing), "failed", "x", NULL), 1);
+    assert_int_equal(
+        eg_store_job_finish(s, c, attempt_of(s, c), "failed", "loss is NaN at step 3", NULL), 0);
+    assert_int_equal(
+        eg_store_job_finish(s, d, attempt_of(s, d), "succeeded", NULL, "{\"test_acc\": 91.5}"), 0);
+    assert_int_equal(eg_store_job_finish(s, missing, 1, "failed", "x", NULL), 1);
     j = get_job(s, c);
     assert_string_equal(job_str(j, "state"), "failed");
     assert_string_equal(job_str(j, "error"), "loss is NaN at step 3");

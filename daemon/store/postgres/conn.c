@@ -118,7 +118,10 @@ static const char SQL_BEGIN[] = "BEGIN";
 static const char SQL_COMMIT[] = "COMMIT";
 static const char SQL_ROLLBACK[] = "ROLLBACK";
 
-int pg_begin(pg_conn *c) { return pg_x(c, SQL_BEGIN, 0, NULL, "BEGIN", NULL); }
+int pg_begin(pg_conn *c)
+{
+    return pg_x(c, SQL_BEGIN, 0, NULL, "BEGIN", NULL);
+}
 
 int pg_end(pg_conn *c, int rc)
 {
@@ -213,7 +216,10 @@ const char *pg_f64(pg_num *n, double v)
     return n->b;
 }
 
-long long pg_get_i64(const PGresult *r, int i, int j) { return atoll(PQgetvalue(r, i, j)); }
+long long pg_get_i64(const PGresult *r, int i, int j)
+{
+    return atoll(PQgetvalue(r, i, j));
+}
 
 json_t *pg_col_int(const PGresult *r, int i, int j)
 {

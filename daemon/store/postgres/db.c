@@ -121,7 +121,10 @@ int pg_op_set_wake(eg_store *base, void (*wake)(void *ctx), void *ctx)
     return 0;
 }
 
-int pg_op_flush(eg_store *base) { return eg_writeq_flush(&((eg_pg *)base)->q); }
+int pg_op_flush(eg_store *base)
+{
+    return eg_writeq_flush(&((eg_pg *)base)->q);
+}
 
 int pg_op_step_append(eg_store *base, int64_t job, int attempt, const eg_step_record *r)
 {
@@ -190,8 +193,11 @@ int eg_pg_open(const char *conninfo, eg_store **out)
     s->idle = c;
     /* The server may be away for a while (a restart): a batch is tried
      * again for as long as patient operations wait. */
-    s->q = (eg_writeq){.name = "the PostgreSQL database", .commit = pg_commit, .ctx = s,
-                       .tries = EG_PG_PATIENCE_S * 2, .retry_ms = 500};
+    s->q = (eg_writeq){.name = "the PostgreSQL database",
+                       .commit = pg_commit,
+                       .ctx = s,
+                       .tries = EG_PG_PATIENCE_S * 2,
+                       .retry_ms = 500};
     if (eg_writeq_start(&s->q) != 0) goto fail;
     *out = &s->base;
     return 0;

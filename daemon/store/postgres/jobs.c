@@ -58,12 +58,15 @@ int pg_op_job_insert(eg_store *base, const char *spec_json, const char *task, co
 }
 
 /* A job with its last step, as the SQLite store selects it. */
-#define JOB_SELECT                                                                         \
-    "SELECT j.id, j.state, j.task, j.method, COALESCE(j.run_device, j.device), j.device, "  \
-    "j.spec, " PG_TS("j.created_at") ", " PG_TS("j.started_at") ", " PG_TS("j.finished_at") \
-    ", j.steps_done, j.total_steps, j.error, j.summary, j.cancel_requested, s.step, "      \
-    "s.train_loss, s.meta_loss, s.lambda, j.sweep, j.point, j.attempt, j.worker "          \
-    "FROM jobs j LEFT JOIN steps s ON s.job = j.id AND s.step = j.steps_done - 1 "
+#define JOB_SELECT                                                                                 \
+    "SELECT j.id, j.state, j.task, j.method, COALESCE(j.run_device, j.device), j.device, "         \
+    "j.spec, " PG_TS("j.created_at") ", " PG_TS("j.started_at") ", " PG_TS(                        \
+        "j.finished_at") ", j.steps_done, j.total_steps, j.error, j.summary, j.cancel_requested, " \
+                         "s.step, "                                                                \
+                         "s.train_loss, s.meta_loss, s.lambda, j.sweep, j.point, j.attempt, "      \
+                         "j.worker "                                                               \
+                         "FROM jobs j LEFT JOIN steps s ON s.job = j.id AND s.step = "             \
+                         "j.steps_done - 1 "
 
 static const char SQL_JOB_GET[] = JOB_SELECT "WHERE j.id = $1";
 static const char SQL_JOBS_ALL[] = JOB_SELECT "WHERE j.id > $1 ORDER BY j.id LIMIT $2";
@@ -78,13 +81,20 @@ static json_t *job_json(const PGresult *r, int i)
         const char *key;
         json_t *(*get)(const PGresult *, int, int);
     } cols[] = {
-        {"id", pg_col_int},           {"state", pg_col_text},
-        {"task", pg_col_text},        {"method", pg_col_text},
-        {"device", pg_col_text},      {"requested_device", pg_col_text},
-        {"spec", pg_col_json},        {"created_at", pg_col_text},
-        {"started_at", pg_col_text},  {"finished_at", pg_col_text},
-        {"steps_done", pg_col_int},   {"total_steps", pg_col_int},
-        {"error", pg_col_text},       {"summary", pg_col_json},
+        {"id", pg_col_int},
+        {"state", pg_col_text},
+        {"task", pg_col_text},
+        {"method", pg_col_text},
+        {"device", pg_col_text},
+        {"requested_device", pg_col_text},
+        {"spec", pg_col_json},
+        {"created_at", pg_col_text},
+        {"started_at", pg_col_text},
+        {"finished_at", pg_col_text},
+        {"steps_done", pg_col_int},
+        {"total_steps", pg_col_int},
+        {"error", pg_col_text},
+        {"summary", pg_col_json},
         {"cancel_requested", pg_col_bool},
     };
     int n = (int)(sizeof cols / sizeof cols[0]), bad = 0;
@@ -111,7 +121,9 @@ static int job_get(pg_conn *c, int64_t id, json_t **out)
     const char *p[] = {pg_i64(&n, id)};
     PGresult *r = pg_q(c, SQL_JOB_GET, 1, p, "reading a job");
     if (!r) return -1;
-    int rc = PQntuples(r) == 0 ? 1 : (*out = job_json(r, 0)) ? 0 : eg_errorf("store: out of memory");
+    int rc = PQntuples(r) == 0         ? 1
+             : (*out = job_json(r, 0)) ? 0
+                                       : eg_errorf("store: out of memory");
     PQclear(r);
     return rc;
 }
@@ -128,8 +140,8 @@ static int jobs_list(pg_conn *c, const char *state, int64_t after, int limit, js
 {
     pg_num a, l;
     const char *p[] = {pg_i64(&a, after), pg_i64(&l, (long long)limit + 1), state};
-    PGresult *r = pg_q(c, state ? SQL_JOBS_IN_STATE : SQL_JOBS_ALL, state ? 3 : 2, p,
-                       "listing jobs");
+    PGresult *r =
+        pg_q(c, state ? SQL_JOBS_IN_STATE : SQL_JOBS_ALL, state ? 3 : 2, p, "listing jobs");
     if (!r) return -1;
     json_t *arr = json_array(), *next = NULL;
     int rc = arr ? pg_page(r, limit, job_json, arr, &next) : eg_errorf("store: out of memory");
@@ -251,8 +263,7 @@ static int claim(pg_conn *c, const char *const *devices, const char *wants, cons
         out->id = pg_get_i64(r, 0, 0);
         for (int i = 0; devices[i] && !dev; i++)
             if (eg_device_fits(PQgetvalue(r, 0, 1), devices[i])) dev = devices[i];
-        if (!dev) rc = eg_errorf("store: job %lld fits none of the devices",
-                                 (long long)out->id);
+        if (!dev) rc = eg_errorf("store: job %lld fits none of the devices", (long long)out->id);
     }
     PQclear(r);
     if (rc == 0 && snprintf(out->device, sizeof out->device, "%s", dev) >= (int)sizeof out->device)
@@ -261,9 +272,12 @@ static int claim(pg_conn *c, const char *const *devices, const char *wants, cons
         pg_num id, l;
         const char *p[] = {pg_i64(&id, out->id), dev, worker, pg_f64(&l, lease_s)};
         r = pg_q(c, SQL_CLAIM, 4, p, "claiming a job");
-        if (!r) rc = -1;
-        else if (!(out->spec = strdup(PQgetvalue(r, 0, 0)))) rc = eg_errorf("store: out of memory");
-        else out->attempt = (int)pg_get_i64(r, 0, 1);
+        if (!r)
+            rc = -1;
+        else if (!(out->spec = strdup(PQgetvalue(r, 0, 0))))
+            rc = eg_errorf("store: out of memory");
+        else
+            out->attempt = (int)pg_get_i64(r, 0, 1);
         PQclear(r);
     }
     if (rc != 0) {
@@ -273,8 +287,8 @@ static int claim(pg_conn *c, const char *const *devices, const char *wants, cons
     return pg_end(c, rc);
 }
 
-int pg_op_job_claim(eg_store *base, const char *const *devices, const char *worker,
-                    double lease_s, eg_claim *c_out)
+int pg_op_job_claim(eg_store *base, const char *const *devices, const char *worker, double lease_s,
+                    eg_claim *c_out)
 {
     memset(c_out, 0, sizeof *c_out);
     char wants[512];
@@ -293,9 +307,8 @@ static int guarded(pg_conn *c, const char *sql, int n, const char *const *p, con
     return changed ? 0 : EG_STORE_LOST;
 }
 
-static const char SQL_RENEW[] =
-    "UPDATE jobs SET lease_until = now() + make_interval(secs => $3) "
-    "WHERE id = $1 AND attempt = $2 AND state = 'running'";
+static const char SQL_RENEW[] = "UPDATE jobs SET lease_until = now() + make_interval(secs => $3) "
+                                "WHERE id = $1 AND attempt = $2 AND state = 'running'";
 
 int pg_op_job_renew(eg_store *base, int64_t id, int attempt, double lease_s)
 {
@@ -377,8 +390,8 @@ static int finish(pg_conn *c, const char *const *p)
     return rc;
 }
 
-int pg_op_job_finish(eg_store *base, int64_t id, int attempt, const char *state,
-                     const char *error, const char *summary_json)
+int pg_op_job_finish(eg_store *base, int64_t id, int attempt, const char *state, const char *error,
+                     const char *summary_json)
 {
     eg_pg *s = (eg_pg *)base;
     int want = state_index(state);
@@ -497,10 +510,11 @@ int pg_op_worker_beat(eg_store *base, const eg_store_worker *w)
 }
 
 static const char SQL_WORKERS[] =
-    "SELECT w.name, w.host, w.listen, w.devices, " PG_TS("w.started_at") ", "
-    PG_TS("w.heartbeat_at") ", w.heartbeat_at >= now() - make_interval(secs => $1), "
-    "(SELECT COALESCE(json_agg(j.id ORDER BY j.id), '[]') FROM jobs j "
-    "WHERE j.worker = w.name AND j.state = 'running') FROM workers w ORDER BY w.name";
+    "SELECT w.name, w.host, w.listen, w.devices, " PG_TS("w.started_at") ", " PG_TS(
+        "w.heartbeat_at") ", w.heartbeat_at >= now() - make_interval(secs => $1), "
+                          "(SELECT COALESCE(json_agg(j.id ORDER BY j.id), '[]') FROM jobs j "
+                          "WHERE j.worker = w.name AND j.state = 'running') FROM workers w ORDER "
+                          "BY w.name";
 
 static int workers(pg_conn *c, double alive_s, json_t *arr)
 {
@@ -512,10 +526,9 @@ static int workers(pg_conn *c, double alive_s, json_t *arr)
     for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
         json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "name",
                               pg_col_text(r, i, 0), "host", pg_col_text(r, i, 1), "listen",
-                              pg_col_text(r, i, 2), "devices", pg_col_json(r, i, 3),
-                              "started_at", pg_col_text(r, i, 4), "last_heartbeat",
-                              pg_col_text(r, i, 5), "alive", pg_col_bool(r, i, 6), "running",
-                              pg_col_json(r, i, 7));
+                              pg_col_text(r, i, 2), "devices", pg_col_json(r, i, 3), "started_at",
+                              pg_col_text(r, i, 4), "last_heartbeat", pg_col_text(r, i, 5), "alive",
+                              pg_col_bool(r, i, 6), "running", pg_col_json(r, i, 7));
         if (json_array_append_new(arr, o) != 0) rc = eg_errorf("store: out of memory");
     }
     PQclear(r);
@@ -529,7 +542,9 @@ int pg_op_workers(eg_store *base, double alive_s, json_t **out)
     if (!arr) return eg_errorf("store: out of memory");
     int rc;
     PG_RUN((eg_pg *)base, 0, rc, (json_array_clear(arr), workers(c, alive_s, arr)));
-    if (rc == 0 && !(*out = json_pack("{s:o}", "workers", arr))) rc = eg_errorf("store: out of memory");
-    else if (rc != 0) json_decref(arr);
+    if (rc == 0 && !(*out = json_pack("{s:o}", "workers", arr)))
+        rc = eg_errorf("store: out of memory");
+    else if (rc != 0)
+        json_decref(arr);
     return rc;
 }

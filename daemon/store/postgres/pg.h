@@ -24,7 +24,7 @@ typedef struct pg_conn {
     PGconn *pg;
     int n;
     const char *sql[EG_PG_STMTS];
-    int has_steps_in; /* the session's COPY table exists */
+    int has_steps_in;     /* the session's COPY table exists */
     struct pg_conn *next; /* in the pool */
 } pg_conn;
 
@@ -79,15 +79,15 @@ pg_conn *pg_take(eg_pg *s, pg_retry *r);
 int pg_give(eg_pg *s, pg_conn *c, pg_retry *r, int rc);
 
 /* rc = call, with c a connection, retried as above. */
-#define PG_RUN(s, is_patient, rc, call)                                                      \
-    do {                                                                                     \
-        pg_retry r_ = {.patient = (is_patient)};                                             \
-        pg_conn *c;                                                                          \
-        (rc) = -1;                                                                           \
-        while ((c = pg_take((s), &r_))) {                                                    \
-            (rc) = (call);                                                                   \
-            if (pg_give((s), c, &r_, (rc))) break;                                           \
-        }                                                                                    \
+#define PG_RUN(s, is_patient, rc, call)                                                            \
+    do {                                                                                           \
+        pg_retry r_ = {.patient = (is_patient)};                                                   \
+        pg_conn *c;                                                                                \
+        (rc) = -1;                                                                                 \
+        while ((c = pg_take((s), &r_))) {                                                          \
+            (rc) = (call);                                                                         \
+            if (pg_give((s), c, &r_, (rc))) break;                                                 \
+        }                                                                                          \
     } while (0)
 
 /* Text of numbers for parameters. */
@@ -131,13 +131,13 @@ int pg_op_jobs_list(eg_store *base, const char *state, int64_t after, int limit,
 int pg_op_job_counts(eg_store *base, long counts[5]);
 int pg_op_newest_job(eg_store *base, int64_t *id);
 int pg_op_oldest_queued_age(eg_store *base, double *seconds);
-int pg_op_job_claim(eg_store *base, const char *const *devices, const char *worker,
-                    double lease_s, eg_claim *c);
+int pg_op_job_claim(eg_store *base, const char *const *devices, const char *worker, double lease_s,
+                    eg_claim *c);
 int pg_op_job_renew(eg_store *base, int64_t id, int attempt, double lease_s);
 int pg_op_leases_expire(eg_store *base, int max_lost, int *requeued, int *failed);
 int pg_op_job_set_total(eg_store *base, int64_t id, int attempt, long total_steps);
-int pg_op_job_finish(eg_store *base, int64_t id, int attempt, const char *state,
-                     const char *error, const char *summary_json);
+int pg_op_job_finish(eg_store *base, int64_t id, int attempt, const char *state, const char *error,
+                     const char *summary_json);
 int pg_op_job_cancel(eg_store *base, int64_t id);
 int pg_op_job_cancel_requested(eg_store *base, int64_t id, int attempt);
 int pg_op_job_delete(eg_store *base, int64_t id);
@@ -157,8 +157,7 @@ int pg_op_sweep_cancel(eg_store *base, int64_t id, int *n);
 int pg_op_sweep_delete(eg_store *base, int64_t id, int64_t **ids, int *n);
 int pg_op_eval_append(eg_store *base, int64_t job, int attempt, long step, const eg_eval *ev);
 int pg_op_evals(eg_store *base, int64_t job, json_t **out);
-int pg_op_checkpoint_record(eg_store *base, int64_t job, int attempt, long step,
-                            const char *path);
+int pg_op_checkpoint_record(eg_store *base, int64_t job, int attempt, long step, const char *path);
 int pg_op_checkpoint_latest(eg_store *base, int64_t job, char **path, long *step);
 
 #endif

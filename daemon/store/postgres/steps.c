@@ -63,8 +63,10 @@ static void copy_text(eg_text *t, const char *s)
 
 static void copy_real(eg_text *t, double x)
 {
-    if (isfinite(x)) eg_text_printf(t, "%.17g", x);
-    else eg_text_puts(t, "\\N");
+    if (isfinite(x))
+        eg_text_printf(t, "%.17g", x);
+    else
+        eg_text_puts(t, "\\N");
 }
 
 /* One step row as a COPY line into t. */
@@ -73,16 +75,17 @@ static int copy_line(eg_text *t, const eg_item *it)
     const eg_step_record *r = &it->u.step;
     eg_step_texts x;
     EG_TRY(eg_step_texts_make(r, it->at, &x));
-    eg_text_printf(t, "%lld\t%d\t%ld\t%ld\t", (long long)it->job, it->attempt, r->step,
-                   r->epoch);
+    eg_text_printf(t, "%lld\t%d\t%ld\t%ld\t", (long long)it->job, it->attempt, r->step, r->epoch);
     copy_real(t, r->train_loss);
     eg_text_put(t, "\t", 1);
     copy_real(t, r->meta_loss);
     eg_text_put(t, "\t", 1);
     copy_real(t, r->hyper_norm);
     eg_text_put(t, "\t", 1);
-    if (x.has_lambda) copy_text(t, x.lambda.buf);
-    else eg_text_puts(t, "\\N");
+    if (x.has_lambda)
+        copy_text(t, x.lambda.buf);
+    else
+        eg_text_puts(t, "\\N");
     eg_text_put(t, "\t", 1);
     copy_real(t, r->lambda_norm);
     eg_text_put(t, "\t", 1);
@@ -145,10 +148,10 @@ static int insert_eval(pg_conn *c, const eg_item *it)
     eg_text curve = {0};
     if (ev->has_curve) eg_eval_curve_put(&curve, ev);
     if (curve.oom) return eg_errorf("store: out of memory");
-    const char *p[] = {pg_i64(&n[0], it->job),        pg_i64(&n[1], it->u.eval.step),
-                       pg_f64(&n[2], ev->test_acc),    pg_f64(&n[3], ev->test_loss),
-                       pg_f64(&n[4], ev->angle_deg),   pg_f64(&n[5], ev->w_corrupted),
-                       pg_f64(&n[6], ev->w_clean),     ev->has_curve ? curve.buf : NULL,
+    const char *p[] = {pg_i64(&n[0], it->job),       pg_i64(&n[1], it->u.eval.step),
+                       pg_f64(&n[2], ev->test_acc),  pg_f64(&n[3], ev->test_loss),
+                       pg_f64(&n[4], ev->angle_deg), pg_f64(&n[5], ev->w_corrupted),
+                       pg_f64(&n[6], ev->w_clean),   ev->has_curve ? curve.buf : NULL,
                        pg_i64(&n[8], it->attempt)};
     int rc = pg_x(c, SQL_EVAL_INSERT, 9, p, "logging an evaluation", NULL);
     free(curve.buf);
@@ -164,8 +167,10 @@ static int commit_on(pg_conn *c, const eg_item *b, size_t n)
     EG_TRY(pg_begin(c));
     int rc = copy_steps(c, b, n), any_step = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        if (b[i].kind == EG_ITEM_EVAL) rc = insert_eval(c, &b[i]);
-        else any_step = 1;
+        if (b[i].kind == EG_ITEM_EVAL)
+            rc = insert_eval(c, &b[i]);
+        else
+            any_step = 1;
     }
     if (rc == 0 && any_step) rc = pg_x(c, SQL_STEPS_MOVE, 0, NULL, "logging steps", NULL);
     if (rc == 0 && any_step) rc = pg_x(c, SQL_STEPS_DONE, 0, NULL, "updating steps_done", NULL);
@@ -278,8 +283,8 @@ static int minmax_page(pg_conn *c, int64_t job, long after, int limit, int max_p
     double v[EG_STEPS_MINMAX];
     for (int i = 0; rc == 0 && r && i < PQntuples(r); i++) {
         for (int k = 0; k < n_cols; k++)
-            v[k] = PQgetisnull(r, i, cols[k] + 1) ? NAN
-                                                  : strtod(PQgetvalue(r, i, cols[k] + 1), NULL);
+            v[k] =
+                PQgetisnull(r, i, cols[k] + 1) ? NAN : strtod(PQgetvalue(r, i, cols[k] + 1), NULL);
         eg_minmax_row(&m, (long)pg_get_i64(r, i, 0), v);
     }
     PQclear(r);
@@ -340,9 +345,8 @@ static int evals(pg_conn *c, int64_t job, json_t *arr)
     for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
         json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "step", pg_col_int(r, i, 0),
                               "test_acc", pg_col_real(r, i, 1), "test_loss", pg_col_f32(r, i, 2),
-                              "angle_deg", pg_col_f32(r, i, 3), "w_corrupted",
-                              pg_col_f32(r, i, 4), "w_clean", pg_col_f32(r, i, 5), "vnet_curve",
-                              pg_col_json(r, i, 6));
+                              "angle_deg", pg_col_f32(r, i, 3), "w_corrupted", pg_col_f32(r, i, 4),
+                              "w_clean", pg_col_f32(r, i, 5), "vnet_curve", pg_col_json(r, i, 6));
         if (json_array_append_new(arr, o) != 0) rc = eg_errorf("store: out of memory");
     }
     PQclear(r);
@@ -356,8 +360,10 @@ int pg_op_evals(eg_store *base, int64_t job, json_t **out)
     if (!arr) return eg_errorf("store: out of memory");
     int rc;
     PG_RUN((eg_pg *)base, 0, rc, (json_array_clear(arr), evals(c, job, arr)));
-    if (rc == 0 && !(*out = json_pack("{s:o}", "evals", arr))) rc = eg_errorf("store: out of memory");
-    else if (rc != 0) json_decref(arr);
+    if (rc == 0 && !(*out = json_pack("{s:o}", "evals", arr)))
+        rc = eg_errorf("store: out of memory");
+    else if (rc != 0)
+        json_decref(arr);
     return rc;
 }
 
@@ -375,8 +381,7 @@ static int ckpt_record(pg_conn *c, const char *const *p)
     return rc == 0 ? EG_STORE_LOST : rc;
 }
 
-int pg_op_checkpoint_record(eg_store *base, int64_t job, int attempt, long step,
-                            const char *path)
+int pg_op_checkpoint_record(eg_store *base, int64_t job, int attempt, long step, const char *path)
 {
     eg_pg *s = (eg_pg *)base;
     EG_TRY(eg_writeq_flush(&s->q));

@@ -16,8 +16,8 @@ static const char SQL_SWEEP_JOB_INSERT[] =
     "VALUES ('queued', $1, $2, $3, $4, $5, $6, $7)";
 static const char SQL_NOTIFY[] = "SELECT pg_notify('evograd_jobs', '')";
 
-static int insert(pg_conn *c, const char *name, const char *request,
-                  const eg_store_job_row *rows, int n, int64_t *id)
+static int insert(pg_conn *c, const char *name, const char *request, const eg_store_job_row *rows,
+                  int n, int64_t *id)
 {
     EG_TRY(pg_begin(c));
     const char *p[] = {name, request};
@@ -28,9 +28,12 @@ static int insert(pg_conn *c, const char *name, const char *request,
     pg_num sid, total;
     for (int i = 0; i < n && rc == 0; i++) {
         const eg_store_job_row *row = &rows[i];
-        const char *q[] = {row->task,      row->method,
-                           row->device,    row->spec_json,
-                           pg_i64(&total, row->total_steps), pg_i64(&sid, *id),
+        const char *q[] = {row->task,
+                           row->method,
+                           row->device,
+                           row->spec_json,
+                           pg_i64(&total, row->total_steps),
+                           pg_i64(&sid, *id),
                            row->point_json};
         rc = pg_x(c, SQL_SWEEP_JOB_INSERT, 7, q, "inserting a sweep's job", NULL);
     }
@@ -49,10 +52,10 @@ int pg_op_sweep_insert(eg_store *base, const char *name, const char *request_jso
 #define SWEEP_HEAD "SELECT id, name, request, " PG_TS("created_at") " FROM sweeps "
 static const char SQL_SWEEP_GET[] = SWEEP_HEAD "WHERE id = $1";
 static const char SQL_SWEEPS_LIST[] = SWEEP_HEAD "WHERE id > $1 ORDER BY id LIMIT $2";
-#define SWEEP_JOBS(summary)                                                                   \
-    "SELECT id, point, state, steps_done, total_steps, error, " summary ", "                  \
-    PG_TS("created_at") ", " PG_TS("started_at") ", " PG_TS("finished_at")                    \
-    " FROM jobs WHERE sweep = $1 ORDER BY id"
+#define SWEEP_JOBS(summary)                                                                        \
+    "SELECT id, point, state, steps_done, total_steps, error, " summary                            \
+    ", " PG_TS("created_at") ", " PG_TS("started_at") ", " PG_TS(                                  \
+        "finished_at") " FROM jobs WHERE sweep = $1 ORDER BY id"
 static const char SQL_SWEEP_JOBS[] = SWEEP_JOBS("summary");
 /* The same without the summaries, which a listing does not show. */
 static const char SQL_SWEEP_JOBS_BRIEF[] = SWEEP_JOBS("NULL");
@@ -69,9 +72,9 @@ static json_t *sweep_job(const PGresult *r, int i)
     static const char *const keys[] = {"id",          "point",      "state",   "steps_done",
                                        "total_steps", "error",      "summary", "created_at",
                                        "started_at",  "finished_at"};
-    json_t *(*const get[])(const PGresult *, int, int) = {
-        pg_col_int, pg_col_json, pg_col_text, pg_col_int,  pg_col_int,
-        pg_col_text, pg_col_json, pg_col_text, pg_col_text, pg_col_text};
+    json_t *(*const get[])(const PGresult *, int,
+                           int) = {pg_col_int,  pg_col_json, pg_col_text, pg_col_int,  pg_col_int,
+                                   pg_col_text, pg_col_json, pg_col_text, pg_col_text, pg_col_text};
     json_t *o = json_object();
     for (int j = 0; o && j < 10; j++)
         if (json_object_set_new(o, keys[j], get[j](r, i, j)) != 0) {
@@ -86,14 +89,16 @@ static int read_jobs(pg_conn *c, int64_t id, json_t *head, int summaries)
 {
     pg_num a;
     const char *p[] = {pg_i64(&a, id)};
-    PGresult *r = pg_q(c, summaries ? SQL_SWEEP_JOBS : SQL_SWEEP_JOBS_BRIEF, 1, p,
-                       "reading a sweep's jobs");
+    PGresult *r =
+        pg_q(c, summaries ? SQL_SWEEP_JOBS : SQL_SWEEP_JOBS_BRIEF, 1, p, "reading a sweep's jobs");
     if (!r) return -1;
     json_t *jobs = json_array();
-    int rc = jobs && json_object_set_new(head, "jobs", jobs) == 0 ? 0
-                                                                 : eg_errorf("store: out of memory");
+    int rc = jobs && json_object_set_new(head, "jobs", jobs) == 0
+                 ? 0
+                 : eg_errorf("store: out of memory");
     for (int i = 0; rc == 0 && i < PQntuples(r); i++)
-        if (json_array_append_new(jobs, sweep_job(r, i)) != 0) rc = eg_errorf("store: out of memory");
+        if (json_array_append_new(jobs, sweep_job(r, i)) != 0)
+            rc = eg_errorf("store: out of memory");
     PQclear(r);
     return rc;
 }
@@ -130,12 +135,14 @@ static int sweeps_list(pg_conn *c, int64_t after, int limit, json_t **out)
     EG_TRY(pg_begin(c));
     PGresult *r = pg_q(c, SQL_SWEEPS_LIST, 2, p, "listing sweeps");
     json_t *arr = json_array(), *next = NULL;
-    int rc = !r ? -1 : !arr ? eg_errorf("store: out of memory")
-                            : pg_page(r, limit, sweep_head, arr, &next);
+    int rc = !r     ? -1
+             : !arr ? eg_errorf("store: out of memory")
+                    : pg_page(r, limit, sweep_head, arr, &next);
     PQclear(r);
     size_t i;
     json_t *sw;
-    json_array_foreach(arr, i, sw) {
+    json_array_foreach(arr, i, sw)
+    {
         if (rc != 0) break;
         rc = read_jobs(c, json_integer_value(json_object_get(sw, "id")), sw, 0);
     }

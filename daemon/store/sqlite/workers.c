@@ -51,10 +51,9 @@ int eg_sq_workers(eg_store *base, double alive_s, json_t **out)
         while ((src = sqlite3_step(st)) == SQLITE_ROW) {
             json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o}", "name",
                                   eg_col_text(st, 0), "host", eg_col_text(st, 1), "listen",
-                                  eg_col_text(st, 2), "devices", eg_col_json(st, 3),
-                                  "started_at", eg_col_text(st, 4), "last_heartbeat",
-                                  eg_col_text(st, 5), "alive", sqlite3_column_int(st, 6),
-                                  "running", eg_col_json(st, 7));
+                                  eg_col_text(st, 2), "devices", eg_col_json(st, 3), "started_at",
+                                  eg_col_text(st, 4), "last_heartbeat", eg_col_text(st, 5), "alive",
+                                  sqlite3_column_int(st, 6), "running", eg_col_json(st, 7));
             if (json_array_append_new(arr, o) != 0) {
                 rc = eg_errorf("store: out of memory");
                 break;
@@ -64,7 +63,9 @@ int eg_sq_workers(eg_store *base, double alive_s, json_t **out)
         sqlite3_reset(st);
     }
     eg_reader_put(s, c);
-    if (rc == 0 && !(*out = json_pack("{s:o}", "workers", arr))) rc = eg_errorf("store: out of memory");
-    else if (rc != 0) json_decref(arr);
+    if (rc == 0 && !(*out = json_pack("{s:o}", "workers", arr)))
+        rc = eg_errorf("store: out of memory");
+    else if (rc != 0)
+        json_decref(arr);
     return rc;
 }
