@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include <jansson.h>
+
 #include "store/step_rows.h"
 #include "util/err.h"
 
@@ -50,7 +52,7 @@ int eg_store_steps_page(eg_store *s, int64_t job, long after, int limit, int max
     eg_step_page p;
     eg_step_page_begin(&p);
     int more = 0;
-    int rc = s->ops->steps_read(s, job, after, limit, max_points, eg_step_page_add, &p, &more);
+    int rc = eg_store_steps_read(s, job, after, limit, max_points, eg_step_page_add, &p, &more);
     return eg_step_page_end(&p, rc, more, text, len);
 }
 
@@ -59,6 +61,23 @@ int eg_store_steps_column(const char *name)
     for (int i = 0; i < EG_STEPS_MINMAX; i++)
         if (strcmp(eg_steps_minmax_cols[i], name) == 0) return i;
     return -1;
+}
+
+const char *const eg_store_states[5] = {"queued", "running", "succeeded", "failed", "canceled"};
+
+int eg_store_state_index(const char *state)
+{
+    for (int i = 0; i < 5; i++)
+        if (strcmp(state, eg_store_states[i]) == 0) return i;
+    return -1;
+}
+
+int eg_store_is_json(const char *text)
+{
+    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    int ok = v != NULL;
+    json_decref(v);
+    return ok;
 }
 
 static _Thread_local int last_full;
@@ -81,6 +100,7 @@ int eg_store_flush(eg_store *s)
 int eg_store_job_insert(eg_store *s, const char *spec_json, const char *task, const char *method,
                         const char *device, long total_steps, int64_t *id)
 {
+    if (!eg_store_is_json(spec_json)) return eg_errorf("store: the job spec is not JSON");
     return s->ops->job_insert(s, spec_json, task, method, device, total_steps, id);
 }
 
@@ -92,6 +112,10 @@ int eg_store_job_get(eg_store *s, int64_t id, struct json_t **out)
 int eg_store_jobs_list(eg_store *s, const char *state, int64_t after, int limit,
                        struct json_t **out)
 {
+    *out = NULL;
+    if (limit <= 0) return eg_errorf("store: jobs page limit must be positive");
+    if (state && eg_store_state_index(state) < 0)
+        return eg_errorf("store: no job state '%s'", state);
     return s->ops->jobs_list(s, state, after, limit, out);
 }
 
@@ -134,6 +158,10 @@ int eg_store_job_set_total(eg_store *s, int64_t id, int attempt, long total_step
 int eg_store_job_finish(eg_store *s, int64_t id, int attempt, const char *state, const char *error,
                         const char *summary_json)
 {
+    int want = eg_store_state_index(state);
+    if (want < 0 || want == 1) return eg_errorf("store: cannot finish a job as '%s'", state);
+    if (summary_json && !eg_store_is_json(summary_json))
+        return eg_errorf("store: the job summary is not JSON");
     return s->ops->job_finish(s, id, attempt, state, error, summary_json);
 }
 
@@ -175,6 +203,8 @@ int eg_store_step_append(eg_store *s, int64_t job, int attempt, const eg_step_re
 int eg_store_steps_read(eg_store *s, int64_t job, long after, int limit, int max_points,
                         eg_step_row_fn fn, void *ctx, int *more)
 {
+    *more = 0;
+    if (limit <= 0) return eg_errorf("store: steps page limit must be positive");
     return s->ops->steps_read(s, job, after, limit, max_points, fn, ctx, more);
 }
 
@@ -197,6 +227,8 @@ int eg_store_sweep_get(eg_store *s, int64_t id, struct json_t **out)
 
 int eg_store_sweeps_list(eg_store *s, int64_t after, int limit, struct json_t **out)
 {
+    *out = NULL;
+    if (limit <= 0) return eg_errorf("store: sweeps page limit must be positive");
     return s->ops->sweeps_list(s, after, limit, out);
 }
 

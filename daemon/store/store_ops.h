@@ -60,6 +60,12 @@ struct eg_store {
  * (store.c; eg_store_failed_full reads it). */
 void eg_store_note_failure(int full);
 
+/* The job states in the order of eg_store_job_counts, a state's index
+ * there (-1: not one), and whether text is JSON of any kind (store.c). */
+extern const char *const eg_store_states[5];
+int eg_store_state_index(const char *state);
+int eg_store_is_json(const char *text);
+
 /* The two implementations' openers. */
 int eg_sqlite_open(const char *path, eg_store **out);
 int eg_pg_open(const char *conninfo, eg_store **out);

@@ -738,3 +738,18 @@ int dh_validate_bodies(const char *dir)
     int rc = system(cmd);
     return rc == -1 ? -1 : WEXITSTATUS(rc);
 }
+
+long dh_resumed_at(const dh_daemon *d, int64_t id)
+{
+    FILE *f = fopen(d->log, "r");
+    if (!f) return -1;
+    char line[2048], want[64];
+    snprintf(want, sizeof want, "job %lld: resumed from ", (long long)id);
+    long at = -1;
+    while (fgets(line, sizeof line, f)) {
+        const char *p = strstr(line, want), *q = p ? strstr(p, " at step ") : NULL;
+        if (q) at = strtol(q + 9, NULL, 10);
+    }
+    fclose(f);
+    return at;
+}

@@ -143,6 +143,10 @@ json_t *dh_steps_all(const dh_daemon *d, int64_t id, int page);
  * order (no gap, no duplicate); else NULL after printing what was found. */
 json_t *dh_steps_whole(const dh_daemon *d, int64_t id, int page, long steps);
 
+/* The step the daemon last said it resumed job id at ("job ID: resumed
+ * from ... at step N" in its log); -1 when it did not. */
+long dh_resumed_at(const dh_daemon *d, int64_t id);
+
 /* ---- files ---- */
 
 /* Whether the file holds needle. */

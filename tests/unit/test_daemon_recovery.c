@@ -136,21 +136,6 @@ static void expect_same_summary(const json_t *job, const char *what)
     assert_int_equal(json_integer_value(json_object_get(a, "steps")), TOTAL);
 }
 
-/* The step a job resumed at, from the daemon's log; -1 when it did not. */
-static long resumed_at(const dh_daemon *d, int64_t id)
-{
-    FILE *f = fopen(d->log, "r");
-    assert_non_null(f);
-    char line[2048], want[64];
-    snprintf(want, sizeof want, "job %lld: resumed from ", (long long)id);
-    long at = -1;
-    while (fgets(line, sizeof line, f)) {
-        const char *p = strstr(line, want), *q = p ? strstr(p, " at step ") : NULL;
-        if (q) at = strtol(q + 9, NULL, 10);
-    }
-    fclose(f);
-    return at;
-}
 
 /* One integer from the database of a stopped daemon: the first column of
  * the first row of sql with ?1 bound to id; -1 when there is no row. */
@@ -246,7 +231,7 @@ static void test_kill9_after_checkpoint_resumes(void **state)
     assert_true(rows >= ck);
 
     job = restart_and_finish(&d, "kill9", 5, id);
-    long at = resumed_at(&d, id);
+    long at = dh_resumed_at(&d, id);
     if (at < ck) fail_msg("resumed at step %ld, the last recorded checkpoint is %lld", at, ck);
     json_t *steps = all_steps(&d, id, 7);
     expect_same_as_reference(steps, "resumed after kill -9");
@@ -273,7 +258,7 @@ static void test_kill9_before_checkpoint_starts_over(void **state)
     assert_true(rows >= 1 && rows < TOTAL);
 
     json_t *job = restart_and_finish(&d, "kill9-early", 1000, id);
-    assert_int_equal(resumed_at(&d, id), -1);
+    assert_int_equal(dh_resumed_at(&d, id), -1);
     json_t *steps = all_steps(&d, id, 1000);
     expect_same_as_reference(steps, "restarted after kill -9");
     expect_same_summary(job, "restarted after kill -9");
@@ -314,7 +299,7 @@ static void test_sigterm_requeues_and_resumes(void **state)
                                 "FROM jobs WHERE id = ?1", id), 1);
 
     json_t *job = restart_and_finish(&d, "term", 1000, id);
-    assert_int_equal(resumed_at(&d, id), ck);
+    assert_int_equal(dh_resumed_at(&d, id), ck);
     json_t *steps = all_steps(&d, id, 13);
     expect_same_as_reference(steps, "resumed after SIGTERM");
     expect_same_summary(job, "resumed after SIGTERM");

@@ -190,21 +190,6 @@ static long long int_of(const json_t *o, const char *k)
     return json_integer_value(json_object_get(o, k));
 }
 
-/* The step a job resumed at, from a daemon's log; -1 when it did not. */
-static long resumed_at(const dh_daemon *d, int64_t id)
-{
-    FILE *f = fopen(d->log, "r");
-    assert_non_null(f);
-    char line[2048], want[64];
-    snprintf(want, sizeof want, "job %lld: resumed from ", (long long)id);
-    long at = -1;
-    while (fgets(line, sizeof line, f)) {
-        const char *p = strstr(line, want), *q = p ? strstr(p, " at step ") : NULL;
-        if (q) at = strtol(q + 9, NULL, 10);
-    }
-    fclose(f);
-    return at;
-}
 
 /* Waits until the job is running as attempt `attempt` with at least
  * min_steps done; the job then. */
@@ -333,7 +318,7 @@ static void test_kill_resumes_elsewhere(void **state)
     assert_int_equal(int_of(job, "attempt"), 2);
     assert_string_equal(str_of(job, "worker"), "takes-over");
     json_decref(job);
-    long at = resumed_at(&b, id);
+    long at = dh_resumed_at(&b, id);
     fprintf(stderr, "# killed; resumed on the other daemon at step %ld, %.1f s later\n", at,
             (dh_now_ms() - killed) / 1e3);
     assert_true(at >= 10 && at % 5 == 0);
@@ -414,7 +399,7 @@ static void test_stalled_worker_writes_nothing(void **state)
     if (!dh_file_contains(a.log, said)) fail_msg("the stalled daemon did not stop the job");
     dh_sleep_ms(1000);
 
-    long resumed = resumed_at(&b, id);
+    long resumed = dh_resumed_at(&b, id);
     fprintf(stderr, "# stalled at step %ld; the other daemon resumed at %ld\n", stopped_at,
             resumed);
     assert_true(resumed >= 5 && resumed <= stopped_at);

@@ -12,24 +12,6 @@
 #include "util/log.h"
 #include "util/placement.h"
 
-/* In the order of eg_store_job_counts. */
-static const char *const STATES[5] = {"queued", "running", "succeeded", "failed", "canceled"};
-
-static int state_index(const char *state)
-{
-    for (int i = 0; i < 5; i++)
-        if (strcmp(state, STATES[i]) == 0) return i;
-    return -1;
-}
-
-static int is_json(const char *text)
-{
-    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
-    int ok = v != NULL;
-    json_decref(v);
-    return ok;
-}
-
 static const char SQL_JOB_INSERT[] =
     "INSERT INTO jobs (state, task, method, device, spec, total_steps) "
     "VALUES ('queued', $1, $2, $3, $4, $5) RETURNING id";
@@ -49,7 +31,6 @@ static int job_insert(pg_conn *c, const char *const *p, int64_t *id)
 int pg_op_job_insert(eg_store *base, const char *spec_json, const char *task, const char *method,
                      const char *device, long total_steps, int64_t *id)
 {
-    if (!is_json(spec_json)) return eg_errorf("store: the job spec is not JSON");
     pg_num n;
     const char *p[] = {task, method, device, spec_json, pg_i64(&n, total_steps)};
     int rc;
@@ -158,8 +139,6 @@ static int jobs_list(pg_conn *c, const char *state, int64_t after, int limit, js
 int pg_op_jobs_list(eg_store *base, const char *state, int64_t after, int limit, json_t **out)
 {
     *out = NULL;
-    if (limit <= 0) return eg_errorf("store: jobs page limit must be positive");
-    if (state && state_index(state) < 0) return eg_errorf("store: no job state '%s'", state);
     int rc;
     PG_RUN((eg_pg *)base, 0, rc, jobs_list(c, state, after, limit, out));
     return rc;
@@ -172,7 +151,7 @@ static int job_counts(pg_conn *c, long counts[5])
     PGresult *r = pg_q(c, SQL_JOB_COUNTS, 0, NULL, "counting jobs");
     if (!r) return -1;
     for (int i = 0; i < PQntuples(r); i++) {
-        int k = state_index(PQgetvalue(r, i, 0));
+        int k = eg_store_state_index(PQgetvalue(r, i, 0));
         if (k >= 0) counts[k] = (long)pg_get_i64(r, i, 1);
     }
     PQclear(r);
@@ -394,10 +373,6 @@ int pg_op_job_finish(eg_store *base, int64_t id, int attempt, const char *state,
                      const char *summary_json)
 {
     eg_pg *s = (eg_pg *)base;
-    int want = state_index(state);
-    if (want < 0 || want == 1) return eg_errorf("store: cannot finish a job as '%s'", state);
-    if (summary_json && !is_json(summary_json))
-        return eg_errorf("store: the job summary is not JSON");
     char err[1024];
     snprintf(err, sizeof err, "%s", error ? error : "");
     if (eg_writeq_flush(&s->q) != 0) EG_LOG(WARN, "%s", eg_last_error());

@@ -251,7 +251,6 @@ int pg_op_steps_read(eg_store *base, int64_t job, long after, int limit, int max
                      eg_step_row_fn fn, void *ctx, int *more)
 {
     *more = 0;
-    if (limit <= 0) return eg_errorf("store: steps page limit must be positive");
     int rc;
     PG_RUN((eg_pg *)base, 0, rc, steps_read(c, job, after, limit, max_points, fn, ctx, more));
     return rc;

@@ -158,7 +158,6 @@ static int sweeps_list(pg_conn *c, int64_t after, int limit, json_t **out)
 int pg_op_sweeps_list(eg_store *base, int64_t after, int limit, json_t **out)
 {
     *out = NULL;
-    if (limit <= 0) return eg_errorf("store: sweeps page limit must be positive");
     int rc;
     PG_RUN((eg_pg *)base, 0, rc, sweeps_list(c, after, limit, out));
     return rc;

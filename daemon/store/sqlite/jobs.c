@@ -15,25 +15,6 @@
 /* The clock of leases: Unix time in seconds. */
 #define NOW_S "((julianday('now') - 2440587.5) * 86400.0)"
 
-/* In the order of eg_store_job_counts. */
-static const char *const STATES[5] = {"queued", "running", "succeeded", "failed", "canceled"};
-
-static int state_index(const char *state)
-{
-    for (int i = 0; i < 5; i++)
-        if (strcmp(state, STATES[i]) == 0) return i;
-    return -1;
-}
-
-/* Whether text is valid JSON (of any kind). */
-static int is_json(const char *text)
-{
-    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
-    int ok = v != NULL;
-    json_decref(v);
-    return ok;
-}
-
 static const char SQL_JOB_INSERT[] =
     "INSERT INTO jobs (state, task, method, device, spec, total_steps) "
     "VALUES ('queued', ?1, ?2, ?3, ?4, ?5)";
@@ -42,7 +23,6 @@ int eg_sq_job_insert(eg_store *base, const char *spec_json, const char *task,
                         const char *method, const char *device, long total_steps, int64_t *id)
 {
     eg_sqlite *s = (eg_sqlite *)base;
-    if (!is_json(spec_json)) return eg_errorf("store: the job spec is not JSON");
     EG_TRY(eg_write_begin(s));
     sqlite3_stmt *st = eg_conn_stmt(s->w, SQL_JOB_INSERT);
     int rc = st ? 0 : -1;
@@ -135,8 +115,6 @@ int eg_sq_jobs_list(eg_store *base, const char *state, int64_t after, int limit,
 {
     eg_sqlite *s = (eg_sqlite *)base;
     *out = NULL;
-    if (limit <= 0) return eg_errorf("store: jobs page limit must be positive");
-    if (state && state_index(state) < 0) return eg_errorf("store: no job state '%s'", state);
     eg_conn *c = eg_reader_get(s);
     if (!c) return -1;
     json_t *arr = json_array();
@@ -174,7 +152,7 @@ int eg_sq_job_counts(eg_store *base, long counts[5])
     if (rc == 0) {
         int src;
         while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-            int i = state_index((const char *)sqlite3_column_text(st, 0));
+            int i = eg_store_state_index((const char *)sqlite3_column_text(st, 0));
             if (i >= 0) counts[i] = (long)sqlite3_column_int64(st, 1);
         }
         if (src != SQLITE_DONE) rc = eg_conn_fail(c, "counting jobs");
@@ -353,7 +331,7 @@ static int job_state(eg_conn *c, int64_t id, int *state, int *cancel_requested, 
     sqlite3_bind_int64(st, 1, id);
     int src = sqlite3_step(st), rc = 0;
     if (src == SQLITE_ROW) {
-        *state = state_index((const char *)sqlite3_column_text(st, 0));
+        *state = eg_store_state_index((const char *)sqlite3_column_text(st, 0));
         *cancel_requested = sqlite3_column_int(st, 1);
         *attempt = sqlite3_column_int(st, 2);
     } else {
@@ -392,10 +370,7 @@ int eg_sq_job_finish(eg_store *base, int64_t id, int attempt, const char *state,
                      const char *error, const char *summary_json)
 {
     eg_sqlite *s = (eg_sqlite *)base;
-    int want = state_index(state);
-    if (want < 0 || want == 1) return eg_errorf("store: cannot finish a job as '%s'", state);
-    if (summary_json && !is_json(summary_json))
-        return eg_errorf("store: the job summary is not JSON");
+    int want = eg_store_state_index(state);
     /* error may be eg_last_error() itself: kept before anything else. */
     char err[1024];
     snprintf(err, sizeof err, "%s", error ? error : "");
@@ -411,7 +386,7 @@ int eg_sq_job_finish(eg_store *base, int64_t id, int attempt, const char *state,
         if (rc == 0) {
             if (target == 0 && cancel_requested) target = 4;
             if (target == 0) rc = update_job(s->w, SQL_REQUEUE, id, error ? err : NULL, NULL, NULL);
-            else rc = update_job(s->w, SQL_FINISH, id, STATES[target], error ? err : NULL,
+            else rc = update_job(s->w, SQL_FINISH, id, eg_store_states[target], error ? err : NULL,
                                  summary_json);
         }
         rc = eg_write_end(s, rc);

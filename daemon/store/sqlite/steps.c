@@ -146,7 +146,6 @@ int eg_sq_steps_read(eg_store *base, int64_t job, long after, int limit, int max
 {
     eg_sqlite *s = (eg_sqlite *)base;
     *more = 0;
-    if (limit <= 0) return eg_errorf("store: steps page limit must be positive");
     eg_conn *c = eg_reader_get(s);
     if (!c) return -1;
     long last_step = -1;

@@ -139,7 +139,6 @@ int eg_sq_sweeps_list(eg_store *base, int64_t after, int limit, json_t **out)
 {
     eg_sqlite *s = (eg_sqlite *)base;
     *out = NULL;
-    if (limit <= 0) return eg_errorf("store: sweeps page limit must be positive");
     eg_conn *c = eg_reader_get(s);
     if (!c) return -1;
     json_t *arr = json_array();
