@@ -112,13 +112,17 @@ static int lost(worker *w)
 /* Commits the step log, writes the checkpoint of the claim's attempt and
  * records it, in that order: a checkpoint never runs ahead of the logged
  * steps. Before the file is written the lease is renewed, which also
- * tells whether the job is still this attempt's: EG_STORE_LOST when not. */
+ * tells whether the job is still this attempt's: EG_STORE_LOST when not.
+ * A renewal that could not be written is no reason to stop (the record is
+ * guarded by the attempt all the same). */
 static int checkpoint(worker *w, const eg_claim *c, eg_run *run, const char *path)
 {
     eg_sched *s = w->s;
     EG_TRY(eg_store_flush(s->store));
     int rc = eg_store_job_renew(s->store, c->id, c->attempt, s->cfg.lease_s);
-    if (rc != 0) return rc;
+    if (rc == EG_STORE_LOST) return rc;
+    if (rc != 0)
+        EG_LOG(WARN, "job %lld: renewing its lease: %s", (long long)c->id, eg_last_error());
     EG_TRY(eg_run_save(run, path));
     return eg_store_checkpoint_record(s->store, c->id, c->attempt, run->step, path);
 }

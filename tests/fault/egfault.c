@@ -52,7 +52,7 @@ enum { OP_NONE, OP_ALLOC, OP_WRITE, OP_FSYNC, OP_RENAME };
 static struct {
     atomic_int ready; /* 0: not read yet, 1: being read, 2: read */
     int op, kill, trace, err;
-    char match[256], caller[256];
+    char match[256], caller[256], thread[17];
     size_t min;
     long nth, times;
     atomic_long seen;

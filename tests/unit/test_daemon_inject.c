@@ -284,13 +284,15 @@ static void test_checkpoint_write_fails(void **state)
 
 #define LOG_STEPS 30
 
-/* How many writes to the WAL a daemon makes running one job of spec. */
+/* How many writes to the WAL the store's writer thread (the step-batch
+ * commits; not the heartbeat's or the job's own synchronous writes) makes
+ * while a daemon runs one job of spec. */
 static long wal_writes(const char *spec)
 {
     static long total;
     if (total) return total;
-    fault trace = {{"EGFAULT_OP=write", "EGFAULT_MATCH=-wal", "EGFAULT_ACTION=trace",
-                    "EGFAULT_TIMES=0"}};
+    fault trace = {{"EGFAULT_OP=write", "EGFAULT_MATCH=-wal", "EGFAULT_THREAD=eg-store",
+                    "EGFAULT_ACTION=trace", "EGFAULT_TIMES=0"}};
     total = traced_calls("wal-trace", &trace, spec, LOG_STEPS, 3);
     fprintf(stderr, "writes to the WAL: %ld\n", total);
     assert_true(total > 8);
@@ -304,7 +306,7 @@ static void test_step_commit_write_fails_once(void **state)
     long total = wal_writes(spec);
     char nth[64];
     snprintf(nth, sizeof nth, "EGFAULT_NTH=%ld", total / 2);
-    fault f = {{"EGFAULT_OP=write", "EGFAULT_MATCH=-wal", nth}};
+    fault f = {{"EGFAULT_OP=write", "EGFAULT_MATCH=-wal", "EGFAULT_THREAD=eg-store", nth}};
     dh_daemon d;
     start(&d, "wal-fail", &f, 3);
     int64_t id = dh_submit(&d, spec);
@@ -371,8 +373,10 @@ static void test_kills_at_chosen_points(void **state)
         {"kill-ckpt-write", {{"EGFAULT_OP=write", "EGFAULT_MATCH=.ckpt.tmp", midway}}},
         {"kill-ckpt-fsync", {{"EGFAULT_OP=fsync", "EGFAULT_MATCH=.ckpt.tmp", "EGFAULT_NTH=5"}}},
         {"kill-ckpt-rename", {{"EGFAULT_OP=rename", "EGFAULT_MATCH=.ckpt", "EGFAULT_NTH=6"}}},
-        {"kill-wal-early", {{"EGFAULT_OP=write", "EGFAULT_MATCH=-wal", wal_early}}},
-        {"kill-wal-late", {{"EGFAULT_OP=write", "EGFAULT_MATCH=-wal", wal_late}}},
+        {"kill-wal-early",
+         {{"EGFAULT_OP=write", "EGFAULT_MATCH=-wal", "EGFAULT_THREAD=eg-store", wal_early}}},
+        {"kill-wal-late",
+         {{"EGFAULT_OP=write", "EGFAULT_MATCH=-wal", "EGFAULT_THREAD=eg-store", wal_late}}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fault f = cases[i].f;
