@@ -451,6 +451,7 @@ int eg_sched_running(eg_sched *s)
 void eg_sched_stop(eg_sched *s)
 {
     if (!s) return;
+    eg_store_set_wake(s->store, NULL, NULL); /* no more pokes from the store */
     pthread_mutex_lock(&s->lock);
     s->stopping = 1;
     pthread_cond_broadcast(&s->wake);

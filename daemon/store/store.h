@@ -178,7 +178,8 @@ int eg_store_workers(eg_store *s, double alive_s, struct json_t **out);
 
 /* Calls wake(ctx) from another thread whenever another daemon queues a
  * job (PostgreSQL's LISTEN/NOTIFY); a no-op for a store only one daemon
- * uses. Set once, before work starts. */
+ * uses. wake NULL stops the calls: when this returns, none is under way
+ * (so ctx may go). */
 int eg_store_set_wake(eg_store *s, void (*wake)(void *ctx), void *ctx);
 
 /* ---- the step log ---- */

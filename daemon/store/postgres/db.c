@@ -109,12 +109,24 @@ static void *listener_main(void *arg)
     return NULL;
 }
 
+/* Stops the LISTEN thread, if one runs. */
+static void stop_listening(eg_pg *s)
+{
+    if (!s->listening) return;
+    pthread_mutex_lock(&s->lock);
+    s->stopping = 1;
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->listener, NULL);
+    s->listening = s->stopping = 0;
+}
+
 int pg_op_set_wake(eg_store *base, void (*wake)(void *ctx), void *ctx)
 {
     eg_pg *s = (eg_pg *)base;
-    if (s->listening) return eg_errorf("store: the wake is set already");
+    stop_listening(s);
     s->wake = wake;
     s->wake_ctx = ctx;
+    if (!wake) return 0;
     int rc = pthread_create(&s->listener, NULL, listener_main, s);
     if (rc != 0) return eg_errorf("store: cannot start the LISTEN thread: %s", strerror(rc));
     s->listening = 1;
@@ -211,10 +223,7 @@ void pg_op_close(eg_store *base)
     eg_pg *s = (eg_pg *)base;
     if (!s) return;
     eg_writeq_stop(&s->q);
-    pthread_mutex_lock(&s->lock);
-    s->stopping = 1;
-    pthread_mutex_unlock(&s->lock);
-    if (s->listening) pthread_join(s->listener, NULL);
+    stop_listening(s);
     while (s->idle) {
         pg_conn *c = s->idle;
         s->idle = c->next;
