@@ -103,6 +103,13 @@ void eg_reply_internal(eg_reply *rp, const char *what)
                        eg_last_error());
         return;
     }
+    if (eg_store_failed_unreachable()) {
+        EG_LOG(WARN, "api: %s: %s", what, eg_last_error());
+        eg_reply_error(rp, 503, "store_unavailable", NULL,
+                       "%s failed: the database cannot be reached (%s); try again", what,
+                       eg_last_error());
+        return;
+    }
     EG_LOG(ERROR, "api: %s: %s", what, eg_last_error());
     eg_reply_error(rp, 500, "internal", NULL, "%s failed: %s", what, eg_last_error());
 }

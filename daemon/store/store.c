@@ -80,7 +80,7 @@ int eg_store_is_json(const char *text)
     return ok;
 }
 
-static _Thread_local int last_full;
+static _Thread_local int last_full, last_unreachable;
 
 void eg_store_note_failure(int full)
 {
@@ -90,6 +90,16 @@ void eg_store_note_failure(int full)
 int eg_store_failed_full(void)
 {
     return last_full;
+}
+
+void eg_store_note_unreachable(int unreachable)
+{
+    last_unreachable = unreachable;
+}
+
+int eg_store_failed_unreachable(void)
+{
+    return last_unreachable;
 }
 
 int eg_store_flush(eg_store *s)

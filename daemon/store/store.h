@@ -56,6 +56,10 @@ void eg_store_close(eg_store *s);
  * the disk is full. */
 int eg_store_failed_full(void);
 
+/* Whether this thread's last store call failed because the database
+ * server could not be reached (a shared store that is down or cut off). */
+int eg_store_failed_unreachable(void);
+
 /* 1 while the disk holding the database is full: a write found it full
  * and gave back the store's space reserve (a file next to the database,
  * kept so that jobs' ends can still be recorded). Each call tries to take

@@ -60,6 +60,10 @@ struct eg_store {
  * (store.c; eg_store_failed_full reads it). */
 void eg_store_note_failure(int full);
 
+/* Records whether this thread's last store call failed because the
+ * database server could not be reached (eg_store_failed_unreachable). */
+void eg_store_note_unreachable(int unreachable);
+
 /* The job states in the order of eg_store_job_counts, a state's index
  * there (-1: not one), and whether text is JSON of any kind (store.c). */
 extern const char *const eg_store_states[5];

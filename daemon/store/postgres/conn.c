@@ -32,7 +32,15 @@ pg_conn *pg_connect(const char *conninfo)
         eg_errorf("store: out of memory");
         return NULL;
     }
-    c->pg = PQconnectdb(conninfo);
+    /* Defaults a conninfo of the user's overrides (it comes after them):
+     * a server that does not answer, or a network that drops packets,
+     * shows as a failed call within half a minute instead of the TCP
+     * stack's many minutes, and the patient callers connect again. */
+    static const char *const keys[] = {"connect_timeout", "keepalives_idle",
+                                       "keepalives_interval", "keepalives_count",
+                                       "tcp_user_timeout", "application_name", "dbname", NULL};
+    const char *values[] = {"10", "15", "5", "3", "30000", "evogradd", conninfo, NULL};
+    c->pg = PQconnectdbParams(keys, values, 1);
     if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
         char m[512];
         eg_errorf("store: cannot connect to the PostgreSQL database: %s",
@@ -150,7 +158,10 @@ static int may_retry(const pg_retry *r)
 
 pg_conn *pg_take(eg_pg *s, pg_retry *r)
 {
-    if (r->tries == 0) r->t0 = mono_s();
+    if (r->tries == 0) {
+        r->t0 = mono_s();
+        eg_store_note_unreachable(0);
+    }
     for (;;) {
         pthread_mutex_lock(&s->lock);
         pg_conn *c = s->idle;
@@ -166,7 +177,10 @@ pg_conn *pg_take(eg_pg *s, pg_retry *r)
             return c;
         }
         r->tries++;
-        if (!may_retry(r)) return NULL;
+        if (!may_retry(r)) {
+            eg_store_note_unreachable(1);
+            return NULL;
+        }
         nanosleep(&(struct timespec){0, 500 * 1000000L}, NULL);
     }
 }
@@ -192,7 +206,10 @@ int pg_give(eg_pg *s, pg_conn *c, pg_retry *r, int rc)
             if (r->tries > 1) nanosleep(&(struct timespec){0, 200 * 1000000L}, NULL);
             return 0;
         }
-        if (rc < 0) eg_errorf("%s", msg);
+        if (rc < 0) {
+            eg_errorf("%s", msg);
+            eg_store_note_unreachable(1);
+        }
         return 1;
     }
     if (PQtransactionStatus(c->pg) != PQTRANS_IDLE) pg_end(c, -1);
