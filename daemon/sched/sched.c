@@ -234,11 +234,6 @@ static outcome run_job(worker *w, const eg_claim *c, char **summary)
     if (eg_store_flush(s->store) != 0) goto done;
     out = OUT_SUCCEEDED;
 done:
-    /* The files of every attempt go once the job is over (a lost job's
-     * belong to its new attempt; a failed one's stay to be looked at). */
-    if ((out == OUT_SUCCEEDED || out == OUT_CANCELED) &&
-        eg_sched_checkpoints_remove(s->checkpoint_dir, id) != 0)
-        EG_LOG(WARN, "job %lld: %s", (long long)id, eg_last_error());
     free(latest);
     free(ckpt);
     eg_run_free(&run);
@@ -295,6 +290,12 @@ static void *worker_main(void *arg)
         else EG_LOG(INFO, "job %lld: %s", (long long)id, states[out]);
         if (out != OUT_LOST) {
             rc = eg_store_job_finish(s->store, id, c.attempt, states[out], error, summary);
+            /* The files of every attempt go once the job's end is
+             * recorded (a lost job's belong to its new attempt; a failed
+             * one's stay to be looked at). */
+            if (rc == 0 && (out == OUT_SUCCEEDED || out == OUT_CANCELED) &&
+                eg_sched_checkpoints_remove(s->checkpoint_dir, id) != 0)
+                EG_LOG(WARN, "job %lld: %s", (long long)id, eg_last_error());
             if (rc == EG_STORE_LOST)
                 EG_LOG(WARN, "job %lld: attempt %d ended, but the job is no longer this "
                              "worker's: its end is not recorded", (long long)id, c.attempt);
