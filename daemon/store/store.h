@@ -172,7 +172,8 @@ typedef struct eg_store_worker {
     const char *listen;       /* its API's address */
 } eg_store_worker;
 
-/* Records that the worker is alive now (the database's clock). */
+/* Records that the worker is alive now (the database's clock), and
+ * forgets the workers not heard from for a day. */
 int eg_store_worker_beat(eg_store *s, const eg_store_worker *w);
 
 /* {"workers": [{name, host, listen, devices, started_at, last_heartbeat,

@@ -5,7 +5,8 @@ CREATE TABLE sweeps (
     id         BIGSERIAL PRIMARY KEY,
     name       TEXT,
     request    TEXT        NOT NULL,   -- {"spec", "grid", "repeats"} as accepted, JSON
-    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    submit_key TEXT UNIQUE             -- the inserting call's, so that a retry adds nothing
 );
 
 CREATE TABLE jobs (
@@ -30,7 +31,8 @@ CREATE TABLE jobs (
     attempt          INTEGER NOT NULL DEFAULT 0,
     worker           TEXT,
     lease_until      TIMESTAMPTZ,
-    leases_lost      INTEGER NOT NULL DEFAULT 0
+    leases_lost      INTEGER NOT NULL DEFAULT 0,
+    submit_key       TEXT UNIQUE         -- the inserting call's, so that a retry adds nothing
 );
 
 CREATE INDEX jobs_by_state ON jobs (state, id);

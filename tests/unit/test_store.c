@@ -1026,6 +1026,55 @@ static void test_close_flushes(void **state)
     eg_store_close(s);
 }
 
+/* Heartbeats: the workers with their devices, alive within alive_s, their
+ * running jobs; a worker not heard from for a day is forgotten. */
+static void test_workers(void **state)
+{
+    const char *path = fresh_path();
+    eg_store *s = open_ok(path);
+    eg_store_worker a = {.name = "box-a:8080", .host = "box-a", .listen = "0.0.0.0:8080",
+                         .devices_json = "[\"cuda:0\",\"cuda:1\"]"};
+    assert_int_equal(eg_store_worker_beat(s, &a), 0);
+    int64_t job = insert_job(s, "cuda:1", 5);
+    const char *gpu[] = {"cuda:1", NULL};
+    eg_claim c;
+    assert_int_equal(eg_store_job_claim(s, gpu, a.name, 30, &c), 0);
+    free(c.spec);
+    /* One an hour quiet (kept, not alive) and one two days quiet (gone at
+     * the next beat), written as a daemon's beats would be. */
+    static const char *const old[2][2] = {
+        {"INSERT INTO workers (name, host, heartbeat_at) VALUES ('quiet', 'q', "
+         "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 hour'))",
+         "INSERT INTO workers (name, host, heartbeat_at) VALUES ('quiet', 'q', "
+         "now() - interval '1 hour')"},
+        {"INSERT INTO workers (name, host, heartbeat_at) VALUES ('gone', 'g', "
+         "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-2 days'))",
+         "INSERT INTO workers (name, host, heartbeat_at) VALUES ('gone', 'g', "
+         "now() - interval '2 days')"}};
+    for (int i = 0; i < 2; i++) {
+        if (use_pg) pg_raw(path, old[i][1]);
+        else raw_exec(path, old[i][0]);
+    }
+    assert_int_equal(eg_store_worker_beat(s, &a), 0);
+    json_t *out = NULL;
+    assert_int_equal(eg_store_workers(s, 60, &out), 0);
+    json_t *ws = json_object_get(out, "workers");
+    assert_int_equal(json_array_size(ws), 2);
+    json_t *w0 = json_array_get(ws, 0), *w1 = json_array_get(ws, 1);
+    assert_string_equal(job_str(w0, "name"), "box-a:8080");
+    assert_string_equal(job_str(w0, "listen"), "0.0.0.0:8080");
+    assert_true(json_is_true(json_object_get(w0, "alive")));
+    assert_int_equal(json_array_size(json_object_get(w0, "devices")), 2);
+    assert_int_equal(json_array_size(json_object_get(w0, "running")), 1);
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(w0, "running"), 0)), job);
+    assert_iso_utc(job_str(w0, "last_heartbeat"));
+    assert_string_equal(job_str(w1, "name"), "quiet");
+    assert_true(json_is_false(json_object_get(w1, "alive")));
+    assert_int_equal(json_array_size(json_object_get(w1, "running")), 0);
+    json_decref(out);
+    eg_store_close(s);
+}
+
 int main(void)
 {
     use_pg = pgc_wanted();
@@ -1043,6 +1092,7 @@ int main(void)
         cmocka_unit_test(test_rows_of_deleted_job),
         cmocka_unit_test(test_readers_while_writing),
         cmocka_unit_test(test_close_flushes),
+        cmocka_unit_test(test_workers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,9 +4,11 @@
 #include "store/postgres/pg.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "util/err.h"
@@ -36,9 +38,14 @@ pg_conn *pg_connect(const char *conninfo)
      * a server that does not answer, or a network that drops packets,
      * shows as a failed call within half a minute instead of the TCP
      * stack's many minutes, and the patient callers connect again. */
-    static const char *const keys[] = {"connect_timeout", "keepalives_idle",
-                                       "keepalives_interval", "keepalives_count",
-                                       "tcp_user_timeout", "application_name", "dbname", NULL};
+    static const char *const keys[] = {"connect_timeout",
+                                       "keepalives_idle",
+                                       "keepalives_interval",
+                                       "keepalives_count",
+                                       "tcp_user_timeout",
+                                       "application_name",
+                                       "dbname",
+                                       NULL};
     const char *values[] = {"10", "15", "5", "3", "30000", "evogradd", conninfo, NULL};
     c->pg = PQconnectdbParams(keys, values, 1);
     if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
@@ -218,6 +225,24 @@ int pg_give(eg_pg *s, pg_conn *c, pg_retry *r, int rc)
     s->idle = c;
     pthread_mutex_unlock(&s->lock);
     return 1;
+}
+
+void pg_submit_key(char out[33])
+{
+    unsigned char b[16];
+    size_t got = 0;
+    while (got < sizeof b) {
+        ssize_t n = getrandom(b + got, sizeof b - got, 0);
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    if (got < sizeof b) { /* no entropy source: time and address, unique enough here */
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        snprintf((char *)b, sizeof b, "%lx%lx", (long)t.tv_nsec ^ (long)(intptr_t)out,
+                 (long)t.tv_sec);
+    }
+    for (size_t i = 0; i < sizeof b; i++) snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
 const char *pg_i64(pg_num *n, long long v)

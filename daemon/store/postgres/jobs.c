@@ -12,15 +12,17 @@
 #include "util/log.h"
 #include "util/placement.h"
 
+/* A retried insert (same key) gives the job the first one made. */
 static const char SQL_JOB_INSERT[] =
-    "INSERT INTO jobs (state, task, method, device, spec, total_steps) "
-    "VALUES ('queued', $1, $2, $3, $4, $5) RETURNING id";
+    "INSERT INTO jobs (state, task, method, device, spec, total_steps, submit_key) "
+    "VALUES ('queued', $1, $2, $3, $4, $5, $6) ON CONFLICT (submit_key) DO UPDATE "
+    "SET submit_key = excluded.submit_key RETURNING id";
 static const char SQL_NOTIFY[] = "SELECT pg_notify('evograd_jobs', '')";
 
 static int job_insert(pg_conn *c, const char *const *p, int64_t *id)
 {
     EG_TRY(pg_begin(c));
-    PGresult *r = pg_q(c, SQL_JOB_INSERT, 5, p, "inserting a job");
+    PGresult *r = pg_q(c, SQL_JOB_INSERT, 6, p, "inserting a job");
     int rc = r ? 0 : -1;
     if (r) *id = pg_get_i64(r, 0, 0);
     PQclear(r);
@@ -32,7 +34,9 @@ int pg_op_job_insert(eg_store *base, const char *spec_json, const char *task, co
                      const char *device, long total_steps, int64_t *id)
 {
     pg_num n;
-    const char *p[] = {task, method, device, spec_json, pg_i64(&n, total_steps)};
+    char key[33];
+    pg_submit_key(key);
+    const char *p[] = {task, method, device, spec_json, pg_i64(&n, total_steps), key};
     int rc;
     PG_RUN((eg_pg *)base, 0, rc, job_insert(c, p, id));
     return rc;
@@ -476,11 +480,20 @@ static const char SQL_BEAT[] =
     "ON CONFLICT (name) DO UPDATE SET host = excluded.host, listen = excluded.listen, "
     "devices = excluded.devices, heartbeat_at = now()";
 
+/* Daemons not heard from for a day are gone for good. */
+static const char SQL_PRUNE[] = "DELETE FROM workers WHERE heartbeat_at < now() - interval '1 day'";
+
+static int beat(pg_conn *c, const char *const *p)
+{
+    EG_TRY(pg_x(c, SQL_BEAT, 4, p, "recording a heartbeat", NULL));
+    return pg_x(c, SQL_PRUNE, 0, NULL, "removing gone workers", NULL);
+}
+
 int pg_op_worker_beat(eg_store *base, const eg_store_worker *w)
 {
     const char *p[] = {w->name, w->host, w->listen, w->devices_json};
     int rc;
-    PG_RUN((eg_pg *)base, 0, rc, pg_x(c, SQL_BEAT, 4, p, "recording a heartbeat", NULL));
+    PG_RUN((eg_pg *)base, 0, rc, beat(c, p));
     return rc;
 }
 

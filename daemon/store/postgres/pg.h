@@ -117,6 +117,11 @@ long long pg_get_i64(const PGresult *r, int i, int j);
 int pg_page(const PGresult *r, int limit, json_t *(*row)(const PGresult *, int), json_t *arr,
             json_t **next_after);
 
+/* A random key for an insert that may be retried on a new connection
+ * after the server committed it (the answer lost with the connection):
+ * the rows carry it, unique, and the retry finds them. */
+void pg_submit_key(char out[33]);
+
 /* The write queue's commit (steps.c). */
 int pg_commit(void *ctx, const eg_item *b, size_t n);
 

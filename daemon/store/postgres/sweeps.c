@@ -9,24 +9,31 @@
 
 #include "util/err.h"
 
+/* A retried insert (same key) finds the sweep, and its jobs, made by the
+ * first: the second column is true then. */
 static const char SQL_SWEEP_INSERT[] =
-    "INSERT INTO sweeps (name, request) VALUES ($1, $2) RETURNING id";
+    "INSERT INTO sweeps (name, request, submit_key) VALUES ($1, $2, $3) "
+    "ON CONFLICT (submit_key) DO UPDATE SET submit_key = excluded.submit_key "
+    "RETURNING id, xmax <> 0";
 static const char SQL_SWEEP_JOB_INSERT[] =
     "INSERT INTO jobs (state, task, method, device, spec, total_steps, sweep, point) "
     "VALUES ('queued', $1, $2, $3, $4, $5, $6, $7)";
 static const char SQL_NOTIFY[] = "SELECT pg_notify('evograd_jobs', '')";
 
-static int insert(pg_conn *c, const char *name, const char *request, const eg_store_job_row *rows,
-                  int n, int64_t *id)
+static int insert(pg_conn *c, const char *name, const char *request, const char *key,
+                  const eg_store_job_row *rows, int n, int64_t *id)
 {
     EG_TRY(pg_begin(c));
-    const char *p[] = {name, request};
-    PGresult *r = pg_q(c, SQL_SWEEP_INSERT, 2, p, "inserting a sweep");
-    int rc = r ? 0 : -1;
-    if (r) *id = pg_get_i64(r, 0, 0);
+    const char *p[] = {name, request, key};
+    PGresult *r = pg_q(c, SQL_SWEEP_INSERT, 3, p, "inserting a sweep");
+    int rc = r ? 0 : -1, existed = 0;
+    if (r) {
+        *id = pg_get_i64(r, 0, 0);
+        existed = PQgetvalue(r, 0, 1)[0] == 't';
+    }
     PQclear(r);
     pg_num sid, total;
-    for (int i = 0; i < n && rc == 0; i++) {
+    for (int i = 0; i < n && rc == 0 && !existed; i++) {
         const eg_store_job_row *row = &rows[i];
         const char *q[] = {row->task,
                            row->method,
@@ -45,7 +52,9 @@ int pg_op_sweep_insert(eg_store *base, const char *name, const char *request_jso
                        const eg_store_job_row *rows, int n, int64_t *id)
 {
     int rc;
-    PG_RUN((eg_pg *)base, 0, rc, insert(c, name, request_json, rows, n, id));
+    char key[33];
+    pg_submit_key(key);
+    PG_RUN((eg_pg *)base, 0, rc, insert(c, name, request_json, key, rows, n, id));
     return rc;
 }
 

@@ -13,6 +13,10 @@ static const char SQL_BEAT[] =
     "ON CONFLICT (name) DO UPDATE SET host = excluded.host, listen = excluded.listen, "
     "devices = excluded.devices, heartbeat_at = " NOW;
 
+/* Daemons not heard from for a day are gone for good. */
+static const char SQL_PRUNE[] =
+    "DELETE FROM workers WHERE julianday('now') - julianday(heartbeat_at) > 1";
+
 int eg_sq_worker_beat(eg_store *base, const eg_store_worker *w)
 {
     eg_sqlite *s = (eg_sqlite *)base;
@@ -27,6 +31,7 @@ int eg_sq_worker_beat(eg_store *base, const eg_store_worker *w)
         if (sqlite3_step(st) != SQLITE_DONE) rc = eg_conn_fail(s->w, "recording a heartbeat");
         sqlite3_reset(st);
     }
+    if (rc == 0) rc = eg_conn_exec(s->w, SQL_PRUNE);
     return eg_write_end(s, rc);
 }
 
