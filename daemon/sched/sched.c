@@ -56,9 +56,11 @@ char *eg_sched_checkpoint_path(const char *dir, int64_t job, int attempt)
     return p;
 }
 
-/* Whether name is one of job's checkpoint files: job-ID.ckpt (before
- * attempts were named) or job-ID.N.ckpt, or one's .tmp. */
-static int is_job_checkpoint(const char *name, int64_t job)
+/* Whether the directory entry name belongs to one of job's checkpoint
+ * files: job-ID.ckpt (before attempts were named), job-ID.N.ckpt, or what
+ * a write of one left beside it (its name and a suffix); *stem gets the
+ * length of the checkpoint's own name. */
+static int job_checkpoint_of(const char *name, int64_t job, size_t *stem)
 {
     char prefix[40];
     int n = snprintf(prefix, sizeof prefix, "job-%lld.", (long long)job);
@@ -66,7 +68,9 @@ static int is_job_checkpoint(const char *name, int64_t job)
     const char *p = name + n;
     while (*p >= '0' && *p <= '9') p++;
     if (p > name + n && *p++ != '.') return 0;
-    return strcmp(p, "ckpt") == 0 || strcmp(p, "ckpt.tmp") == 0;
+    if (strncmp(p, "ckpt", 4) != 0 || (p[4] != '\0' && p[4] != '.')) return 0;
+    *stem = (size_t)(p + 4 - name);
+    return 1;
 }
 
 int eg_sched_checkpoints_remove(const char *dir, int64_t job)
@@ -74,17 +78,18 @@ int eg_sched_checkpoints_remove(const char *dir, int64_t job)
     DIR *d = opendir(dir);
     if (!d) return errno == ENOENT ? 0 : eg_errorf("checkpoint: cannot read %s: %s", dir,
                                                    strerror(errno));
-    int rc = 0;
+    char first[1024] = "";
     struct dirent *e;
+    size_t stem;
     while ((e = readdir(d))) {
-        if (!is_job_checkpoint(e->d_name, job)) continue;
+        if (!job_checkpoint_of(e->d_name, job, &stem)) continue;
         char path[4200];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (unlink(path) != 0 && errno != ENOENT && rc == 0)
-            rc = eg_errorf("checkpoint: cannot remove %s: %s", path, strerror(errno));
+        snprintf(path, sizeof path, "%s/%.*s", dir, (int)stem, e->d_name);
+        if (eg_ckpt_file_remove(path) != 0 && !first[0])
+            snprintf(first, sizeof first, "%s", eg_last_error());
     }
     closedir(d);
-    return rc;
+    return first[0] ? eg_errorf("%s", first) : 0;
 }
 
 static int stopping(eg_sched *s)
