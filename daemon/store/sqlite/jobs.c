@@ -476,26 +476,13 @@ int eg_sq_job_delete(eg_store *base, int64_t id)
 }
 
 /* One daemon uses an SQLite database: every job it finds running at
- * start was its own, whatever name it had then (?1 is not needed). */
+ * start was its own, whatever name it had then. */
 static const char SQL_REQUEUE_CANCELED[] =
     "UPDATE jobs SET state = 'canceled', finished_at = " NOW ", lease_until = NULL "
-    "WHERE state = 'running' AND cancel_requested AND ?1 IS NOT NULL";
+    "WHERE state = 'running' AND cancel_requested";
 static const char SQL_REQUEUE_RUNNING[] =
     "UPDATE jobs SET state = 'queued', run_device = NULL, lease_until = NULL "
-    "WHERE state = 'running' AND ?1 IS NOT NULL";
-
-/* Runs a cached statement of the write connection with ?1 = text; *n
- * gets the rows changed. */
-static int run_with_text(eg_conn *c, const char *sql, const char *text, int *n)
-{
-    sqlite3_stmt *st = eg_conn_stmt(c, sql);
-    if (!st) return -1;
-    sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : eg_conn_fail(c, "requeueing jobs");
-    sqlite3_reset(st);
-    *n = sqlite3_changes(c->db);
-    return rc;
-}
+    "WHERE state = 'running'";
 
 /* Jobs that were asked to cancel before the daemon stopped are canceled
  * instead; the count is of the jobs queued again. */
@@ -503,8 +490,9 @@ int eg_sq_requeue_running(eg_store *base, const char *worker)
 {
     eg_sqlite *s = (eg_sqlite *)base;
     EG_TRY(eg_write_begin(s));
-    int n = 0, rc = run_with_text(s->w, SQL_REQUEUE_CANCELED, worker, &n);
-    if (rc == 0) rc = run_with_text(s->w, SQL_REQUEUE_RUNNING, worker, &n);
+    int n = 0, rc = eg_conn_exec(s->w, SQL_REQUEUE_CANCELED);
+    if (rc == 0 && (rc = eg_conn_exec(s->w, SQL_REQUEUE_RUNNING)) == 0)
+        n = sqlite3_changes(s->w->db);
     rc = eg_write_end(s, rc);
     return rc == 0 ? n : -1;
 }
