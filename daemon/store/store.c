@@ -221,7 +221,15 @@ int eg_store_steps_read(eg_store *s, int64_t job, long after, int limit, int max
 int eg_store_steps_minmax_page(eg_store *s, int64_t job, long after, int limit, int max_points,
                                const char *by, char **text, size_t *len)
 {
-    return s->ops->steps_minmax_page(s, job, after, limit, max_points, by, text, len);
+    *text = NULL;
+    int cols[EG_STEPS_MINMAX], n_cols = eg_steps_parse_columns(by, cols);
+    if (n_cols < 0) return -1;
+    if (limit <= 0 || max_points <= 0) return eg_errorf("store: bad steps page");
+    eg_step_page p;
+    eg_step_page_begin(&p);
+    int more = 0;
+    int rc = s->ops->steps_minmax(s, job, after, limit, max_points, cols, n_cols, &p, &more);
+    return eg_step_page_end(&p, rc, more, text, len);
 }
 
 int eg_store_sweep_insert(eg_store *s, const char *name, const char *request_json,

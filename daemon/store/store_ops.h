@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 
+#include "store/step_rows.h"
 #include "store/store.h"
 
 typedef struct eg_store_ops {
@@ -38,8 +39,10 @@ typedef struct eg_store_ops {
     int (*step_append)(eg_store *s, int64_t job, int attempt, const eg_step_record *r);
     int (*steps_read)(eg_store *s, int64_t job, long after, int limit, int max_points,
                       eg_step_row_fn fn, void *ctx, int *more);
-    int (*steps_minmax_page)(eg_store *s, int64_t job, long after, int limit, int max_points,
-                             const char *by, char **text, size_t *len);
+    /* Appends the rows of a min/max page following cols[0..n_cols) (of
+     * eg_steps_minmax_cols) to page, begun and checked by store.c. */
+    int (*steps_minmax)(eg_store *s, int64_t job, long after, int limit, int max_points,
+                        const int *cols, int n_cols, eg_step_page *page, int *more);
     int (*sweep_insert)(eg_store *s, const char *name, const char *request_json,
                         const eg_store_job_row *rows, int n, int64_t *id);
     int (*sweep_get)(eg_store *s, int64_t id, struct json_t **out);

@@ -266,6 +266,11 @@ static const char SQL_STEPS_KEPT[] =
 static int minmax_page(pg_conn *c, int64_t job, long after, int limit, int max_points,
                        const int *cols, int n_cols, eg_step_page *page, int *more)
 {
+    /* A read that fails leaves the page as it found it (it may be run
+     * again on a new connection). */
+    const size_t len0 = page->t.len;
+    const int rows0 = page->rows;
+    const long last0 = page->last;
     pg_num a, b, l;
     const char *p[] = {pg_i64(&a, job), pg_i64(&b, after), pg_i64(&l, (long long)limit + 1)};
     EG_TRY(pg_begin(c));
@@ -304,29 +309,22 @@ static int minmax_page(pg_conn *c, int64_t job, long after, int limit, int max_p
     }
     PQclear(r);
     free(ids.buf);
-    return pg_end(c, rc);
+    rc = pg_end(c, rc);
+    if (rc != 0) {
+        page->t.len = len0;
+        page->rows = rows0;
+        page->last = last0;
+    }
+    return rc;
 }
 
-int pg_op_steps_minmax_page(eg_store *base, int64_t job, long after, int limit, int max_points,
-                            const char *by, char **text, size_t *len)
+int pg_op_steps_minmax(eg_store *base, int64_t job, long after, int limit, int max_points,
+                       const int *cols, int n_cols, eg_step_page *page, int *more)
 {
-    *text = NULL;
-    int cols[EG_STEPS_MINMAX], n_cols = eg_steps_parse_columns(by, cols);
-    if (n_cols < 0) return -1;
-    if (limit <= 0 || max_points <= 0) return eg_errorf("store: bad steps page");
-    eg_step_page page;
-    int more = 0, rc = -1;
-    pg_retry r_ = {0};
-    pg_conn *c;
-    /* A retried read starts its page again. */
-    while ((c = pg_take((eg_pg *)base, &r_))) {
-        eg_step_page_begin(&page);
-        rc = minmax_page(c, job, after, limit, max_points, cols, n_cols, &page, &more);
-        if (pg_give((eg_pg *)base, c, &r_, rc)) break;
-        free(page.t.buf);
-    }
-    if (!c) return -1;
-    return eg_step_page_end(&page, rc, more, text, len);
+    int rc;
+    PG_RUN((eg_pg *)base, 0, rc,
+           minmax_page(c, job, after, limit, max_points, cols, n_cols, page, more));
+    return rc;
 }
 
 static const char SQL_EVALS[] =

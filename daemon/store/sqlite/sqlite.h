@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "store/store_ops.h"
+#include "store/step_rows.h"
 #include "store/writeq.h"
 
 #define EG_STMT_CACHE 48
@@ -150,8 +151,8 @@ int eg_sq_workers(eg_store *base, double alive_s, json_t **out);
 int eg_sq_step_append(eg_store *base, int64_t job, int attempt, const eg_step_record *r);
 int eg_sq_steps_read(eg_store *base, int64_t job, long after, int limit, int max_points,
                      eg_step_row_fn fn, void *ctx, int *more);
-int eg_sq_steps_minmax_page(eg_store *base, int64_t job, long after, int limit, int max_points,
-                            const char *by, char **text, size_t *len);
+int eg_sq_steps_minmax(eg_store *base, int64_t job, long after, int limit, int max_points,
+                 const int *cols, int n_cols, eg_step_page *page, int *more);
 int eg_sq_sweep_insert(eg_store *base, const char *name, const char *request_json,
                        const eg_store_job_row *rows, int n, int64_t *id);
 int eg_sq_sweep_get(eg_store *base, int64_t id, json_t **out);

@@ -203,20 +203,14 @@ static int minmax_steps(eg_conn *c, int64_t job, long after, int limit, int max_
     return 0;
 }
 
-int eg_sq_steps_minmax_page(eg_store *base, int64_t job, long after, int limit, int max_points,
-                            const char *by, char **text, size_t *len)
+int eg_sq_steps_minmax(eg_store *base, int64_t job, long after, int limit, int max_points,
+                       const int *cols, int n_cols, eg_step_page *page, int *more)
 {
     eg_sqlite *s = (eg_sqlite *)base;
-    *text = NULL;
-    int cols[EG_STEPS_MINMAX], n_cols = eg_steps_parse_columns(by, cols);
-    if (n_cols < 0) return -1;
-    if (limit <= 0 || max_points <= 0) return eg_errorf("store: bad steps page");
     eg_conn *c = eg_reader_get(s);
     if (!c) return -1;
-    eg_step_page p;
-    eg_step_page_begin(&p);
     eg_minmax m = {0};
-    int more = 0, rc = eg_conn_exec(c, "BEGIN");
+    int rc = eg_conn_exec(c, "BEGIN");
     sqlite3_stmt *st = rc == 0 ? eg_conn_stmt(c, SQL_JOB_EXISTS) : NULL;
     if (rc == 0 && !st) rc = -1;
     if (rc == 0) {
@@ -225,7 +219,7 @@ int eg_sq_steps_minmax_page(eg_store *base, int64_t job, long after, int limit, 
         sqlite3_reset(st);
         rc = src == SQLITE_ROW ? 0 : src == SQLITE_DONE ? 1 : eg_conn_fail(c, "reading a job");
     }
-    if (rc == 0) rc = minmax_steps(c, job, after, limit, max_points, cols, n_cols, &m, &more);
+    if (rc == 0) rc = minmax_steps(c, job, after, limit, max_points, cols, n_cols, &m, more);
     eg_text scratch = {0};
     for (long k = 0; rc == 0 && k < m.n_kept; k++) {
         if (!(st = eg_conn_stmt(c, SQL_STEP_ONE))) {
@@ -237,7 +231,7 @@ int eg_sq_steps_minmax_page(eg_store *base, int64_t job, long after, int limit, 
         if (sqlite3_step(st) == SQLITE_ROW) {
             size_t l;
             const char *row = row_text(st, &scratch, &l);
-            if (!row || eg_step_page_add(&p, m.kept[k], row, l) != 0)
+            if (!row || eg_step_page_add(page, m.kept[k], row, l) != 0)
                 rc = eg_errorf("store: out of memory");
         } else {
             rc = eg_conn_fail(c, "reading a step");
@@ -248,5 +242,5 @@ int eg_sq_steps_minmax_page(eg_store *base, int64_t job, long after, int limit, 
     free(m.kept);
     eg_conn_read_end(c);
     eg_reader_put(s, c);
-    return eg_step_page_end(&p, rc, more, text, len);
+    return rc;
 }
