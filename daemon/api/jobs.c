@@ -37,7 +37,7 @@ void eg_api_jobs_post(const eg_request *rq, eg_reply *rp)
     eg_api_ctx *ctx = rq->ctx;
     if (eg_reply_unless_room(ctx->store, rp, "jobs") != 0) return;
     eg_job job;
-    static _Thread_local eg_api_devices devs;
+    eg_api_devices devs;
     if (eg_api_job_from_body(rq->content_type, rq->body, rq->body_len, ctx->data_roots,
                              eg_api_devices_all(ctx, &devs), &job, rp) != 0)
         return;

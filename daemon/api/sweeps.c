@@ -82,7 +82,7 @@ static int validate_points(const eg_api_ctx *ctx, const json_t *points, eg_store
 {
     size_t n = json_array_size(points), i;
     json_t *p;
-    static _Thread_local eg_api_devices devs;
+    eg_api_devices devs;
     const char *const *devices = eg_api_devices_all(ctx, &devs);
     json_array_foreach((json_t *)points, i, p) {
         eg_job job;
