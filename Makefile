@@ -214,7 +214,7 @@ $(BUILD)/tests/libegfault.so: tests/fault/egfault.c
 
 $(BUILD)/bench_api: $(BUILD)/obj/tests/bench/bench_api.o $(DAEMON_HARNESS) \
                    $(BUILD)/obj/tests/unit/pg_cluster.o | $(BUILD)/evogradd
-	$(CC) $(LDFLAGS) $^ -o $@ -lcurl -ljansson -lsqlite3 -lpq -lpthread
+	$(CC) $(LDFLAGS) $^ -o $@ -lcurl -ljansson -lsqlite3 -lpq -lm -lpthread
 
 # Unit tests (fast ones) run twice: plain and under ASan + UBSan. The
 # slower parity and training tests run once, in the plain build.

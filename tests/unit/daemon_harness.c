@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -752,4 +753,43 @@ long dh_resumed_at(const dh_daemon *d, int64_t id)
     }
     fclose(f);
     return at;
+}
+
+int dh_same_number(const json_t *a, const json_t *b, double tol)
+{
+    if (json_is_null(a) || json_is_null(b)) return json_is_null(a) && json_is_null(b);
+    if (!json_is_number(a) || !json_is_number(b)) return 0;
+    double x = json_number_value(a), y = json_number_value(b);
+    return tol == 0 ? x == y : fabs(x - y) <= tol * fmax(1, fabs(y));
+}
+
+int dh_rows_match(const json_t *rows, const json_t *ref, double tol, const char *what)
+{
+    static const char *const keys[] = {"train_loss", "meta_loss", "hyper_norm", "lambda_norm",
+                                       "epoch"};
+    if (json_array_size(rows) != json_array_size(ref)) {
+        fprintf(stderr, "%s: %zu rows, the reference %zu\n", what, json_array_size(rows),
+                json_array_size(ref));
+        return -1;
+    }
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        json_t *a = json_array_get(rows, i), *b = json_array_get(ref, i);
+        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
+            if (!dh_same_number(json_object_get(a, keys[k]), json_object_get(b, keys[k]), tol)) {
+                fprintf(stderr, "%s: step %zu: %s %.9g, the reference %.9g\n", what, i, keys[k],
+                        json_number_value(json_object_get(a, keys[k])),
+                        json_number_value(json_object_get(b, keys[k])));
+                return -1;
+            }
+        json_t *la = json_object_get(a, "lambda"), *lb = json_object_get(b, "lambda");
+        int same = json_is_null(la) ? json_is_null(lb)
+                                    : json_array_size(la) == json_array_size(lb);
+        for (size_t j = 0; same && j < json_array_size(la); j++)
+            same = dh_same_number(json_array_get(la, j), json_array_get(lb, j), tol);
+        if (!same) {
+            fprintf(stderr, "%s: step %zu: lambda differs from the reference's\n", what, i);
+            return -1;
+        }
+    }
+    return 0;
 }

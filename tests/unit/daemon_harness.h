@@ -147,6 +147,16 @@ json_t *dh_steps_whole(const dh_daemon *d, int64_t id, int page, long steps);
  * from ... at step N" in its log); -1 when it did not. */
 long dh_resumed_at(const dh_daemon *d, int64_t id);
 
+/* Whether two JSON numbers agree: |a - b| <= tol x max(1, |b|) (tol 0:
+ * equal), or both null. */
+int dh_same_number(const json_t *a, const json_t *b, double tol);
+
+/* Whether the step rows equal those of a reference run (the same count;
+ * each row's train_loss, meta_loss, hyper_norm, lambda_norm, epoch and
+ * every value of lambda, by dh_same_number with tol); 0, or -1 after
+ * printing the first difference, named by what. */
+int dh_rows_match(const json_t *rows, const json_t *ref, double tol, const char *what);
+
 /* ---- files ---- */
 
 /* Whether the file holds needle. */

@@ -94,34 +94,12 @@ static const json_t *reference_steps(void)
     return reference;
 }
 
-static int close_enough(const json_t *a, const json_t *b)
-{
-    if (json_is_null(a) || json_is_null(b)) return json_is_null(a) && json_is_null(b);
-    if (!json_is_number(a) || !json_is_number(b)) return 0;
-    double x = json_number_value(a), y = json_number_value(b);
-    return fabs(x - y) <= 1e-6 * fmax(1, fabs(y));
-}
-
 /* Checks each step's losses, hypergradient norm and λ against the
  * uninterrupted run. */
 static void expect_same_as_reference(const json_t *rows, const char *what)
 {
-    const json_t *ref = reference_steps();
-    static const char *const keys[] = {"train_loss", "meta_loss", "hyper_norm", "lambda_norm",
-                                       "epoch"};
-    for (size_t i = 0; i < TOTAL; i++) {
-        json_t *a = json_array_get(rows, i), *b = json_array_get(ref, i);
-        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
-            if (!close_enough(json_object_get(a, keys[k]), json_object_get(b, keys[k])))
-                fail_msg("%s: step %zu: %s %.9g, uninterrupted %.9g", what, i, keys[k],
-                         json_number_value(json_object_get(a, keys[k])),
-                         json_number_value(json_object_get(b, keys[k])));
-        json_t *la = json_object_get(a, "lambda"), *lb = json_object_get(b, "lambda");
-        assert_int_equal(json_array_size(la), json_array_size(lb));
-        for (size_t j = 0; j < json_array_size(la); j++)
-            if (!close_enough(json_array_get(la, j), json_array_get(lb, j)))
-                fail_msg("%s: step %zu: lambda[%zu] differs", what, i, j);
-    }
+    if (dh_rows_match(rows, reference_steps(), 1e-6, what) != 0)
+        fail_msg("%s: the steps differ from the uninterrupted run's", what);
 }
 
 /* Compares the job's summary with the uninterrupted run's. */
@@ -131,7 +109,7 @@ static void expect_same_summary(const json_t *job, const char *what)
     static const char *const keys[] = {"train_loss", "meta_loss", "test_acc", "test_loss",
                                        "angle_deg", "lambda_norm"};
     for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
-        if (!close_enough(json_object_get(a, keys[k]), json_object_get(b, keys[k])))
+        if (!dh_same_number(json_object_get(a, keys[k]), json_object_get(b, keys[k]), 1e-6))
             fail_msg("%s: summary %s differs from the uninterrupted run's", what, keys[k]);
     assert_int_equal(json_integer_value(json_object_get(a, "steps")), TOTAL);
 }
