@@ -506,6 +506,7 @@ static const char SQL_WORKERS[] =
 
 static int workers(pg_conn *c, double alive_s, json_t *arr)
 {
+    json_array_clear(arr); /* a read run again starts afresh */
     pg_num a;
     const char *p[] = {pg_f64(&a, alive_s)};
     PGresult *r = pg_q(c, SQL_WORKERS, 1, p, "listing workers");
@@ -529,7 +530,7 @@ int pg_op_workers(eg_store *base, double alive_s, json_t **out)
     json_t *arr = json_array();
     if (!arr) return eg_errorf("store: out of memory");
     int rc;
-    PG_RUN((eg_pg *)base, 0, rc, (json_array_clear(arr), workers(c, alive_s, arr)));
+    PG_RUN((eg_pg *)base, 0, rc, workers(c, alive_s, arr));
     if (rc == 0 && !(*out = json_pack("{s:o}", "workers", arr)))
         rc = eg_errorf("store: out of memory");
     else if (rc != 0)

@@ -333,6 +333,7 @@ static const char SQL_EVALS[] =
 
 static int evals(pg_conn *c, int64_t job, json_t *arr)
 {
+    json_array_clear(arr); /* a read run again starts afresh */
     pg_num a;
     const char *p[] = {pg_i64(&a, job)};
     EG_TRY(pg_begin(c));
@@ -356,7 +357,7 @@ int pg_op_evals(eg_store *base, int64_t job, json_t **out)
     json_t *arr = json_array();
     if (!arr) return eg_errorf("store: out of memory");
     int rc;
-    PG_RUN((eg_pg *)base, 0, rc, (json_array_clear(arr), evals(c, job, arr)));
+    PG_RUN((eg_pg *)base, 0, rc, evals(c, job, arr));
     if (rc == 0 && !(*out = json_pack("{s:o}", "evals", arr)))
         rc = eg_errorf("store: out of memory");
     else if (rc != 0)
