@@ -42,7 +42,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPENMP) -fno-math-errno $(WARN) -MMD -MP -Id
            $(shell PKG_CONFIG_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp/pkgconfig pkg-config --cflags openblas 2>/dev/null)
 LDLIBS  := -ldnnl $(shell PKG_CONFIG_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp/pkgconfig pkg-config --libs openblas 2>/dev/null || echo -lopenblas) \
            -Wl,-rpath,/usr/lib/x86_64-linux-gnu/openblas-openmp -ljansson -lz -lm -lpthread
-LDLIBS  += -lsqlite3 -lpq
+LDLIBS  += -lsqlite3 -lpq -ljpeg -lpng
 CFLAGS  += -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 LDLIBS  += -lmicrohttpd -lsystemd
 LDFLAGS += $(OPENMP)

@@ -246,7 +246,7 @@ static int run_job(eg_job *job, eg_backend *be)
     eg_loop_config cfg = eg_task_loop_config(job, t);
     cfg.cancel = &cancel_requested;
     EG_LOG(INFO, "run: %s with %s on %s: %ld steps, %zu parameters, %zu meta-parameters",
-           eg_task_name(job->task), eg_method_name(job->method), job->device, total, t->P,
+           job->task->name, eg_method_name(job->method), job->device, total, t->P,
            t->H);
     eg_loop_result res;
     struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;

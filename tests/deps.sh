@@ -10,7 +10,7 @@ PKGS="gcc make pkg-config libopenblas-dev libopenblas-openmp-dev libdnnl-dev
       libjansson-dev libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev
       libsystemd-dev systemd python3 python3-numpy python3-torch python3-jsonschema
       dataset-fashion-mnist prometheus clang libclang-rt-14-dev chromium
-      libpq-dev postgresql"
+      libpq-dev postgresql libjpeg62-turbo-dev libpng-dev"
 # Node.js and npm from Debian unless the machine has its own.
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 missing=""

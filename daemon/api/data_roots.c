@@ -97,7 +97,7 @@ static int resolve_given(const eg_data_roots *r, char *path, size_t cap)
 
 int eg_data_roots_resolve(const eg_data_roots *r, eg_job *job)
 {
-    if (job->task == EG_TASK_TOY1D || strcmp(job->dataset.name, "none") == 0) return 0;
+    if ((job->task->flags & EG_TASKF_NO_DATASET) || strcmp(job->dataset.name, "none") == 0) return 0;
     if (job->dataset.path[0])
         return resolve_given(r, job->dataset.path, sizeof job->dataset.path);
     /* No path: root/NAME, else a root holding the files itself. */

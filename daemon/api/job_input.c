@@ -75,7 +75,7 @@ int eg_api_job_row(const eg_job *job, eg_store_job_row *row, char **spec_text)
     *spec_text = spec ? eg_json_dumps(spec, JSON_COMPACT) : NULL;
     json_decref(spec);
     if (!*spec_text) return eg_errorf("out of memory");
-    *row = (eg_store_job_row){.spec_json = *spec_text, .task = eg_task_name(job->task),
+    *row = (eg_store_job_row){.spec_json = *spec_text, .task = job->task->name,
                               .method = eg_method_name(job->method), .device = job->device,
                               .total_steps = job->steps > 0 ? job->steps : 0};
     return 0;

@@ -55,7 +55,7 @@ void eg_api_jobs_post(const eg_request *rq, eg_reply *rp)
         eg_reply_internal(rp, "storing the job");
         return;
     }
-    EG_LOG(INFO, "api: job %lld queued: %s with %s on %s", (long long)id, eg_task_name(job.task),
+    EG_LOG(INFO, "api: job %lld queued: %s with %s on %s", (long long)id, job.task->name,
            eg_method_name(job.method), job.device);
     if (ctx->sched) eg_sched_poke(ctx->sched);
     reply_job(rq, rp, id, 201);

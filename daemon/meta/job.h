@@ -9,9 +9,11 @@
 #include <stdint.h>
 
 #include "meta/method.h"
+#include "meta/task_def.h"
 #include "nn/optim.h"
 
-typedef enum eg_task_kind { EG_TASK_TOY1D, EG_TASK_ROTATION, EG_TASK_MWN } eg_task_kind;
+/* Bytes of a job's task section (each task's own struct, EG_JOB_SECTION). */
+#define EG_JOB_SECTION_BYTES 8192
 
 /* A split of a dataset's training file: a fraction of its samples (the
  * first ones for training, the last ones for validation) when fraction > 0,
@@ -22,7 +24,7 @@ typedef struct eg_split {
 } eg_split;
 
 typedef struct eg_job {
-    eg_task_kind task;
+    const eg_task_def *task;
     eg_method method;
     struct {
         char name[32];      /* lenet, mlp, resnet20/32/44/56 */
@@ -52,33 +54,21 @@ typedef struct eg_job {
                                and GEMM at about 1e-3 relative precision */
     long eval_every;        /* steps between evaluations; 0 = each epoch */
     int eval_limit;         /* test samples per evaluation; 0 = all */
-    struct {
-        double true_angle_deg;  /* rotation of the validation and test sets */
-    } rotation;
-    struct {
-        int meta_samples;       /* clean samples held out as validation */
-        int vnet_hidden;
-    } mwn;
-    struct {
-        double x0, lambda0;     /* the start of this run's trajectory */
-        int trials;             /* x draws per λ for the hypergradient curve */
-        int points;             /* λ values over [0.1, 2] */
-        double lr;              /* trajectory SGD step */
-        int trajectory_steps;
-    } toy1d;
+    /* The task's own section: the struct its files define, reached with
+     * EG_JOB_SECTION. */
+    _Alignas(16) unsigned char section[EG_JOB_SECTION_BYTES];
 } eg_job;
 
-/* Task names as in job specs: "toy1d", "rotation", "mwn". */
-const char *eg_task_name(eg_task_kind k);
-
-/* Parses a task name; -1 (no message) for anything else. */
-int eg_task_parse(const char *name, eg_task_kind *out);
+/* The task section of job j as the task's struct type (whose size its
+ * file checks against EG_JOB_SECTION_BYTES). */
+#define EG_JOB_SECTION(j, type) ((type *)(void *)(j)->section)
 
 struct json_t;
 
-/* The job with every default of `task` filled in: what a spec holding only
- * {"task": ...} gives. */
-void eg_job_defaults(eg_task_kind task, eg_job *out);
+/* The job with every default of the task named `task` filled in: what a
+ * spec holding only {"task": ...} gives; -1 with eg_errorf for a name the
+ * registry does not hold. */
+int eg_job_defaults(const char *task, eg_job *out);
 
 /* Fills *out from a parsed JSON job spec: the task's defaults, then every
  * field the spec gives, each checked for its JSON type, range and
@@ -120,7 +110,7 @@ int eg_job_set(struct json_t *spec, const char *assignment);
 int eg_job_set_value(struct json_t *spec, const char *field, struct json_t *value);
 
 /* Whether the job's task splits its training file by dataset.splits
- * (rotation; mwn draws its clean validation set by mwn.meta_samples). */
+ * (EG_TASKF_SPLITS). */
 int eg_job_uses_splits(const eg_job *job);
 
 /* The sample ranges of job's training and validation splits over a

@@ -25,7 +25,7 @@ json_t *eg_summary(const eg_summary_input *in)
     json_t *s = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
         "s:o, s:I, s:o, s:o, s:o, s:I, s:o}",
-        "task", eg_task_name(job->task), "method", eg_method_name(job->method), "model",
+        "task", job->task->name, "method", eg_method_name(job->method), "model",
         job->model.name, "dataset", job->dataset.name, "device", job->device, "seed",
         (json_int_t)job->seed, "steps", (json_int_t)in->steps, "steps_per_epoch",
         (json_int_t)in->t->steps_per_epoch, "canceled", in->canceled, "train_loss",

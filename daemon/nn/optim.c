@@ -11,6 +11,15 @@ eg_optim_config eg_optim_sgd_defaults(float lr)
     return (eg_optim_config){.kind = EG_OPT_SGD, .lr = lr, .gamma = 0.1f};
 }
 
+eg_optim_config eg_optim_sgd(float lr, float momentum, float weight_decay, int nesterov)
+{
+    eg_optim_config c = eg_optim_sgd_defaults(lr);
+    c.momentum = momentum;
+    c.weight_decay = weight_decay;
+    c.nesterov = nesterov;
+    return c;
+}
+
 eg_optim_config eg_optim_adam_defaults(void)
 {
     return (eg_optim_config){.kind = EG_OPT_ADAM,

@@ -48,6 +48,9 @@ typedef struct eg_optim {
  * 0.1. */
 eg_optim_config eg_optim_sgd_defaults(float lr);
 
+/* SGD with the given momentum, weight decay and nesterov flag. */
+eg_optim_config eg_optim_sgd(float lr, float momentum, float weight_decay, int nesterov);
+
 /* PyTorch's Adam defaults: lr 1e-3, betas 0.9 and 0.999, eps 1e-8, no
  * weight decay; no milestones, gamma 0.1. */
 eg_optim_config eg_optim_adam_defaults(void);

@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "meta/spec.h"
 #include "nn/models.h"
 #include "nn/rng.h"
+#include "tasks/mwn.h"
 #include "tasks/task_data.h"
 #include "tasks/tasks.h"
 #include "util/err.h"
@@ -300,7 +302,7 @@ static int split_meta(const eg_dataset *all, int n_meta, uint64_t seed, eg_datas
     return rc;
 }
 
-int eg_mwn_create(const eg_job *job, eg_backend *be, eg_task **out)
+static int eg_mwn_create(const eg_job *job, eg_backend *be, eg_task **out)
 {
     mwn *w = calloc(1, sizeof *w);
     if (!w) return eg_errorf("mwn: out of memory");
@@ -313,7 +315,7 @@ int eg_mwn_create(const eg_job *job, eg_backend *be, eg_task **out)
     if (eg_task_open_data(job, &w->all, &w->test_all, mean, std) != 0) goto fail;
     eg_dataset_normalize(&w->all, mean, std);
     eg_dataset_normalize(&w->test_all, mean, std);
-    if (split_meta(&w->all, job->mwn.meta_samples, job->seed, &w->meta, &w->train) != 0)
+    if (split_meta(&w->all, EG_JOB_SECTION(job, const eg_mwn_spec)->meta_samples, job->seed, &w->meta, &w->train) != 0)
         goto fail;
     eg_dataset_free(&w->all);
     w->corrupted = malloc((size_t)w->train.n);
@@ -326,7 +328,7 @@ int eg_mwn_create(const eg_job *job, eg_backend *be, eg_task **out)
     eg_optim_config opt = job->optimizer;
     eg_job_auto_milestones(job, eg_task_total_steps(job, t), &opt);
     if (eg_image_base_init(&w->b, job, be, &w->train, &w->meta, &opt, 0) != 0) goto fail;
-    if (eg_model_vnet(&w->vnet, be, job->mwn.vnet_hidden) != 0 ||
+    if (eg_model_vnet(&w->vnet, be, EG_JOB_SECTION(job, const eg_mwn_spec)->vnet_hidden) != 0 ||
         eg_net_finish(&w->vnet, B, 0) != 0)
         goto fail;
     t->H = w->vnet.params.total;
@@ -353,3 +355,46 @@ fail:
     destroy(t);
     return -1;
 }
+
+/* ---- the job's "mwn" section ---- */
+
+_Static_assert(sizeof(eg_mwn_spec) <= EG_JOB_SECTION_BYTES, "mwn section too big");
+
+static void mwn_defaults(eg_job *j)
+{
+    strcpy(j->model.name, "resnet32");
+    strcpy(j->dataset.noise, "uniform");
+    j->dataset.noise_rate = 0.4;
+    j->optimizer = eg_optim_sgd(0.1f, 0.9f, 5e-4f, 1);
+    j->auto_milestones = 1;
+    j->meta_optimizer = eg_optim_sgd(1e-3f, 0.9f, 5e-4f, 1);
+    j->epochs = 60;
+    j->batch_size = 100;
+    *EG_JOB_SECTION(j, eg_mwn_spec) = (eg_mwn_spec){.meta_samples = 1000, .vnet_hidden = 100};
+}
+
+static int mwn_read(const eg_spec_scope *s, eg_job *j)
+{
+    eg_mwn_spec *m = EG_JOB_SECTION(j, eg_mwn_spec);
+    EG_TRY(eg_spec_i(s, "meta_samples", 1, 50000, &m->meta_samples));
+    return eg_spec_i(s, "vnet_hidden", 1, 4096, &m->vnet_hidden);
+}
+
+static json_t *mwn_json(const eg_job *j)
+{
+    const eg_mwn_spec *m = EG_JOB_SECTION(j, const eg_mwn_spec);
+    return json_pack("{s:i, s:i}", "meta_samples", m->meta_samples, "vnet_hidden",
+                     m->vnet_hidden);
+}
+
+static const char *const mwn_keys[] = {"meta_samples", "vnet_hidden", NULL};
+
+const eg_task_def eg_mwn_def = {
+    .name = "mwn",
+    .flags = EG_TASKF_LABEL_NOISE | EG_TASKF_AUTO_MILESTONES,
+    .section_keys = mwn_keys,
+    .defaults = mwn_defaults,
+    .read = mwn_read,
+    .section_json = mwn_json,
+    .create = eg_mwn_create,
+};

@@ -5,12 +5,8 @@
 int eg_task_create(const eg_job *job, eg_backend *be, eg_task **out)
 {
     *out = NULL;
-    switch (job->task) {
-    case EG_TASK_TOY1D: return eg_toy1d_create(job, be, out);
-    case EG_TASK_ROTATION: return eg_rotation_create(job, be, out);
-    case EG_TASK_MWN: return eg_mwn_create(job, be, out);
-    }
-    return eg_errorf("task: unknown kind %d", (int)job->task);
+    if (!job->task) return eg_errorf("task: the job names none");
+    return job->task->create(job, be, out);
 }
 
 long eg_task_total_steps(const eg_job *job, const eg_task *t)

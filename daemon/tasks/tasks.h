@@ -1,5 +1,6 @@
-/* The meta-learning problems: one file per task (toy1d.c, rotation.c,
- * mwn.c), each an implementation of meta/task.h built from a job. */
+/* The meta-learning problems: one file (or folder) per task, each an
+ * implementation of meta/task.h built from a job, listed in the task
+ * registry (tasks/registry.c, meta/task_def.h). */
 #ifndef EG_TASKS_H
 #define EG_TASKS_H
 
@@ -7,14 +8,12 @@
 #include "meta/loop.h"
 #include "meta/task.h"
 
-/* Builds the job's task on backend be: loads and prepares its data, builds
- * and initialises the base model (θ) and the meta-parameters (λ) from
- * job->seed. *out is freed with eg_task_destroy. */
+/* Builds the job's task on backend be (its registry entry's create):
+ * loads and prepares its data, builds and initialises the base model (θ)
+ * and the meta-parameters (λ) from job->seed. *out is freed with
+ * eg_task_destroy. */
 int eg_task_create(const eg_job *job, eg_backend *be, eg_task **out);
 
-int eg_toy1d_create(const eg_job *job, eg_backend *be, eg_task **out);
-int eg_rotation_create(const eg_job *job, eg_backend *be, eg_task **out);
-int eg_mwn_create(const eg_job *job, eg_backend *be, eg_task **out);
 
 /* Total steps of the job: job->steps if set, else epochs x steps per epoch. */
 long eg_task_total_steps(const eg_job *job, const eg_task *t);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "meta/method.h"
+#include "meta/spec.h"
 #include "nn/optim.h"
 #include "nn/rng.h"
 #include "util/err.h"
@@ -165,11 +166,12 @@ static int report(eg_task *t, json_t *summary)
 {
     toy *ty = (toy *)t;
     const eg_job *job = &ty->job;
+    const eg_toy1d_spec *spec = EG_JOB_SECTION(job, const eg_toy1d_spec);
     if (job->method == EG_METHOD_NONE) return 0;
     double x, lam;
     EG_TRY(get1(t->be, t->theta, &x));
     EG_TRY(get1(t->be, t->lambda, &lam));
-    int n = job->toy1d.points, rc = 0;
+    int n = spec->points, rc = 0;
     double *buf = malloc(3 * (size_t)n * sizeof(double));
     if (!buf) return eg_errorf("toy1d: out of memory");
     double *lambda = buf, *truth = buf + n, *mean = buf + 2 * n;
@@ -180,7 +182,7 @@ static int report(eg_task *t, json_t *summary)
         eg_evograd_opts evo = job->evograd;
         evo.k = ks[c];
         if (evo.antithetic && evo.k % 2) evo.k++;
-        rc = eg_toy1d_curve(t, job->method, &evo, job->toy1d.trials, n, lambda, truth, mean);
+        rc = eg_toy1d_curve(t, job->method, &evo, spec->trials, n, lambda, truth, mean);
         if (rc) break;
         char name[16];
         snprintf(name, sizeof name, job->method == EG_METHOD_EVOGRAD ? "k%d" : "t1t2", evo.k);
@@ -205,11 +207,11 @@ static int report(eg_task *t, json_t *summary)
         long key = 0;
         for (int s = 0; s < 5 && rc == 0; s++) {
             json_t *est = json_array(), *tru = json_array();
-            rc = trajectory(t, &m, starts[s][0], starts[s][1], job->toy1d.trajectory_steps,
-                            job->toy1d.lr, &key, est);
+            rc = trajectory(t, &m, starts[s][0], starts[s][1], spec->trajectory_steps,
+                            spec->lr, &key, est);
             if (rc == 0)
                 rc = trajectory(t, NULL, starts[s][0], starts[s][1],
-                                job->toy1d.trajectory_steps, job->toy1d.lr, &key, tru);
+                                spec->trajectory_steps, spec->lr, &key, tru);
             json_array_append_new(paths, json_pack("{s:[f,f], s:o, s:o}", "start", starts[s][0],
                                                    starts[s][1], "estimated", est, "truth", tru));
         }
@@ -256,8 +258,9 @@ static const eg_task_ops toy_ops = {
     .destroy = destroy,
 };
 
-int eg_toy1d_create(const eg_job *job, eg_backend *be, eg_task **out)
+static int eg_toy1d_create(const eg_job *job, eg_backend *be, eg_task **out)
 {
+    const eg_toy1d_spec *spec = EG_JOB_SECTION(job, const eg_toy1d_spec);
     toy *ty = calloc(1, sizeof *ty);
     if (!ty) return eg_errorf("toy1d: out of memory");
     eg_task *t = &ty->base;
@@ -267,10 +270,62 @@ int eg_toy1d_create(const eg_job *job, eg_backend *be, eg_task **out)
     t->lambda = eg_alloc_floats(be, 1);
     t->grad = eg_alloc_floats(be, 1);
     if (!t->theta || !t->lambda || !t->grad || eg_optim_init(&ty->opt, be, 1, &job->optimizer) ||
-        put1(be, t->theta, job->toy1d.x0) || put1(be, t->lambda, job->toy1d.lambda0)) {
+        put1(be, t->theta, spec->x0) || put1(be, t->lambda, spec->lambda0)) {
         destroy(t);
         return -1;
     }
     *out = t;
     return 0;
 }
+
+/* ---- the job's "toy1d" section ---- */
+
+_Static_assert(sizeof(eg_toy1d_spec) <= EG_JOB_SECTION_BYTES, "toy1d section too big");
+
+static void toy_defaults(eg_job *j)
+{
+    j->optimizer = eg_optim_sgd_defaults(0.1f);
+    j->meta_optimizer = eg_optim_sgd_defaults(0.1f);
+    j->evograd.k = 100;
+    j->evograd.sigma = 1;
+    j->evograd.tau = 0.5f;
+    j->evograd.noise = EG_NOISE_GAUSSIAN;
+    j->epochs = 1;
+    j->steps = 5;
+    j->batch_size = 1;
+    *EG_JOB_SECTION(j, eg_toy1d_spec) = (eg_toy1d_spec){
+        .x0 = -1.8, .lambda0 = 0.2, .trials = 100, .points = 20, .lr = 0.1,
+        .trajectory_steps = 5};
+}
+
+static int toy_read(const eg_spec_scope *s, eg_job *j)
+{
+    eg_toy1d_spec *t = EG_JOB_SECTION(j, eg_toy1d_spec);
+    EG_TRY(eg_spec_num(s, "x0", -100, 100, &t->x0));
+    EG_TRY(eg_spec_num(s, "lambda0", 0, 100, &t->lambda0));
+    EG_TRY(eg_spec_i(s, "trials", 1, 100000, &t->trials));
+    EG_TRY(eg_spec_i(s, "points", 1, 1000, &t->points));
+    EG_TRY(eg_spec_num(s, "lr", 1e-10, 10, &t->lr));
+    return eg_spec_i(s, "trajectory_steps", 1, 100000, &t->trajectory_steps);
+}
+
+static json_t *toy_json(const eg_job *j)
+{
+    const eg_toy1d_spec *t = EG_JOB_SECTION(j, const eg_toy1d_spec);
+    return json_pack("{s:f, s:f, s:i, s:i, s:f, s:i}", "x0", t->x0, "lambda0", t->lambda0,
+                     "trials", t->trials, "points", t->points, "lr", t->lr, "trajectory_steps",
+                     t->trajectory_steps);
+}
+
+static const char *const toy_keys[] = {"x0", "lambda0", "trials", "points", "lr",
+                                       "trajectory_steps", NULL};
+
+const eg_task_def eg_toy1d_def = {
+    .name = "toy1d",
+    .flags = EG_TASKF_NO_MODEL | EG_TASKF_NO_DATASET,
+    .section_keys = toy_keys,
+    .defaults = toy_defaults,
+    .read = toy_read,
+    .section_json = toy_json,
+    .create = eg_toy1d_create,
+};

@@ -5,6 +5,15 @@
 #include "meta/method.h"
 #include "tasks/tasks.h"
 
+/* The job's "toy1d" section. */
+typedef struct eg_toy1d_spec {
+    double x0, lambda0;   /* the start of this run's trajectory */
+    int trials;           /* x draws per λ for the hypergradient curve */
+    int points;           /* λ values over [0.1, 2] */
+    double lr;            /* trajectory SGD step */
+    int trajectory_steps;
+} eg_toy1d_spec;
+
 /* The closed-form hypergradient g(λ) = (λ-1)/(λ+1)^3 at x*(λ) = 1/(1+λ). */
 double eg_toy1d_truth(double lambda);
 

@@ -102,7 +102,7 @@ out:
 static int cpu_bench(int steps)
 {
     eg_job job;
-    eg_job_defaults(EG_TASK_MWN, &job);
+    eg_job_defaults("mwn", &job);
     job.steps = 1000; /* sets the learning-rate schedule; only a few run */
     result r[N_VARIANTS];
     printf("Meta-Weight-Net, ResNet-32 width 1, batch 100, Fashion-MNIST 1x28x28, CPU, "
@@ -188,7 +188,7 @@ static int widths_bench(const char *device, int steps)
     int rc = 0;
     for (size_t w = 0; w < sizeof torch_ref / sizeof *torch_ref && rc == 0; w++) {
         eg_job job;
-        eg_job_defaults(EG_TASK_MWN, &job);
+        eg_job_defaults("mwn", &job);
         job.steps = 1000;
         job.model.width = torch_ref[w].width;
         snprintf(job.dataset.name, sizeof job.dataset.name, "cifar10");

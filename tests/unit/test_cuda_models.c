@@ -22,6 +22,7 @@
 #include "nn/models.h"
 #include "nn/rng.h"
 #include "synth_data.h"
+#include "tasks/mwn.h"
 #include "tasks/tasks.h"
 #include "testutil.h"
 
@@ -299,7 +300,7 @@ static void compare_step(eg_method method)
     assert_int_equal(system(cmd), 0);
     if (synth_cifar10(dir, 60, 40, 5) != 0) fail_msg("%s", eg_last_error());
     eg_job job;
-    eg_job_defaults(EG_TASK_MWN, &job);
+    eg_job_defaults("mwn", &job);
     job.method = method;
     snprintf(job.dataset.name, sizeof job.dataset.name, "cifar10");
     snprintf(job.dataset.path, sizeof job.dataset.path, "%s", dir);
@@ -312,7 +313,7 @@ static void compare_step(eg_method method)
      * by 2e-5 relative; a larger tau keeps the comparison about the code,
      * not the conditioning. */
     job.evograd.tau = 0.5f;
-    job.mwn.meta_samples = 50;
+    EG_JOB_SECTION(&job, eg_mwn_spec)->meta_samples = 50;
     job.steps = 10;
     job.eval_limit = 16;
     job.seed = 21;

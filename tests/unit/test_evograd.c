@@ -436,7 +436,7 @@ static void test_bad_options(void **s)
 static eg_task *toy(eg_backend *be, eg_method method)
 {
     eg_job job;
-    eg_job_defaults(EG_TASK_TOY1D, &job);
+    eg_job_defaults("toy1d", &job);
     job.method = method;
     eg_task *t;
     assert_int_equal(eg_task_create(&job, be, &t), 0);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "meta/loop.h"
+#include "tasks/mwn.h"
 #include "tasks/tasks.h"
 #include "testutil.h"
 
@@ -22,11 +23,11 @@ typedef struct losses {
 static eg_job small_mwn(eg_method method)
 {
     eg_job job;
-    eg_job_defaults(EG_TASK_MWN, &job);
+    eg_job_defaults("mwn", &job);
     job.method = method;
     snprintf(job.model.name, sizeof job.model.name, "resnet20");
     job.batch_size = 4;
-    job.mwn.meta_samples = 40;
+    EG_JOB_SECTION(&job, eg_mwn_spec)->meta_samples = 40;
     job.steps = STEPS;
     return job;
 }

@@ -16,6 +16,7 @@
 #include "meta/loop.h"
 #include "nn/philox.h"
 #include "synth_data.h"
+#include "tasks/mwn.h"
 #include "tasks/tasks.h"
 #include "testutil.h"
 
@@ -62,7 +63,7 @@ static eg_eval run_job(const eg_job *job, run_log *log)
     memset(log, 0, sizeof *log);
     if (eg_loop_run(t, &cfg, &sink, &res) != 0) fail_msg("run: %s", eg_last_error());
     fprintf(stderr, "%s/%s: %ld steps, loss %.3f -> %.3f, test accuracy %.2f%%, "
-            "mean step %.1f ms (meta %.1f ms), peak %.1f MB\n", eg_task_name(job->task),
+            "mean step %.1f ms (meta %.1f ms), peak %.1f MB\n", job->task->name,
             eg_method_name(job->method), res.steps, log->first_loss, log->last_loss,
             res.last_eval.test_acc, res.mean_step_ms, res.mean_meta_ms, res.peak_bytes / 1e6);
     assert_int_equal(res.steps, cfg.steps);
@@ -75,7 +76,7 @@ static eg_eval run_job(const eg_job *job, run_log *log)
 static void test_rotation_one_epoch(void **s)
 {
     eg_job job;
-    eg_job_defaults(EG_TASK_ROTATION, &job);
+    eg_job_defaults("rotation", &job);
     job.epochs = 1;
     run_log log;
     job.method = EG_METHOD_NONE;
@@ -115,10 +116,10 @@ static double objective(eg_task *t, const eg_evograd_opts *o, uint64_t seed, lon
 static void test_mwn_hypergradient_fd(void **s)
 {
     eg_job job;
-    eg_job_defaults(EG_TASK_MWN, &job);
+    eg_job_defaults("mwn", &job);
     snprintf(job.model.name, sizeof job.model.name, "mlp");
     job.batch_size = 16;
-    job.mwn.meta_samples = 100;
+    EG_JOB_SECTION(&job, eg_mwn_spec)->meta_samples = 100;
     /* Noise large enough that the copies' losses differ measurably, and a
      * temperature that keeps both copies' weights away from 0 and 1. */
     job.evograd = (eg_evograd_opts){.k = 2, .sigma = 0.08f, .tau = 1.0f};
@@ -179,7 +180,7 @@ static void test_mwn_hypergradient_fd(void **s)
 static void test_mwn_short_run(void **s)
 {
     eg_job job;
-    eg_job_defaults(EG_TASK_MWN, &job);
+    eg_job_defaults("mwn", &job);
     snprintf(job.model.name, sizeof job.model.name, "mlp");
     snprintf(job.dataset.noise, sizeof job.dataset.noise, "uniform");
     job.dataset.noise_rate = 0.4;
@@ -219,7 +220,7 @@ static void test_sets_of_any_size(void **s)
         if (synth_idx(dir, "", sizes[i], sizes[i] / 6 + 1, 28, 28, 0, 10, 7 + i) != 0)
             fail_msg("%s", eg_last_error());
         eg_job job;
-        eg_job_defaults(EG_TASK_ROTATION, &job);
+        eg_job_defaults("rotation", &job);
         snprintf(job.dataset.name, sizeof job.dataset.name, "idx");
         snprintf(job.dataset.path, sizeof job.dataset.path, "%s", dir);
         job.batch_size = 32;
@@ -248,18 +249,18 @@ static void test_sets_of_any_size(void **s)
         tu_fails_with(eg_task_create(&job, be, &t), "dataset.splits.validation");
 
         /* mwn with a small clean meta set. */
-        eg_job_defaults(EG_TASK_MWN, &job);
+        eg_job_defaults("mwn", &job);
         snprintf(job.model.name, sizeof job.model.name, "mlp");
         snprintf(job.dataset.name, sizeof job.dataset.name, "idx");
         snprintf(job.dataset.path, sizeof job.dataset.path, "%s", dir);
-        job.mwn.meta_samples = 20;
+        EG_JOB_SECTION(&job, eg_mwn_spec)->meta_samples = 20;
         job.batch_size = 16;
         job.steps = 2;
         if (eg_task_create(&job, be, &t) != 0) fail_msg("mwn %d: %s", sizes[i], eg_last_error());
         cfg = eg_task_loop_config(&job, t);
         if (eg_loop_run(t, &cfg, NULL, &res) != 0) fail_msg("%d: %s", sizes[i], eg_last_error());
         eg_task_destroy(t);
-        job.mwn.meta_samples = sizes[i];
+        EG_JOB_SECTION(&job, eg_mwn_spec)->meta_samples = sizes[i];
         tu_fails_with(eg_task_create(&job, be, &t), "mwn.meta_samples");
     }
     be->destroy(be);

@@ -228,7 +228,7 @@ int tr_trace_job(const eg_job *job, long steps, const char *dir)
     int rc = -1, run_ready = 0;
     if (eg_task_create(job, be, &tr.t) != 0) goto out;
     if (!tr.t->ops->replay_view) {
-        eg_errorf("trace: task %s has no replay view", eg_task_name(job->task));
+        eg_errorf("trace: task %s has no replay view", job->task->name);
         goto out;
     }
     tr.inner = tr.t->ops;
