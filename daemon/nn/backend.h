@@ -24,12 +24,25 @@ typedef struct eg_conv_shape {
 /* Fills p and q from the rest; returns -1 if the output would be empty. */
 int eg_conv_shape_finish(eg_conv_shape *cs);
 
-/* Shape of a max pooling window over (N, C, H, W); output (N, C, P, Q). */
+/* Shape of a max pooling window over (N, C, H, W); output (N, C, P, Q).
+ * pad rows and columns of -inf surround the input on each side (PyTorch's
+ * padding, 0 <= pad <= size / 2); P = (H + 2 pad - size) / stride + 1. */
 typedef struct eg_pool_shape {
     int n, c, h, w;
-    int size, stride;
+    int size, stride, pad;
     int p, q;
 } eg_pool_shape;
+
+/* Strided block sums (eg_backend.block_sum): for i < n0, j < n1, k < len
+ *   y[i ys0 + j ys1 + k] (+)= alpha * sum over r < reps of
+ *                              x[i xs0 + j xs1 + r xsr + k],
+ * the sum over r in double, in order. With reps = 1 and alpha = 1 it is a
+ * strided copy. Strides are in floats. */
+typedef struct eg_blocks {
+    int n0, n1, reps, len;
+    size_t xs0, xs1, xsr;
+    size_t ys0, ys1;
+} eg_blocks;
 
 /* Noise vectors one noise_combine or noise_dots call handles. */
 #define EG_NOISE_MAX 8
@@ -120,6 +133,29 @@ struct eg_backend {
                   const float *dy, const float *gamma, const float *save_mean,
                   const float *save_invstd, float *dx, float *dgamma,
                   float *dbeta);
+    /* Backward of the evaluation-mode forward (running statistics are
+     * constants): with s = 1 / sqrt(run_var + eps) and xhat = (x -
+     * run_mean) s, dx = dy (gamma / sqrt(run_var + eps)) is overwritten
+     * (skipped when NULL), dgamma += sum dy xhat, dbeta += sum dy (C). */
+    int (*bn_bwd_eval)(eg_backend *be, int n, int c, int hw, const float *x, const float *dy,
+                       const float *gamma, const float *run_mean, const float *run_var, float eps,
+                       float *dx, float *dgamma, float *dbeta);
+
+    /* ---- feature-wise transformation (LFT, Tseng et al. 2020) over (N, C,
+     * HW): meta (2C) holds theta_gamma (C) then theta_beta (C), noise (2C)
+     * the matching standard normal draws e; with sp(t) = softplus(t) at
+     * beta 100 (PyTorch's: t when 100 t > 20, else log1p(exp(100 t)) /
+     * 100), gamma_c = 1 + e_c sp(theta_gamma_c), beta_c = e_{C+c}
+     * sp(theta_beta_c). ---- */
+    /* y = gamma_c x + beta_c; y may not alias x. */
+    int (*ft_fwd)(eg_backend *be, int n, int c, int hw, const float *x, const float *meta,
+                  const float *noise, float *y);
+    /* dx (N, C, HW) (+)= gamma_c dy when dx is not NULL; when dmeta (2C)
+     * is not NULL, dmeta[c] += e_c sp'(theta_gamma_c) sum dy x and
+     * dmeta[C + c] += e_{C+c} sp'(theta_beta_c) sum dy, sp' = sigmoid(100
+     * t) (1 where 100 t > 20), the sums in double. */
+    int (*ft_bwd)(eg_backend *be, int n, int c, int hw, const float *x, const float *dy,
+                  const float *meta, const float *noise, float *dx, int acc, float *dmeta);
 
     /* ---- elementwise activations (y may alias x, dx may alias dy) ---- */
     int (*relu_fwd)(eg_backend *be, size_t n, const float *x, float *y);
@@ -143,6 +179,20 @@ struct eg_backend {
     /* dx (N, C, hw) (+)= dy (N, C) / hw. */
     int (*avgpool_bwd)(eg_backend *be, int n, int c, int hw, const float *dy,
                        float *dx, int acc);
+    /* y (+)= alpha * block sums of x (eg_blocks); y must not overlap x. */
+    int (*block_sum)(eg_backend *be, const eg_blocks *bs, float alpha, const float *x, float *y,
+                     int acc);
+    /* Negative squared distances: out (M, N) = -sum_k (a_ik - b_jk)^2,
+     * summed in double. Row i of a lives at a + ((i / group) gstride +
+     * i % group) d: groups of `group` rows, `gstride` rows apart (group =
+     * gstride = M for dense rows); b (N, d) is dense. */
+    int (*sqdist_fwd)(eg_backend *be, int m, int n, int d, const float *a, int group, int gstride,
+                      const float *b, float *out);
+    /* Its backward from dout (M, N): da (rows laid out as a's) (+)=
+     * sum_j -2 dout_ij (a_i - b_j), db (N, d) (+)= sum_i 2 dout_ij (a_i -
+     * b_j), each summed in double; either may be NULL. */
+    int (*sqdist_bwd)(eg_backend *be, int m, int n, int d, const float *a, int group, int gstride,
+                      const float *b, const float *dout, float *da, float *db, int acc);
     /* ResNet option-A shortcut: y (N, co, H/stride, W/stride) += x
      * subsampled by stride and zero-padded with (co - ci) / 2 channels on
      * each side; x (N, ci, H, W). */

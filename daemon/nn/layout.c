@@ -26,8 +26,16 @@ size_t eg_layout_add(eg_layout *l, const char *name, size_t count, eg_init init,
     s->count = count;
     s->init = init;
     s->fan_in = fan_in;
+    s->value = 0.0f;
     l->total += count;
     return s->offset;
+}
+
+size_t eg_layout_add_const(eg_layout *l, const char *name, size_t count, float value)
+{
+    size_t off = eg_layout_add(l, name, count, EG_INIT_CONST, 0);
+    if (off != (size_t)-1) l->slices[l->n - 1].value = value;
+    return off;
 }
 
 void eg_layout_init(const eg_layout *l, float *x, uint64_t seed)
@@ -46,7 +54,11 @@ void eg_layout_init(const eg_layout *l, float *x, uint64_t seed)
                 p[k] = (float)((2.0 * eg_rng_uniform(&r) - 1.0) / sqrt(fan));
                 break;
             case EG_INIT_KAIMING_NORMAL:
+            case EG_INIT_KAIMING_NORMAL_FAN_OUT:
                 p[k] = (float)(eg_rng_normal(&r) * sqrt(2.0 / fan));
+                break;
+            case EG_INIT_CONST:
+                p[k] = s->value;
                 break;
             }
         }

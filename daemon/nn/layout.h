@@ -11,10 +11,14 @@
 typedef enum eg_init {
     EG_INIT_ZEROS,
     EG_INIT_ONES,
-    EG_INIT_UNIFORM_FAN_IN,  /* U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's
-                                default for conv/linear weights
-                                (kaiming_uniform, a = sqrt 5) and biases */
-    EG_INIT_KAIMING_NORMAL,  /* N(0, 2/fan_in): kaiming_normal_ */
+    EG_INIT_UNIFORM_FAN_IN,         /* U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's
+                                       default for conv/linear weights
+                                       (kaiming_uniform, a = sqrt 5) and biases */
+    EG_INIT_KAIMING_NORMAL,         /* N(0, 2/fan_in): kaiming_normal_ */
+    EG_INIT_KAIMING_NORMAL_FAN_OUT, /* N(0, 2/fan_out), kaiming_normal_(mode =
+                                       "fan_out"); the slice's fan_in field
+                                       holds the fan-out */
+    EG_INIT_CONST,                  /* every element the slice's `value` */
 } eg_init;
 
 typedef struct eg_slice {
@@ -22,6 +26,7 @@ typedef struct eg_slice {
     size_t offset, count;
     eg_init init;
     int fan_in;
+    float value; /* EG_INIT_CONST */
 } eg_slice;
 
 typedef struct eg_layout {
@@ -34,6 +39,10 @@ typedef struct eg_layout {
  * eg_errorf when out of memory. */
 size_t eg_layout_add(eg_layout *l, const char *name, size_t count, eg_init init,
                      int fan_in);
+
+/* Appends a slice of count floats initialised to `value`; returns its
+ * offset, or (size_t)-1 with eg_errorf when out of memory. */
+size_t eg_layout_add_const(eg_layout *l, const char *name, size_t count, float value);
 
 /* Fills host buffer x (l->total) slice by slice from the seed. */
 void eg_layout_init(const eg_layout *l, float *x, uint64_t seed);

@@ -35,10 +35,10 @@ int eg_model_lenet(eg_net *net, eg_backend *be, int c, int h, int w,
     int x = 0;
     NEXT(eg_net_conv(net, x, "conv1", 6, 5, 1, 2, 1, EG_INIT_UNIFORM_FAN_IN));
     NEXT(eg_net_relu(net, x));
-    NEXT(eg_net_maxpool(net, x, 2, 2));
+    NEXT(eg_net_maxpool(net, x, 2, 2, 0));
     NEXT(eg_net_conv(net, x, "conv2", 16, 5, 1, 0, 1, EG_INIT_UNIFORM_FAN_IN));
     NEXT(eg_net_relu(net, x));
-    NEXT(eg_net_maxpool(net, x, 2, 2));
+    NEXT(eg_net_maxpool(net, x, 2, 2, 0));
     NEXT(eg_net_linear(net, x, "fc1", 120, 1, EG_INIT_UNIFORM_FAN_IN));
     NEXT(eg_net_relu(net, x));
     NEXT(eg_net_linear(net, x, "fc2", 84, 1, EG_INIT_UNIFORM_FAN_IN));
@@ -87,6 +87,90 @@ int eg_model_resnet(eg_net *net, eg_backend *be, int depth, int width, int c,
         }
     NEXT(eg_net_avgpool(net, x));
     NEXT(eg_net_linear(net, x, "linear", classes, 1, EG_INIT_KAIMING_NORMAL));
+    return 0;
+}
+
+/* One SimpleBlock of LFT's ResNet, trunk position `pos`, reading `in`
+ * (indim channels); returns the block's last layer. */
+static int simple_block(eg_net *net, int in, int pos, int indim, int outdim, int half_res, int ft)
+{
+    char n[40];
+    int x, stride = half_res ? 2 : 1;
+#define NAME(part) (snprintf(n, sizeof n, "trunk.%d.%s", pos, part), n)
+    NEXT(eg_net_conv(net, in, NAME("C1"), outdim, 3, stride, 1, 0, EG_INIT_KAIMING_NORMAL_FAN_OUT));
+    NEXT(eg_net_bn(net, x, NAME("BN1")));
+    NEXT(eg_net_relu(net, x));
+    NEXT(eg_net_conv(net, x, NAME("C2"), outdim, 3, 1, 1, 0, EG_INIT_KAIMING_NORMAL_FAN_OUT));
+    NEXT(eg_net_bn(net, x, NAME("BN2")));
+    if (ft) NEXT(eg_net_ft(net, x, NAME("BN2")));
+    int body = x, skip = in;
+    if (indim != outdim) {
+        NEXT(eg_net_conv(net, in, NAME("shortcut"), outdim, 1, stride, 0, 0,
+                         EG_INIT_KAIMING_NORMAL_FAN_OUT));
+        NEXT(eg_net_bn(net, x, NAME("BNshortcut")));
+        if (ft) NEXT(eg_net_ft(net, x, NAME("BNshortcut")));
+        skip = x;
+    }
+#undef NAME
+    NEXT(eg_net_add(net, body, skip));
+    NEXT(eg_net_relu(net, x));
+    return x;
+}
+
+int eg_model_lft_resnet(eg_net *net, eg_backend *be, int depth, int width, int c, int size,
+                        int small_stem, int ft)
+{
+    static const int blocks10[4] = {1, 1, 1, 1}, blocks18[4] = {2, 2, 2, 2},
+                     blocks34[4] = {3, 4, 6, 3};
+    const int *blocks = depth == 10   ? blocks10
+                        : depth == 18 ? blocks18
+                        : depth == 34 ? blocks34
+                                      : NULL;
+    if (!blocks) return eg_errorf("lft resnet: depth %d is not 10, 18 or 34", depth);
+    if (width < 1 || width > 512) return eg_errorf("lft resnet: width %d outside 1..512", width);
+    EG_TRY(eg_net_init(net, be, c, size, size));
+    int x = 0, pos = 0;
+    if (small_stem) {
+        NEXT(eg_net_conv(net, x, "trunk.0", width, 3, 1, 1, 0, EG_INIT_KAIMING_NORMAL_FAN_OUT));
+    } else {
+        NEXT(eg_net_conv(net, x, "trunk.0", width, 7, 2, 3, 0, EG_INIT_KAIMING_NORMAL_FAN_OUT));
+    }
+    NEXT(eg_net_bn(net, x, "trunk.1"));
+    NEXT(eg_net_relu(net, x));
+    pos = 3;
+    if (!small_stem) {
+        NEXT(eg_net_maxpool(net, x, 3, 2, 1));
+        pos = 4;
+    }
+    int indim = width;
+    for (int stage = 0; stage < 4; stage++)
+        for (int b = 0; b < blocks[stage]; b++) {
+            int outdim = width << stage;
+            NEXT(simple_block(net, x, pos++, indim, outdim, stage >= 1 && b == 0, ft));
+            indim = outdim;
+        }
+    return 0;
+}
+
+int eg_model_relation(eg_net *net, eg_backend *be, int c, int h, int w)
+{
+    EG_TRY(eg_net_init(net, be, 2 * c, h, w));
+    int pad = h < 10 && w < 10 ? 1 : 0, x = 0;
+    for (int blk = 1; blk <= 2; blk++) {
+        char n[32];
+        snprintf(n, sizeof n, "layer%d.C", blk);
+        NEXT(eg_net_conv(net, x, n, c, 3, 1, pad, 1, EG_INIT_KAIMING_NORMAL_FAN_OUT));
+        snprintf(n, sizeof n, "layer%d.BN", blk);
+        NEXT(eg_net_bn_batch(net, x, n));
+        NEXT(eg_net_relu(net, x));
+        /* A 1x1 map is left unpooled (at 84 px the backbone's map is 3x3,
+         * where the official code's second pool would leave nothing). */
+        const eg_layer *l = &net->layers[x];
+        if (l->h >= 2 && l->w >= 2) NEXT(eg_net_maxpool(net, x, 2, 2, 0));
+    }
+    NEXT(eg_net_linear(net, x, "fc1", 8, 1, EG_INIT_UNIFORM_FAN_IN));
+    NEXT(eg_net_relu(net, x));
+    NEXT(eg_net_linear(net, x, "fc2", 1, 1, EG_INIT_UNIFORM_FAN_IN));
     return 0;
 }
 

@@ -30,7 +30,7 @@ static int push(eg_net *net, eg_layer_kind kind, int in)
     const eg_layer *src = &net->layers[in];
     net->layers[net->n_layers] = (eg_layer){
         .kind = kind, .in = in, .skip = -1, .c = src->c, .h = src->h, .w = src->w,
-        .weight = NONE, .bias = NONE, .state = NONE,
+        .weight = NONE, .bias = NONE, .state = NONE, .meta = NONE,
     };
     net->layers[in].consumers++;
     return net->n_layers++;
@@ -64,7 +64,7 @@ int eg_net_init(eg_net *net, eg_backend *be, int c, int h, int w)
     net->cap = 32;
     net->layers[0] = (eg_layer){.kind = EG_L_INPUT, .in = -1, .skip = -1, .c = c,
                                 .h = h, .w = w, .weight = NONE, .bias = NONE,
-                                .state = NONE};
+                                .state = NONE, .meta = NONE};
     net->n_layers = 1;
     return 0;
 }
@@ -82,7 +82,8 @@ int eg_net_conv(eg_net *net, int in, const char *name, int k, int size,
         return undo(net, i);
     }
     int fan_in = l->c * size * size;
-    l->weight = param(&net->params, name, "weight", (size_t)k * fan_in, weight_init, fan_in);
+    int fan = weight_init == EG_INIT_KAIMING_NORMAL_FAN_OUT ? k * size * size : fan_in;
+    l->weight = param(&net->params, name, "weight", (size_t)k * fan_in, weight_init, fan);
     if (bias)
         l->bias = param(&net->params, name, "bias", k, EG_INIT_UNIFORM_FAN_IN, fan_in);
     if (l->weight == NONE || (bias && l->bias == NONE)) return -1;
@@ -106,7 +107,8 @@ int eg_net_linear(eg_net *net, int in, const char *name, int out, int bias,
         eg_errorf("net: linear %s: no outputs", name);
         return undo(net, i);
     }
-    l->weight = param(&net->params, name, "weight", (size_t)out * fan_in, weight_init, fan_in);
+    int fan = weight_init == EG_INIT_KAIMING_NORMAL_FAN_OUT ? out : fan_in;
+    l->weight = param(&net->params, name, "weight", (size_t)out * fan_in, weight_init, fan);
     if (bias)
         l->bias = param(&net->params, name, "bias", out, EG_INIT_UNIFORM_FAN_IN, fan_in);
     if (l->weight == NONE || (bias && l->bias == NONE)) return -1;
@@ -129,23 +131,39 @@ int eg_net_bn(eg_net *net, int in, const char *name)
     return i;
 }
 
+int eg_net_bn_batch(eg_net *net, int in, const char *name)
+{
+    int i = push(net, EG_L_BN, in);
+    if (i < 0) return -1;
+    eg_layer *l = &net->layers[i];
+    l->weight = param(&net->params, name, "weight", l->c, EG_INIT_ONES, 0);
+    l->bias = param(&net->params, name, "bias", l->c, EG_INIT_ZEROS, 0);
+    if (l->weight == NONE || l->bias == NONE) return -1;
+    return i;
+}
+
 int eg_net_relu(eg_net *net, int in) { return push(net, EG_L_RELU, in); }
 
 int eg_net_sigmoid(eg_net *net, int in) { return push(net, EG_L_SIGMOID, in); }
 
-int eg_net_maxpool(eg_net *net, int in, int size, int stride)
+int eg_net_maxpool(eg_net *net, int in, int size, int stride, int pad)
 {
     int i = push(net, EG_L_MAXPOOL, in);
     if (i < 0) return -1;
     eg_layer *l = &net->layers[i];
-    if (size < 1 || stride < 1 || size > l->h || size > l->w) {
+    if (size < 1 || stride < 1 || pad < 0 || size > l->h + 2 * pad || size > l->w + 2 * pad) {
         eg_errorf("net: maxpool %d/%d does not fit %dx%d", size, stride, l->h, l->w);
+        return undo(net, i);
+    }
+    if (2 * pad > size) {
+        eg_errorf("net: maxpool %d/%d: padding %d exceeds half the window", size, stride, pad);
         return undo(net, i);
     }
     l->k = size;
     l->stride = stride;
-    l->h = (l->h - size) / stride + 1;
-    l->w = (l->w - size) / stride + 1;
+    l->pad = pad;
+    l->h = (l->h + 2 * pad - size) / stride + 1;
+    l->w = (l->w + 2 * pad - size) / stride + 1;
     return i;
 }
 
@@ -177,6 +195,36 @@ int eg_net_shortcut(eg_net *net, int in, int skip, int stride)
     return i;
 }
 
+int eg_net_add(eg_net *net, int a, int b)
+{
+    if (b < 0 || b >= net->n_layers) return eg_errorf("net: add reads missing layer %d", b);
+    int i = push(net, EG_L_ADD, a);
+    if (i < 0) return -1;
+    eg_layer *l = &net->layers[i], *s = &net->layers[b];
+    if (s->c != l->c || s->h != l->h || s->w != l->w) {
+        eg_errorf("net: add of (%d, %d, %d) and (%d, %d, %d)", l->c, l->h, l->w, s->c, s->h, s->w);
+        return undo(net, i);
+    }
+    l->skip = b;
+    s->consumers++;
+    return i;
+}
+
+int eg_net_ft(eg_net *net, int in, const char *name)
+{
+    int i = push(net, EG_L_FT, in);
+    if (i < 0) return -1;
+    eg_layer *l = &net->layers[i];
+    char full[40];
+    snprintf(full, sizeof full, "%s.gamma", name);
+    l->meta = eg_layout_add_const(&net->meta, full, l->c, 0.3f);
+    snprintf(full, sizeof full, "%s.beta", name);
+    size_t beta = eg_layout_add_const(&net->meta, full, l->c, 0.5f);
+    if (l->meta == NONE || beta == NONE) return -1;
+    if (!net->n_ft++) net->first_ft = i;
+    return i;
+}
+
 /* Whether the backward of layer kind `k` needs its own output. */
 static int needs_own_output(eg_layer_kind k)
 {
@@ -188,7 +236,7 @@ static int needs_own_output(eg_layer_kind k)
  * gradient; the others overwrite it, so their input needs one consumer. */
 static int accumulates(eg_layer_kind k)
 {
-    return k == EG_L_CONV || k == EG_L_LINEAR || k == EG_L_AVGPOOL;
+    return k == EG_L_CONV || k == EG_L_LINEAR || k == EG_L_AVGPOOL || k == EG_L_FT || k == EG_L_ADD;
 }
 
 /* Plans the gradient buffers. A layer's gradient dy is shared with the
@@ -217,7 +265,7 @@ static int plan_grads(const eg_net *net, const int *group, int *slot, size_t *by
         const eg_layer *l = &net->layers[i];
         int g = group[l->in];
         if (hi[g] < i) hi[g] = i;
-        if (l->kind == EG_L_SHORTCUT && hi[group[l->skip]] < i) hi[group[l->skip]] = i;
+        if (l->skip >= 0 && hi[group[l->skip]] < i) hi[group[l->skip]] = i;
         if (group[i] < i && hi[group[i]] < i) hi[group[i]] = i; /* in place */
     }
     /* Groups by first write, latest layer first, as backward meets them. */
@@ -335,10 +383,10 @@ int eg_net_finish(eg_net *net, int max_batch, int need_dx)
                       "consumers", i, l->in, src->consumers);
             goto out;
         }
-        /* ReLU, sigmoid and the shortcut add run in place when their input
-         * has no other reader and does not need its own output later. */
+        /* ReLU, sigmoid and the adds run in place when their input has no
+         * other reader and does not need its own output later. */
         l->in_place = (l->kind == EG_L_RELU || l->kind == EG_L_SIGMOID ||
-                       l->kind == EG_L_SHORTCUT) &&
+                       l->kind == EG_L_SHORTCUT || l->kind == EG_L_ADD) &&
                       src->consumers == 1 && !needs_own_output(src->kind);
         if (l->kind == EG_L_SHORTCUT && !l->in_place) {
             eg_errorf("net: shortcut %d needs its input to itself", i);
@@ -347,6 +395,7 @@ int eg_net_finish(eg_net *net, int max_batch, int need_dx)
         group[i] = l->in_place ? group[l->in] : i;
         if (l->kind == EG_L_BN && !(l->aux = eg_alloc_floats(be, 4 * (size_t)l->c))) goto out;
     }
+    if (net->meta.total && !(net->ft_noise = eg_alloc_floats(be, net->meta.total))) goto out;
     int n_acts = be->recompute ? plan_transient(net, group, slot, bytes) : 0;
     if (n_acts < 0) goto out;
     net->recompute = n_acts > 0;
@@ -402,7 +451,8 @@ static eg_pool_shape pool_shape(const eg_net *net, const eg_layer *l)
 {
     const eg_layer *src = &net->layers[l->in];
     eg_pool_shape ps = {.n = net->batch, .c = src->c, .h = src->h, .w = src->w,
-                        .size = l->k, .stride = l->stride, .p = l->h, .q = l->w};
+                        .size = l->k, .stride = l->stride, .pad = l->pad, .p = l->h,
+                        .q = l->w};
     return ps;
 }
 
@@ -431,6 +481,7 @@ static int layer_forward(eg_net *net, eg_layer *l, const float *theta,
     }
     case EG_L_BN: {
         const float *gamma = theta + l->weight, *beta = theta + l->bias;
+        if (l->state == NONE) mode = EG_PROBE; /* batch statistics only */
         float *mean = mode == EG_PROBE ? NULL : state + l->state;
         float *var = mean ? mean + l->c : NULL;
         int hw = l->h * l->w;
@@ -451,6 +502,13 @@ static int layer_forward(eg_net *net, eg_layer *l, const float *theta,
         const eg_layer *s = &net->layers[l->skip];
         return be->shortcut_fwd(be, b, s->c, s->h, s->w, l->c, l->stride, s->y, l->y);
     }
+    case EG_L_ADD:
+        if (!l->in_place) EG_TRY(be->copy(be, l->y, src->y, n * sizeof(float)));
+        return be->axpy(be, n, 1.0f, net->layers[l->skip].y, l->y);
+    case EG_L_FT:
+        if (!net->ft_meta) return be->copy(be, l->y, src->y, n * sizeof(float));
+        return be->ft_fwd(be, b, l->c, l->h * l->w, src->y, net->ft_meta + l->meta,
+                          net->ft_noise + l->meta, l->y);
     }
     return eg_errorf("net: unknown layer kind %d", (int)l->kind);
 }
@@ -475,11 +533,18 @@ int eg_net_forward(eg_net *net, const float *theta, float *state,
     if (!net->max_batch) return eg_errorf("net: forward before eg_net_finish");
     if (batch < 1 || batch > net->max_batch)
         return eg_errorf("net: batch %d outside 1..%d", batch, net->max_batch);
+    if (net->ft_meta && net->meta.total && !net->ft_drawn)
+        return eg_errorf("net: FT noise not drawn");
     net->batch = batch;
     net->last_mode = mode;
+    net->last_state = state;
+    net->fwd_meta = net->ft_meta;
+    net->fwd_key = net->ft_key;
+    net->fwd_stream = net->ft_stream;
     net->layers[0].y = (float *)x; /* read only: nothing writes the input */
     pass_args a = {.theta = theta, .state = state, .mode = mode};
-    eg_pass_key key = {.backward = 0, .batch = batch, .mode = mode, .p = {theta, state, x}};
+    eg_pass_key key = {
+        .backward = 0, .batch = batch, .mode = mode, .p = {theta, state, x, net->ft_meta}};
     return eg_net_run_pass(net, &key, forward_pass, &a);
 }
 
@@ -529,6 +594,12 @@ static int layer_backward(eg_net *net, eg_layer *l, const float *theta,
          * second half, which nothing reads. */
         float *dg = dtheta ? dtheta + l->weight : l->aux + 2 * l->c;
         float *db = dtheta ? dtheta + l->bias : l->aux + 3 * l->c;
+        if (net->last_mode == EG_EVAL && l->state != NONE) {
+            const float *mean = net->last_state + l->state;
+            EG_TRY(be->bn_bwd_eval(be, b, l->c, l->h * l->w, src->y, l->dy, theta + l->weight, mean,
+                                   mean + l->c, BN_EPS, want ? src->dy : NULL, dg, db));
+            break;
+        }
         EG_TRY(be->bn_bwd(be, b, l->c, l->h * l->w, src->y, l->dy, theta + l->weight,
                           l->aux, l->aux + l->c, src->dy, dg, db));
         break;
@@ -554,21 +625,58 @@ static int layer_backward(eg_net *net, eg_layer *l, const float *theta,
         }
         break;
     }
+    case EG_L_ADD: {
+        /* In place, the first addend's gradient is this layer's buffer. */
+        if (!l->in_place && want) {
+            if (acc)
+                EG_TRY(be->axpy(be, n, 1.0f, l->dy, src->dy));
+            else
+                EG_TRY(be->copy(be, src->dy, l->dy, n * sizeof(float)));
+        }
+        src->written = 1;
+        eg_layer *s = &net->layers[l->skip];
+        if (wants_grad(net, l->skip)) {
+            if (s->written)
+                EG_TRY(be->axpy(be, n, 1.0f, l->dy, s->dy));
+            else
+                EG_TRY(be->copy(be, s->dy, l->dy, n * sizeof(float)));
+            s->written = 1;
+        }
+        break;
+    }
+    case EG_L_FT: {
+        if (!net->ft_meta) {
+            if (!want) break;
+            if (acc)
+                EG_TRY(be->axpy(be, n, 1.0f, l->dy, src->dy));
+            else
+                EG_TRY(be->copy(be, src->dy, l->dy, n * sizeof(float)));
+            break;
+        }
+        float *dmeta = net->ft_dmeta ? net->ft_dmeta + l->meta : NULL;
+        if (!want && !dmeta) break;
+        EG_TRY(be->ft_bwd(be, b, l->c, l->h * l->w, src->y, l->dy, net->ft_meta + l->meta,
+                          net->ft_noise + l->meta, want ? src->dy : NULL, acc, dmeta));
+        break;
+    }
     }
     src->written = 1;
     return 0;
 }
 
 /* Recomputes the transient activations of the segment ending at layer
- * `last`, in forward order, with the batch statistics of the forward that
- * made them (running statistics untouched). */
+ * `last`, in forward order, with the statistics of the forward that made
+ * them: its batch statistics (running statistics untouched), or after an
+ * EG_EVAL forward the running statistics it read. */
 static int recompute_segment(eg_net *net, int last, const float *theta)
 {
     int first = last;
+    eg_mode mode = net->last_mode == EG_EVAL ? EG_EVAL : EG_PROBE;
+    float *state = mode == EG_EVAL ? net->last_state : NULL;
     while (first > 1 && net->layers[first - 1].seg == net->layers[last].seg) first--;
     for (int j = first; j <= last; j++)
         if (net->layers[j].transient)
-            EG_TRY(layer_forward(net, &net->layers[j], theta, NULL, EG_PROBE));
+            EG_TRY(layer_forward(net, &net->layers[j], theta, state, mode));
     return 0;
 }
 
@@ -582,7 +690,10 @@ static int backward_pass(eg_net *net, const void *args)
                     (size_t)net->batch * sample_size(last) * sizeof(float)));
     last->written = 1;
     int seg = -1;
-    for (int i = net->n_layers - 1; i > 0; i--) {
+    /* With only FT meta-gradients wanted, nothing below the lowest FT
+     * layer is. */
+    int stop = !a->dtheta && !a->dx && net->n_ft ? net->first_ft : 1;
+    for (int i = net->n_layers - 1; i >= stop; i--) {
         eg_layer *l = &net->layers[i];
         if (net->recompute && l->seg != seg) {
             seg = l->seg;
@@ -604,16 +715,47 @@ int eg_net_backward(eg_net *net, const float *theta, const float *dout,
                     float *dtheta, float *dx)
 {
     if (!net->batch) return eg_errorf("net: backward before forward");
-    if (!dtheta && !dx)
+    int dmeta = net->ft_meta && net->ft_dmeta && net->n_ft;
+    if (!dtheta && !dx && !dmeta)
         return eg_errorf("net: backward asked for neither parameter nor input gradients");
-    if (net->last_mode == EG_EVAL)
-        return eg_errorf("net: backward after an evaluation-mode forward");
     if (dx && !net->need_dx)
         return eg_errorf("net: input gradient asked of a net built without it");
+    if (net->ft_meta != net->fwd_meta ||
+        (net->ft_meta && (net->ft_key != net->fwd_key || net->ft_stream != net->fwd_stream)))
+        return eg_errorf("net: the FT setting changed between forward and backward");
     pass_args a = {.theta = theta, .dout = dout, .dtheta = dtheta, .dx = dx};
-    eg_pass_key key = {.backward = 1, .batch = net->batch, .mode = net->last_mode,
-                       .p = {theta, dout, dtheta, dx}};
+    eg_pass_key key = {
+        .backward = 1,
+        .batch = net->batch,
+        .mode = net->last_mode,
+        .p = {theta, dout, dtheta, dx, net->last_state, net->ft_meta, net->ft_dmeta}};
     return eg_net_run_pass(net, &key, backward_pass, &a);
+}
+
+int eg_net_set_ft(eg_net *net, const float *meta, float *dmeta, uint64_t key, uint64_t stream)
+{
+    if (!net->max_batch) return eg_errorf("net: eg_net_set_ft before eg_net_finish");
+    if (dmeta && !meta) return eg_errorf("net: FT meta-gradient asked without meta");
+    net->ft_meta = meta;
+    net->ft_dmeta = dmeta;
+    if (!meta || !net->meta.total) return 0;
+    if (net->ft_drawn && net->ft_key == key && net->ft_stream == stream) return 0;
+    eg_backend *be = net->be;
+    const float one = 1.0f;
+    net->ft_drawn = 0;
+    net->ft_key = key;
+    net->ft_stream = stream;
+    /* e = 0 + 1 e: the draws' floats exactly. */
+    EG_TRY(be->fill(be, net->meta.total, 0.0f, net->ft_noise));
+    EG_TRY(be->noise_combine(be, net->meta.total, 1, key, 1, &stream, &one, net->ft_noise,
+                             net->ft_noise));
+    net->ft_drawn = 1;
+    return 0;
+}
+
+void eg_net_init_meta(const eg_net *net, float *meta)
+{
+    eg_layout_init(&net->meta, meta, 0);
 }
 
 void eg_net_init_params(const eg_net *net, float *theta, float *state,
@@ -633,6 +775,7 @@ void eg_net_free(eg_net *net)
         net->be->free(net->be, l->aux);
     }
     for (int i = 0; i < net->n_acts; i++) net->be->free(net->be, net->acts[i]);
+    net->be->free(net->be, net->ft_noise);
     free(net->acts);
     eg_net_units_free(net);
     for (int i = 0; i < net->n_grads; i++) net->be->free(net->be, net->grads[i]);
@@ -640,5 +783,6 @@ void eg_net_free(eg_net *net)
     free(net->layers);
     eg_layout_free(&net->params);
     eg_layout_free(&net->state);
+    eg_layout_free(&net->meta);
     *net = (eg_net){0};
 }

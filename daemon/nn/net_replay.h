@@ -11,7 +11,7 @@
  * the pass reads and writes outside the net. */
 typedef struct eg_pass_key {
     int backward, batch, mode;
-    const void *p[4];
+    const void *p[8];
 } eg_pass_key;
 
 /* Issues the pass's operations; args is the caller's. */

@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "nn/device.h"
+#include "nn/fewshot.h"
+#include "nn/models.h"
 #include "nn/philox.h"
 #include "testutil.h"
 #include "util/err.h"
@@ -663,6 +665,271 @@ static void test_noise_fused(void **state)
     }
 }
 
+/* ---- LFT: feature-wise transformation, BN's evaluation backward, padded
+ * max pooling, few-shot operations ---- */
+
+static void ft_case(int n, int c, int hw, uint64_t seed)
+{
+    size_t sz = (size_t)n * c * hw;
+    /* θ on both sides of softplus's threshold (100 θ = 20) and the
+     * default initial values. */
+    float *mh = scratch(2 * c * sizeof(float)), *eh = scratch(2 * c * sizeof(float));
+    for (int j = 0; j < 2 * c; j++) {
+        static const float th[] = {0.3f, 0.5f, 0.195f, 0.205f, 0.0f, -0.02f, 0.01f};
+        mh[j] = th[j % 7];
+        eh[j] = (float)eg_gaussian(seed, 3, (uint64_t)j);
+    }
+    twin *meta = tw_upload(mh, 2 * c, sizeof(float)), *noise = tw_upload(eh, 2 * c, sizeof(float));
+    twin *x = tw_rand(sz, seed, -2, 2), *y = tw_const(sz, 0.0f);
+    char what[128];
+    BOTH(be->ft_fwd(be, n, c, hw, F(x, s), F(meta, s), F(noise, s), F(y, s)));
+    snprintf(what, sizeof what, "ft_fwd (%d,%d,%d)", n, c, hw);
+    tw_check(what, y, TOL);
+    twin *dy = tw_rand(sz, seed + 1, -1, 1), *dx = tw_rand(sz, seed + 2, -1, 1);
+    twin *dm = tw_rand(2 * c, seed + 3, -1, 1);
+    BOTH(be->ft_bwd(be, n, c, hw, F(x, s), F(dy, s), F(meta, s), F(noise, s), F(dx, s), 0,
+                    F(dm, s)));
+    snprintf(what, sizeof what, "ft_bwd dx acc=0 (%d,%d,%d)", n, c, hw);
+    tw_check(what, dx, TOL);
+    snprintf(what, sizeof what, "ft_bwd dmeta (accumulating) (%d,%d,%d)", n, c, hw);
+    tw_check(what, dm, TOL);
+    BOTH(be->ft_bwd(be, n, c, hw, F(x, s), F(dy, s), F(meta, s), F(noise, s), F(dx, s), 1, NULL));
+    snprintf(what, sizeof what, "ft_bwd dx acc=1, no dmeta (%d,%d,%d)", n, c, hw);
+    tw_check(what, dx, TOL);
+    BOTH(be->ft_bwd(be, n, c, hw, F(x, s), F(dy, s), F(meta, s), F(noise, s), NULL, 0, F(dm, s)));
+    snprintf(what, sizeof what, "ft_bwd dmeta only (%d,%d,%d)", n, c, hw);
+    tw_check(what, dm, TOL);
+}
+
+static void test_ft(void **state)
+{
+    need_gpu();
+    ft_case(4, 7, 9, 400);
+    ft_case(8, 64, 49, 410);
+    ft_case(3, 5, 1, 420);
+}
+
+static void bn_eval_case(int n, int c, int hw, uint64_t seed)
+{
+    size_t sz = (size_t)n * c * hw;
+    twin *x = tw_rand(sz, seed, -1, 3), *gamma = tw_rand(c, seed + 1, 0.5f, 1.5f);
+    twin *rm = tw_rand(c, seed + 2, -0.5f, 0.5f), *rv = tw_rand(c, seed + 3, 0.5f, 2);
+    twin *dy = tw_rand(sz, seed + 4, -1, 1), *dx = tw_rand(sz, seed + 5, -1, 1);
+    twin *dg = tw_rand(c, seed + 6, -1, 1), *db = tw_rand(c, seed + 7, -1, 1);
+    char what[128];
+    BOTH(be->bn_bwd_eval(be, n, c, hw, F(x, s), F(dy, s), F(gamma, s), F(rm, s), F(rv, s), 1e-5f,
+                         F(dx, s), F(dg, s), F(db, s)));
+    snprintf(what, sizeof what, "bn_bwd_eval dx (%d,%d,%d)", n, c, hw);
+    tw_check(what, dx, TOL);
+    snprintf(what, sizeof what, "bn_bwd_eval dgamma (accumulating) (%d,%d,%d)", n, c, hw);
+    tw_check(what, dg, TOL);
+    snprintf(what, sizeof what, "bn_bwd_eval dbeta (accumulating) (%d,%d,%d)", n, c, hw);
+    tw_check(what, db, TOL);
+    BOTH(be->bn_bwd_eval(be, n, c, hw, F(x, s), F(dy, s), F(gamma, s), F(rm, s), F(rv, s), 1e-5f,
+                         NULL, F(dg, s), F(db, s)));
+    snprintf(what, sizeof what, "bn_bwd_eval dx=NULL dgamma (%d,%d,%d)", n, c, hw);
+    tw_check(what, dg, TOL);
+}
+
+static void test_bn_eval_bwd(void **state)
+{
+    need_gpu();
+    bn_eval_case(4, 5, 9, 430);
+    bn_eval_case(8, 16, 64, 440);
+    bn_eval_case(6, 7, 1, 450);
+}
+
+static void maxpool_pad_case(int n, int c, int h, int w, int size, int stride, int pad,
+                             uint64_t seed)
+{
+    eg_pool_shape ps = {.n = n,
+                        .c = c,
+                        .h = h,
+                        .w = w,
+                        .size = size,
+                        .stride = stride,
+                        .pad = pad,
+                        .p = (h + 2 * pad - size) / stride + 1,
+                        .q = (w + 2 * pad - size) / stride + 1};
+    size_t xn = (size_t)n * c * h * w, yn = (size_t)n * c * ps.p * ps.q;
+    /* Negative values: the padding must not win. */
+    twin *x = tw_rand(xn, seed, -2, -0.5f), *y = tw_const(yn, 0.0f);
+    twin *dy = tw_rand(yn, seed + 1, -1, 1), *dx = tw_rand(xn, seed + 2, -1, 1);
+    char what[96];
+    BOTH(be->maxpool_fwd(be, &ps, F(x, s), F(y, s)));
+    snprintf(what, sizeof what, "maxpool_fwd %dx%d/%d pad %d on %dx%d", size, size, stride, pad, h,
+             w);
+    tw_check(what, y, 0);
+    BOTH(be->maxpool_bwd(be, &ps, F(x, s), F(y, s), F(dy, s), F(dx, s)));
+    snprintf(what, sizeof what, "maxpool_bwd %dx%d/%d pad %d on %dx%d", size, size, stride, pad, h,
+             w);
+    tw_check(what, dx, 0);
+}
+
+static void test_maxpool_pad(void **state)
+{
+    need_gpu();
+    maxpool_pad_case(2, 3, 8, 8, 3, 2, 1, 460);
+    maxpool_pad_case(2, 3, 7, 9, 3, 2, 1, 470);
+    maxpool_pad_case(2, 4, 56, 56, 3, 2, 1, 480); /* the ResNet stem at 112 px */
+    maxpool_pad_case(1, 2, 5, 5, 2, 1, 1, 490);
+}
+
+static void test_fewshot_ops(void **state)
+{
+    need_gpu();
+    enum { NW = 5, SH = 3, QU = 4, C = 6, HW = 9, D = C * HW, NF = NW * (SH + QU) };
+    enum { NP = NW * QU * NW };
+    twin *feats = tw_rand((size_t)NF * D, 500, -1, 1), *protos = tw_const(NW * D, 0.0f);
+    BOTH(eg_fewshot_protos(be, NW, SH, QU, D, F(feats, s), F(protos, s)));
+    tw_check("fewshot protos", protos, TOL);
+    twin *pairs = tw_const((size_t)NP * 2 * D, 0.0f);
+    BOTH(eg_fewshot_pairs(be, NW, SH, QU, C, HW, F(protos, s), F(feats, s), F(pairs, s)));
+    tw_check("fewshot pairs", pairs, 0);
+    twin *dpairs = tw_rand((size_t)NP * 2 * D, 501, -1, 1);
+    twin *dprotos = tw_rand(NW * D, 502, -1, 1), *dfeats = tw_rand((size_t)NF * D, 503, -1, 1);
+    BOTH(eg_fewshot_pairs_bwd(be, NW, SH, QU, C, HW, F(dpairs, s), F(dprotos, s), F(dfeats, s)));
+    tw_check("fewshot pairs_bwd dprotos", dprotos, TOL);
+    tw_check("fewshot pairs_bwd dfeats (support rows kept)", dfeats, TOL);
+    BOTH(eg_fewshot_protos_bwd(be, NW, SH, QU, D, F(dprotos, s), F(dfeats, s)));
+    tw_check("fewshot protos_bwd dfeats", dfeats, TOL);
+    twin *scores = tw_const(NW * QU * NW, 0.0f);
+    BOTH(eg_fewshot_sqdist(be, NW, SH, QU, D, F(feats, s), F(protos, s), F(scores, s)));
+    tw_check("fewshot sqdist", scores, TOL);
+    twin *ds = tw_rand(NW * QU * NW, 504, -1, 1);
+    BOTH(eg_fewshot_sqdist_bwd(be, NW, SH, QU, D, F(feats, s), F(protos, s), F(ds, s),
+                               F(dprotos, s), F(dfeats, s)));
+    tw_check("fewshot sqdist_bwd dprotos", dprotos, TOL);
+    tw_check("fewshot sqdist_bwd dfeats", dfeats, TOL);
+    /* The generic op with accumulation and scaling. */
+    eg_blocks bs = {.n0 = 3,
+                    .n1 = 4,
+                    .reps = 5,
+                    .len = 7,
+                    .xs0 = 200,
+                    .xs1 = 40,
+                    .xsr = 8,
+                    .ys0 = 30,
+                    .ys1 = 7};
+    twin *bx = tw_rand(600, 505, -1, 1), *by = tw_rand(90, 506, -1, 1);
+    BOTH(be->block_sum(be, &bs, 0.3f, F(bx, s), F(by, s), 1));
+    tw_check("block_sum acc=1 alpha=0.3", by, TOL);
+}
+
+/* The LFT ResNet-10 with FT, prototypes, pairs and the relation module,
+ * forward and backward in training mode and the backbone in evaluation
+ * mode, on both backends; on the GPU the passes are run until they replay
+ * from CUDA graphs, then once more at another noise stream, which the
+ * replayed graphs must pick up from device memory. */
+typedef struct lft_side {
+    eg_net net, rel;
+} lft_side;
+
+static void test_lft_model(void **state)
+{
+    need_gpu();
+    enum { NW = 3, SH = 2, QU = 2, N = NW * (SH + QU), NP = NW * QU * NW, SZ = 112 };
+    lft_side side[2];
+    for (int s = 0; s < 2; s++) {
+        if (eg_model_lft_resnet(&side[s].net, P.be[s], 10, 8, 3, SZ, 0, 1) != 0 ||
+            eg_net_finish(&side[s].net, N, 1) != 0)
+            fail_msg("%s: lft resnet: %s", P.be[s]->name, eg_last_error());
+    }
+    const eg_layer *fl = &side[CPU].net.layers[side[CPU].net.n_layers - 1];
+    int fc = fl->c, fh = fl->h, fw = fl->w, d = fc * fh * fw;
+    for (int s = 0; s < 2; s++)
+        if (eg_model_relation(&side[s].rel, P.be[s], fc, fh, fw) != 0 ||
+            eg_net_finish(&side[s].rel, NP, 1) != 0)
+            fail_msg("%s: relation: %s", P.be[s]->name, eg_last_error());
+    eg_net *net = &side[CPU].net, *rel = &side[CPU].rel;
+    size_t Pn = net->params.total, S = net->state.total, M = net->meta.total;
+    size_t R = rel->params.total, nx = (size_t)N * 3 * SZ * SZ;
+    float *th = scratch(Pn * sizeof(float)), *st = scratch(S * sizeof(float));
+    float *mh = scratch(M * sizeof(float)), *rh = scratch(R * sizeof(float));
+    eg_net_init_params(net, th, st, 1);
+    eg_net_init_meta(net, mh);
+    eg_net_init_params(rel, rh, NULL, 2);
+    float *jit = scratch(M * sizeof(float));
+    tu_fill_uniform(jit, M, 3, -0.3f, 0.02f);
+    for (size_t j = 0; j < M; j++) mh[j] += jit[j];
+    twin *theta = tw_upload(th, Pn, sizeof(float));
+    twin *meta = tw_upload(mh, M, sizeof(float)), *rtheta = tw_upload(rh, R, sizeof(float));
+    twin *x = tw_rand(nx, 4, -1, 1), *w = tw_rand(NP, 5, -1, 1);
+    twin *w2 = tw_rand((size_t)N * d, 6, -1, 1);
+    twin *protos = tw_const(NW * d, 0), *pairs = tw_const((size_t)NP * 2 * d, 0);
+    twin *dpairs = tw_const((size_t)NP * 2 * d, 0), *dprotos = tw_const(NW * d, 0);
+    twin *dfeats = tw_const((size_t)N * d, 0), *dx = tw_const(nx, 0);
+    twin *feats = tw_const((size_t)N * d, 0), *scores = tw_const(NP, 0);
+    /* The same buffers every run, so the passes' pointers recur. */
+    twin *state_t = tw_const(S, 0), *dtheta = tw_const(Pn, 0), *dmeta = tw_const(M, 0);
+    twin *drtheta = tw_const(R, 0), *edtheta = tw_const(Pn, 0);
+    const uint64_t streams[] = {7, 7, 7, 7, 8};
+    for (int run = 0; run < 5; run++) {
+        int last = run == 4;
+        for (int s = 0; s < 2; s++) {
+            eg_backend *be = P.be[s];
+            eg_net *bn = &side[s].net, *rn = &side[s].rel;
+            if (s == CPU && !last && run) continue; /* the CPU reference: runs 0 and 4 */
+            if (be->upload(be, F(state_t, s), st, S * sizeof(float)) != 0 ||
+                be->fill(be, Pn, 0.0f, F(dtheta, s)) != 0 || be->fill(be, M, 0.0f, F(dmeta, s)) ||
+                be->fill(be, R, 0.0f, F(drtheta, s)) != 0 ||
+                be->fill(be, Pn, 0.0f, F(edtheta, s)) != 0 ||
+                eg_net_set_ft(bn, F(meta, s), F(dmeta, s), 99, streams[run]) != 0 ||
+                eg_net_forward(bn, F(theta, s), F(state_t, s), F(x, s), N, EG_TRAIN) != 0 ||
+                be->copy(be, F(feats, s), eg_net_output(bn), (size_t)N * d * sizeof(float)) ||
+                eg_fewshot_protos(be, NW, SH, QU, d, F(feats, s), F(protos, s)) != 0 ||
+                eg_fewshot_pairs(be, NW, SH, QU, fc, fh * fw, F(protos, s), F(feats, s),
+                                 F(pairs, s)) != 0 ||
+                eg_net_forward(rn, F(rtheta, s), NULL, F(pairs, s), NP, EG_TRAIN) != 0 ||
+                be->copy(be, F(scores, s), eg_net_output(rn), NP * sizeof(float)) ||
+                eg_net_backward(rn, F(rtheta, s), F(w, s), F(drtheta, s), F(dpairs, s)) != 0 ||
+                be->fill(be, (size_t)N * d, 0.0f, F(dfeats, s)) != 0 ||
+                eg_fewshot_pairs_bwd(be, NW, SH, QU, fc, fh * fw, F(dpairs, s), F(dprotos, s),
+                                     F(dfeats, s)) != 0 ||
+                eg_fewshot_protos_bwd(be, NW, SH, QU, d, F(dprotos, s), F(dfeats, s)) != 0 ||
+                eg_net_backward(bn, F(theta, s), F(dfeats, s), F(dtheta, s), F(dx, s)) != 0)
+                fail_msg("%s run %d: %s", be->name, run, eg_last_error());
+        }
+        if (run && !last) continue;
+        const char *tag = last ? " (replayed, new stream)" : "";
+        char what[96];
+#define CHECK(t, name)                                                                             \
+    do {                                                                                           \
+        snprintf(what, sizeof what, "lft %s%s", name, tag);                                        \
+        tw_check(what, t, TOL);                                                                    \
+    } while (0)
+        CHECK(feats, "features");
+        CHECK(scores, "relation scores");
+        CHECK(dtheta, "backbone dtheta");
+        CHECK(dmeta, "dmeta");
+        CHECK(drtheta, "relation dtheta");
+        CHECK(dx, "dx");
+        CHECK(state_t, "running statistics");
+        /* Evaluation mode, FT off, from the updated statistics. */
+        for (int s = 0; s < 2; s++) {
+            eg_backend *be = P.be[s];
+            eg_net *bn = &side[s].net;
+            if (eg_net_set_ft(bn, NULL, NULL, 0, 0) != 0 ||
+                eg_net_forward(bn, F(theta, s), F(state_t, s), F(x, s), N, EG_EVAL) != 0 ||
+                be->copy(be, F(feats, s), eg_net_output(bn), (size_t)N * d * sizeof(float)) ||
+                eg_net_backward(bn, F(theta, s), F(w2, s), F(edtheta, s), F(dx, s)) != 0)
+                fail_msg("%s eval: %s", be->name, eg_last_error());
+        }
+        CHECK(feats, "eval features");
+        CHECK(edtheta, "eval dtheta");
+        CHECK(dx, "eval dx");
+#undef CHECK
+    }
+    fprintf(stderr, "# lft passes on the GPU: %lu eager, %lu recorded, %lu replayed, %lu failed\n",
+            P.be[GPU]->passes.eager, P.be[GPU]->passes.recorded, P.be[GPU]->passes.replayed,
+            P.be[GPU]->passes.failed);
+    if (P.be[GPU]->capture_begin) assert_true(P.be[GPU]->passes.replayed > 0);
+    for (int s = 0; s < 2; s++) {
+        eg_net_free(&side[s].rel);
+        eg_net_free(&side[s].net);
+    }
+}
+
 /* ---- optimisers ---- */
 
 static void sgd_case(const char *name, float momentum, float wd, int nesterov,
@@ -743,6 +1010,11 @@ int main(void)
         cmocka_unit_test_teardown(test_rademacher, test_teardown),
         cmocka_unit_test_teardown(test_noise_fused, test_teardown),
         cmocka_unit_test_teardown(test_gaussian, test_teardown),
+        cmocka_unit_test_teardown(test_ft, test_teardown),
+        cmocka_unit_test_teardown(test_bn_eval_bwd, test_teardown),
+        cmocka_unit_test_teardown(test_maxpool_pad, test_teardown),
+        cmocka_unit_test_teardown(test_fewshot_ops, test_teardown),
+        cmocka_unit_test_teardown(test_lft_model, test_teardown),
         cmocka_unit_test_teardown(test_sgd, test_teardown),
         cmocka_unit_test_teardown(test_adam, test_teardown),
     };

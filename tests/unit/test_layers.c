@@ -174,7 +174,7 @@ static void test_maxpool(void **s)
 {
     fd_net f;
     fd_start(&f, 2, 6, 8);
-    assert_true(eg_net_maxpool(&f.net, 0, 2, 2) > 0);
+    assert_true(eg_net_maxpool(&f.net, 0, 2, 2, 0) > 0);
     check(&f, 3, 1e-3f, 1e-2, 1e-3);
     fd_end(&f);
 }
@@ -183,7 +183,7 @@ static void test_maxpool_overlapping(void **s)
 {
     fd_net f;
     fd_start(&f, 1, 7, 7);
-    assert_true(eg_net_maxpool(&f.net, 0, 3, 2) > 0);
+    assert_true(eg_net_maxpool(&f.net, 0, 3, 2, 0) > 0);
     check(&f, 2, 1e-3f, 1e-2, 1e-3);
     fd_end(&f);
 }
@@ -286,8 +286,13 @@ static void test_batchnorm_running_stats(void **s)
     assert_int_equal(eg_net_forward(&net, theta, state, x, 3, EG_EVAL), 0);
     const float *y = eg_net_output(&net);
     assert_float_equal(y[5], (x[5] - state[1]) / sqrt(state[3] + 1e-5), 1e-5);
-    tu_fails_with(eg_net_backward(&net, theta, y, theta, NULL),
-                  "backward after an evaluation-mode forward");
+    /* An evaluation-mode backward treats the running statistics as
+     * constants: dbeta = sum dy (test_lft_layers checks the rest). */
+    float dtheta[4] = {0}, ones[24];
+    for (int i = 0; i < 24; i++) ones[i] = 1.0f;
+    assert_int_equal(eg_net_backward(&net, theta, ones, dtheta, NULL), 0);
+    assert_float_equal(dtheta[2], 12, 1e-5);
+    assert_float_equal(dtheta[3], 12, 1e-5);
     eg_net_free(&net);
     be->destroy(be);
 }
@@ -353,7 +358,7 @@ static void test_builder_errors(void **s)
     assert_int_equal(eg_net_init(&net, be, 1, 4, 4), 0);
     tu_fails_with(eg_net_conv(&net, 0, "c", 2, 7, 1, 0, 0, EG_INIT_ZEROS),
                   "conv c: conv: kernel 7x7 larger than padded input 4x4");
-    tu_fails_with(eg_net_maxpool(&net, 0, 5, 1), "maxpool 5/1 does not fit 4x4");
+    tu_fails_with(eg_net_maxpool(&net, 0, 5, 1, 0), "maxpool 5/1 does not fit 4x4");
     tu_fails_with(eg_net_relu(&net, 9), "reads missing layer 9");
     tu_fails_with(eg_net_forward(&net, NULL, NULL, NULL, 1, EG_TRAIN),
                   "forward before eg_net_finish");

@@ -4,6 +4,7 @@
  * (training forward, loss, every gradient, the input gradient, running
  * statistics, a second step), with less memory; a single-segment net
  * (LeNet) keeps everything. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,11 +120,95 @@ static void test_single_segment_keeps_all(void **state)
     run_free(&lean);
 }
 
+/* The LFT ResNet-10 with FT layers and projection shortcuts (eg_net_add):
+ * features and the gradients to θ, the input and the FT meta-parameters,
+ * after a training-mode forward (batch statistics, FT on) and after an
+ * evaluation-mode one (running statistics), written into o. */
+typedef struct lft_out {
+    float *feats[2], *dtheta[2], *dx[2], *dmeta[2];
+    size_t nf, P, nx, M;
+    size_t peak;
+    int recomputing;
+} lft_out;
+
+static void run_lft(int recompute, lft_out *o)
+{
+    eg_backend *be = tu_cpu();
+    be->recompute = recompute;
+    eg_net net;
+    enum { B = 4, C = 3, HW = 32 };
+    assert_int_equal(eg_model_lft_resnet(&net, be, 10, 4, C, HW, 1, 1), 0);
+    assert_int_equal(eg_net_finish(&net, B, 1), 0);
+    o->recomputing = net.recompute;
+    size_t P = net.params.total, S = net.state.total, M = net.meta.total;
+    size_t nx = (size_t)B * C * HW * HW, nf = (size_t)B * eg_net_out_dim(&net);
+    o->P = P, o->M = M, o->nx = nx, o->nf = nf;
+    float *theta = eg_alloc_floats(be, P), *state = eg_alloc_floats(be, S);
+    float *meta = eg_alloc_floats(be, M), *x = eg_alloc_floats(be, nx);
+    float *w = eg_alloc_floats(be, nf);
+    eg_net_init_params(&net, theta, state, 5);
+    eg_net_init_meta(&net, meta);
+    tu_fill_uniform(x, nx, 7, -1, 1);
+    tu_fill_uniform(w, nf, 8, -1, 1);
+    for (int pass = 0; pass < 2; pass++) {
+        o->feats[pass] = malloc(nf * sizeof(float));
+        o->dtheta[pass] = calloc(P, sizeof(float));
+        o->dx[pass] = malloc(nx * sizeof(float));
+        o->dmeta[pass] = calloc(M, sizeof(float));
+        eg_mode mode = pass ? EG_EVAL : EG_TRAIN;
+        assert_int_equal(
+            eg_net_set_ft(&net, pass ? NULL : meta, pass ? NULL : o->dmeta[pass], 9, 1), 0);
+        assert_int_equal(eg_net_forward(&net, theta, state, x, B, mode), 0);
+        memcpy(o->feats[pass], eg_net_output(&net), nf * sizeof(float));
+        assert_int_equal(eg_net_backward(&net, theta, w, o->dtheta[pass], o->dx[pass]), 0);
+    }
+    o->peak = be->peak_bytes;
+    eg_net_free(&net);
+    be->free(be, theta);
+    be->free(be, state);
+    be->free(be, meta);
+    be->free(be, x);
+    be->free(be, w);
+    be->destroy(be);
+}
+
+static void test_lft_resnet_same_bits(void **state)
+{
+    (void)state;
+    lft_out keep, lean;
+    run_lft(0, &keep);
+    run_lft(1, &lean);
+    assert_int_equal(keep.recomputing, 0);
+    assert_int_equal(lean.recomputing, 1);
+    for (int pass = 0; pass < 2; pass++) {
+        assert_memory_equal(keep.feats[pass], lean.feats[pass], keep.nf * sizeof(float));
+        assert_memory_equal(keep.dtheta[pass], lean.dtheta[pass], keep.P * sizeof(float));
+        assert_memory_equal(keep.dx[pass], lean.dx[pass], keep.nx * sizeof(float));
+        assert_memory_equal(keep.dmeta[pass], lean.dmeta[pass], keep.M * sizeof(float));
+    }
+    /* The meta-gradient is there, and FT changed the training features. */
+    double s = 0;
+    for (size_t j = 0; j < keep.M; j++) s += fabs(keep.dmeta[0][j]);
+    assert_true(s > 0);
+    fprintf(stderr,
+            "lft resnet10 batch 4: peak %.2f MB keeping every activation, %.2f MB "
+            "recomputing\n",
+            keep.peak / 1e6, lean.peak / 1e6);
+    assert_true(lean.peak < keep.peak);
+    for (int pass = 0; pass < 2; pass++) {
+        free(keep.feats[pass]), free(lean.feats[pass]);
+        free(keep.dtheta[pass]), free(lean.dtheta[pass]);
+        free(keep.dx[pass]), free(lean.dx[pass]);
+        free(keep.dmeta[pass]), free(lean.dmeta[pass]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resnet_same_bits_less_memory),
         cmocka_unit_test(test_single_segment_keeps_all),
+        cmocka_unit_test(test_lft_resnet_same_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

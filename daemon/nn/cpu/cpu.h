@@ -22,7 +22,7 @@ int cpu_conv_bwd_data(eg_backend *be, const eg_conv_shape *cs, const float *w,
 int cpu_conv_bwd_filter(eg_backend *be, const eg_conv_shape *cs,
                         const float *x, const float *dy, float *dw);
 
-/* cpu_norm.c */
+/* cpu_norm.c: batch normalisation, feature-wise transformation */
 int cpu_bn_fwd_train(eg_backend *be, int n, int c, int hw, const float *x,
                      const float *gamma, const float *beta, float *y,
                      float *run_mean, float *run_var, float momentum,
@@ -34,6 +34,21 @@ int cpu_bn_bwd(eg_backend *be, int n, int c, int hw, const float *x,
                const float *dy, const float *gamma, const float *save_mean,
                const float *save_invstd, float *dx, float *dgamma,
                float *dbeta);
+int cpu_bn_bwd_eval(eg_backend *be, int n, int c, int hw, const float *x, const float *dy,
+                    const float *gamma, const float *run_mean, const float *run_var, float eps,
+                    float *dx, float *dgamma, float *dbeta);
+int cpu_ft_fwd(eg_backend *be, int n, int c, int hw, const float *x, const float *meta,
+               const float *noise, float *y);
+int cpu_ft_bwd(eg_backend *be, int n, int c, int hw, const float *x, const float *dy,
+               const float *meta, const float *noise, float *dx, int acc, float *dmeta);
+
+/* cpu_fewshot.c: strided block sums, squared distances */
+int cpu_block_sum(eg_backend *be, const eg_blocks *bs, float alpha, const float *x, float *y,
+                  int acc);
+int cpu_sqdist_fwd(eg_backend *be, int m, int n, int d, const float *a, int group, int gstride,
+                   const float *b, float *out);
+int cpu_sqdist_bwd(eg_backend *be, int m, int n, int d, const float *a, int group, int gstride,
+                   const float *b, const float *dout, float *da, float *db, int acc);
 
 /* cpu_act.c: activations and the loss */
 int cpu_relu_fwd(eg_backend *be, size_t n, const float *x, float *y);

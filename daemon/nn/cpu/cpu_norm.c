@@ -1,5 +1,5 @@
-/* Batch normalisation on the CPU, one channel per OpenMP iteration.
- * Statistics are accumulated in double. */
+/* Batch normalisation and LFT's feature-wise transformation on the CPU, one
+ * channel per OpenMP iteration. Statistics are accumulated in double. */
 #include <math.h>
 
 #include "cpu.h"
@@ -130,6 +130,93 @@ int cpu_bn_bwd(eg_backend *be, int n, int c, int hw, const float *x,
         }
         dgamma[ch] += (float)sdyx;
         dbeta[ch] += (float)sdy;
+    }
+    return 0;
+}
+
+int cpu_bn_bwd_eval(eg_backend *be, int n, int c, int hw, const float *x, const float *dy,
+                    const float *gamma, const float *run_mean, const float *run_var, float eps,
+                    float *dx, float *dgamma, float *dbeta)
+{
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        float is = 1.0f / sqrtf(run_var[ch] + eps);
+        float scale = gamma[ch] / sqrtf(run_var[ch] + eps); /* as the forward */
+        double m = run_mean[ch], sdy = 0, sdyx = 0;
+        for (int b = 0; b < n; b++) {
+            plane_grad_sums(&AT(dy, b, ch, 0), &AT(x, b, ch, 0), hw, m, &sdy, &sdyx);
+            if (!dx) continue;
+            const float *gp = &AT(dy, b, ch, 0);
+            float *dp = &AT(dx, b, ch, 0);
+#pragma omp simd
+            for (int k = 0; k < hw; k++) dp[k] = gp[k] * scale;
+        }
+        dgamma[ch] += (float)(sdyx * is);
+        dbeta[ch] += (float)sdy;
+    }
+    return 0;
+}
+
+/* ---- feature-wise transformation ---- */
+
+/* PyTorch's softplus at beta 100, threshold 20, in float. */
+static float softplus100(float t)
+{
+    float z = t * 100.0f;
+    return z > 20.0f ? t : log1pf(expf(z)) / 100.0f;
+}
+
+/* Its derivative as PyTorch's backward computes it: 1 above the threshold,
+ * else e^z / (e^z + 1). */
+static float softplus100_grad(float t)
+{
+    float z = t * 100.0f;
+    if (z > 20.0f) return 1.0f;
+    float e = expf(z);
+    return e / (e + 1.0f);
+}
+
+int cpu_ft_fwd(eg_backend *be, int n, int c, int hw, const float *x, const float *meta,
+               const float *noise, float *y)
+{
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        float g = 1.0f + noise[ch] * softplus100(meta[ch]);
+        float bt = noise[c + ch] * softplus100(meta[c + ch]);
+        for (int b = 0; b < n; b++) {
+            const float *xp = &AT(x, b, ch, 0);
+            float *yp = &AT(y, b, ch, 0);
+#pragma omp simd
+            for (int k = 0; k < hw; k++) yp[k] = g * xp[k] + bt;
+        }
+    }
+    return 0;
+}
+
+int cpu_ft_bwd(eg_backend *be, int n, int c, int hw, const float *x, const float *dy,
+               const float *meta, const float *noise, float *dx, int acc, float *dmeta)
+{
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        float g = 1.0f + noise[ch] * softplus100(meta[ch]);
+        double sdy = 0, sdyx = 0;
+        for (int b = 0; b < n; b++) {
+            const float *gp = &AT(dy, b, ch, 0);
+            if (dmeta) plane_grad_sums(gp, &AT(x, b, ch, 0), hw, 0.0, &sdy, &sdyx);
+            if (!dx) continue;
+            float *dp = &AT(dx, b, ch, 0);
+            if (acc) {
+#pragma omp simd
+                for (int k = 0; k < hw; k++) dp[k] += g * gp[k];
+            } else {
+#pragma omp simd
+                for (int k = 0; k < hw; k++) dp[k] = g * gp[k];
+            }
+        }
+        if (dmeta) {
+            dmeta[ch] += noise[ch] * softplus100_grad(meta[ch]) * (float)sdyx;
+            dmeta[c + ch] += noise[c + ch] * softplus100_grad(meta[c + ch]) * (float)sdy;
+        }
     }
     return 0;
 }

@@ -3,6 +3,17 @@
 
 #include "cpu.h"
 
+/* The rows [*a0, *a1) and columns [*b0, *b1) of output (i, j)'s window that
+ * lie inside the input: padding is -inf, which never wins. */
+static void pool_window(const eg_pool_shape *ps, int i, int j, int *a0, int *a1, int *b0, int *b1)
+{
+    int r = i * ps->stride - ps->pad, q = j * ps->stride - ps->pad;
+    *a0 = r < 0 ? 0 : r;
+    *a1 = r + ps->size > ps->h ? ps->h : r + ps->size;
+    *b0 = q < 0 ? 0 : q;
+    *b1 = q + ps->size > ps->w ? ps->w : q + ps->size;
+}
+
 int cpu_maxpool_fwd(eg_backend *be, const eg_pool_shape *ps, const float *x,
                     float *y)
 {
@@ -13,11 +24,12 @@ int cpu_maxpool_fwd(eg_backend *be, const eg_pool_shape *ps, const float *x,
         float *yp = y + (size_t)pl * ps->p * ps->q;       // (P, Q)
         for (int i = 0; i < ps->p; i++)
             for (int j = 0; j < ps->q; j++) {
-                const float *win = xp + (size_t)i * ps->stride * ps->w + j * ps->stride;
-                float m = win[0];
-                for (int a = 0; a < ps->size; a++)
-                    for (int b = 0; b < ps->size; b++)
-                        if (win[a * ps->w + b] > m) m = win[a * ps->w + b];
+                int a0, a1, b0, b1;
+                pool_window(ps, i, j, &a0, &a1, &b0, &b1);
+                float m = xp[(size_t)a0 * ps->w + b0];
+                for (int a = a0; a < a1; a++)
+                    for (int b = b0; b < b1; b++)
+                        if (xp[(size_t)a * ps->w + b] > m) m = xp[(size_t)a * ps->w + b];
                 yp[i * ps->q + j] = m;
             }
     }
@@ -37,13 +49,14 @@ int cpu_maxpool_bwd(eg_backend *be, const eg_pool_shape *ps, const float *x,
         const float *dyp = dy + (size_t)pl * ps->p * ps->q;
         for (int i = 0; i < ps->p; i++)
             for (int j = 0; j < ps->q; j++) {
-                size_t base = (size_t)i * ps->stride * ps->w + j * ps->stride;
+                int a0, a1, b0, b1;
+                pool_window(ps, i, j, &a0, &a1, &b0, &b1);
                 float m = yp[i * ps->q + j];
                 /* Route to the first maximum in row-major order, as PyTorch. */
-                for (int a = 0; a < ps->size; a++)
-                    for (int b = 0; b < ps->size; b++)
-                        if (xp[base + a * ps->w + b] == m) {
-                            dxp[base + a * ps->w + b] += dyp[i * ps->q + j];
+                for (int a = a0; a < a1; a++)
+                    for (int b = b0; b < b1; b++)
+                        if (xp[(size_t)a * ps->w + b] == m) {
+                            dxp[(size_t)a * ps->w + b] += dyp[i * ps->q + j];
                             goto next;
                         }
             next:;

@@ -1,6 +1,7 @@
 /* The CUDA backend: device selection, the error check behind CU_CHECK,
  * memory transfers, and the eg_backend table. The operations live in
- * cuda_blas.cu, cuda_dnn.cu, cuda_elem.cu, cuda_rotate.cu and cuda_vec.cu. */
+ * cuda_blas.cu, cuda_dnn.cu, cuda_elem.cu, cuda_lft.cu, cuda_rotate.cu and
+ * cuda_vec.cu. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,6 +191,9 @@ extern "C" eg_backend *eg_cuda_backend_create(int ordinal, const eg_device_optio
     be->bn_fwd_train = cuda_bn_fwd_train;
     be->bn_fwd_eval = cuda_bn_fwd_eval;
     be->bn_bwd = cuda_bn_bwd;
+    be->bn_bwd_eval = cuda_bn_bwd_eval;
+    be->ft_fwd = cuda_ft_fwd;
+    be->ft_bwd = cuda_ft_bwd;
     be->relu_fwd = cuda_relu_fwd;
     be->relu_bwd = cuda_relu_bwd;
     be->sigmoid_fwd = cuda_sigmoid_fwd;
@@ -198,6 +202,9 @@ extern "C" eg_backend *eg_cuda_backend_create(int ordinal, const eg_device_optio
     be->maxpool_bwd = cuda_maxpool_bwd;
     be->avgpool_fwd = cuda_avgpool_fwd;
     be->avgpool_bwd = cuda_avgpool_bwd;
+    be->block_sum = cuda_block_sum;
+    be->sqdist_fwd = cuda_sqdist_fwd;
+    be->sqdist_bwd = cuda_sqdist_bwd;
     be->shortcut_fwd = cuda_shortcut_fwd;
     be->shortcut_bwd = cuda_shortcut_bwd;
     be->xent_fwd = cuda_xent_fwd;

@@ -262,7 +262,9 @@ int cuda_bn_bwd(eg_backend *be, int n, int c, int hw, const float *x, const floa
     return 0;
 }
 
-/* ---- max pooling: t_a describes x (N, C, H, W), t_b y (N, C, P, Q) ---- */
+/* ---- max pooling: t_a describes x (N, C, H, W), t_b y (N, C, P, Q); with
+ * padding, cuda_lft.cu's kernels (-inf padding, PyTorch's first-maximum
+ * routing) ---- */
 
 static int pool_descs(eg_backend *be, const eg_pool_shape *ps)
 {
@@ -279,6 +281,7 @@ static int pool_descs(eg_backend *be, const eg_pool_shape *ps)
 
 int cuda_maxpool_fwd(eg_backend *be, const eg_pool_shape *ps, const float *x, float *y)
 {
+    if (ps->pad) return cuda_maxpool_pad_fwd(be, ps, x, y);
     cuda_impl *impl = cuda_of(be);
     EG_TRY(pool_descs(be, ps));
     const float one = 1.0f, zero = 0.0f;
@@ -290,6 +293,7 @@ int cuda_maxpool_fwd(eg_backend *be, const eg_pool_shape *ps, const float *x, fl
 int cuda_maxpool_bwd(eg_backend *be, const eg_pool_shape *ps, const float *x, const float *y,
                      const float *dy, float *dx)
 {
+    if (ps->pad) return cuda_maxpool_pad_bwd(be, ps, x, y, dy, dx);
     cuda_impl *impl = cuda_of(be);
     EG_TRY(pool_descs(be, ps));
     const float one = 1.0f, zero = 0.0f;

@@ -160,6 +160,26 @@ int cuda_bn_bwd(eg_backend *be, int n, int c, int hw, const float *x,
                 const float *dy, const float *gamma, const float *save_mean,
                 const float *save_invstd, float *dx, float *dgamma,
                 float *dbeta);
+/* ---- cuda_lft.cu: FT, BN's evaluation-mode backward, padded max pooling,
+ * block sums, squared distances ---- */
+int cuda_ft_fwd(eg_backend *be, int n, int c, int hw, const float *x, const float *meta,
+                const float *noise, float *y);
+int cuda_ft_bwd(eg_backend *be, int n, int c, int hw, const float *x, const float *dy,
+                const float *meta, const float *noise, float *dx, int acc, float *dmeta);
+int cuda_bn_bwd_eval(eg_backend *be, int n, int c, int hw, const float *x, const float *dy,
+                     const float *gamma, const float *run_mean, const float *run_var, float eps,
+                     float *dx, float *dgamma, float *dbeta);
+/* Max pooling with ps->pad > 0 (cuDNN's pooling serves pad 0). */
+int cuda_maxpool_pad_fwd(eg_backend *be, const eg_pool_shape *ps, const float *x, float *y);
+int cuda_maxpool_pad_bwd(eg_backend *be, const eg_pool_shape *ps, const float *x, const float *y,
+                         const float *dy, float *dx);
+int cuda_block_sum(eg_backend *be, const eg_blocks *bs, float alpha, const float *x, float *y,
+                   int acc);
+int cuda_sqdist_fwd(eg_backend *be, int m, int n, int d, const float *a, int group, int gstride,
+                    const float *b, float *out);
+int cuda_sqdist_bwd(eg_backend *be, int m, int n, int d, const float *a, int group, int gstride,
+                    const float *b, const float *dout, float *da, float *db, int acc);
+
 /* ---- cuda_act.cu ---- */
 int cuda_relu_fwd(eg_backend *be, size_t n, const float *x, float *y);
 int cuda_relu_bwd(eg_backend *be, size_t n, const float *y, const float *dy,
