@@ -185,7 +185,8 @@ static int on_eval(void *ctx, long step, const eg_eval *ev)
     char line[256];
     int n = snprintf(line, sizeof line, "eval at step %ld/%ld:", step + 1, p->total);
     struct { const char *fmt; double v; } parts[] = {
-        {" test_acc %.2f%%", ev->test_acc},       {" test_loss %.4f", ev->test_loss},
+        {" test_acc %.2f%%", ev->test_acc},       {" ± %.2f", ev->test_acc_ci95},
+        {" test_loss %.4f", ev->test_loss},
         {" angle %.3f deg", ev->angle_deg},        {" w_corrupted %.4f", ev->w_corrupted},
         {" w_clean %.4f", ev->w_clean},
     };

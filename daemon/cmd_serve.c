@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "tasks/tasks.h"
 #include "commands.h"
 #include "util/log.h"
 
@@ -88,6 +89,11 @@ int eg_cmd_serve(int argc, char **argv)
     pthread_mutex_init(&ctx.hists.lock, NULL);
     ctx.token = o.token;
     ctx.data_roots = &o.data_roots;
+    /* Images a job's file lists name lie in the data roots too. */
+    static const char *roots[EG_MAX_DATA_ROOTS + 1];
+    for (int i = 0; i < o.data_roots.n; i++) roots[i] = o.data_roots.path[i];
+    roots[o.data_roots.n] = NULL;
+    eg_tasks_set_data_roots(roots);
     ctx.checkpoint_dir = o.checkpoint_dir;
     ctx.devices = o.device_list;
     ctx.lease_s = (double)o.lease_seconds;

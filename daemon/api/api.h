@@ -50,15 +50,16 @@ typedef struct eg_data_roots {
  * exist. -1 with eg_errorf naming the bad one. */
 int eg_data_roots_parse(const char *list, eg_data_roots *out);
 
-/* Resolves job->dataset.path in place against the roots, the way a job
- * submitted to the daemon must: an absolute path as it is, a relative one
- * under each root in turn (the first that exists); with no path, the
- * first root holding the dataset in a subfolder named after it, or in
- * itself. The result must exist, be a folder and lie inside a root once
+/* Resolves job->dataset.path, and the task's own data paths (its registry
+ * entry's paths), in place against the roots, the way a job submitted to
+ * the daemon must: an absolute path as it is, a relative one under each
+ * root in turn (the first that exists); with no path, the first root
+ * holding the dataset in a subfolder named after it, or in itself. The
+ * result must exist, be a folder (a dataset's) and lie inside a root once
  * ".." and symbolic links are resolved; it is stored fully resolved. Jobs
- * without a dataset (toy1d) pass untouched. -1 with eg_errorf (a message
- * that starts with "dataset.path: ") otherwise. */
-int eg_data_roots_resolve(const eg_data_roots *r, eg_job *job);
+ * without data (toy1d) pass untouched. -1 with eg_errorf (a message that
+ * starts with the field's name, which *field then holds) otherwise. */
+int eg_data_roots_resolve(const eg_data_roots *r, eg_job *job, const char **field);
 
 /* ---- step-time histograms (metrics.c) ---- */
 

@@ -61,10 +61,12 @@ static void roots_text(const eg_data_roots *r, char *buf, size_t cap)
     if (!r->n) snprintf(buf, cap, "none: start the daemon with --data-dir");
 }
 
-/* Resolves a dataset.path the job gave: an absolute one as it is, a
+/* Resolves a path the job gave for field: an absolute one as it is, a
  * relative one against each root in turn (the first that exists); then it
- * must be a folder inside a root once ".." and links are resolved. */
-static int resolve_given(const eg_data_roots *r, char *path, size_t cap)
+ * must lie inside a root once ".." and links are resolved, and be a folder
+ * when want_dir (else a folder or a file). */
+static int resolve_given(const eg_data_roots *r, const char *field, char *path, size_t cap,
+                         int want_dir)
 {
     char roots[1024], real[PATH_MAX];
     roots_text(r, roots, sizeof roots);
@@ -80,43 +82,65 @@ static int resolve_given(const eg_data_roots *r, char *path, size_t cap)
         }
     }
     if (!found)
-        return eg_errorf("dataset.path: %s does not exist%s%s%s", path,
+        return eg_errorf("%s: %s does not exist%s%s%s", field, path,
                          path[0] == '/' ? "" : " in any of the daemon's data folders (",
                          path[0] == '/' ? "" : roots, path[0] == '/' ? "" : ")");
     int inside = 0;
     for (int i = 0; i < r->n && !inside; i++) inside = under(real, r->path[i]);
     if (!inside)
-        return eg_errorf("dataset.path: %s is outside the daemon's data folders (%s)", path,
-                         roots);
-    if (!is_dir(real)) return eg_errorf("dataset.path: %s is not a folder", path);
+        return eg_errorf("%s: %s is outside the daemon's data folders (%s)", field, path, roots);
+    if (want_dir && !is_dir(real)) return eg_errorf("%s: %s is not a folder", field, path);
     if (strlen(real) >= cap)
-        return eg_errorf("dataset.path: %s is longer than %zu bytes", real, cap - 1);
+        return eg_errorf("%s: %s is longer than %zu bytes", field, real, cap - 1);
     strcpy(path, real);
     return 0;
 }
 
-int eg_data_roots_resolve(const eg_data_roots *r, eg_job *job)
+/* Resolves the folder of dataset `name` for field: the path given, else
+ * root/NAME, else a root holding the files itself. */
+static int resolve_dataset(const eg_data_roots *r, const char *field, const char *name,
+                           char *path, size_t cap)
 {
-    if ((job->task->flags & EG_TASKF_NO_DATASET) || strcmp(job->dataset.name, "none") == 0) return 0;
-    if (job->dataset.path[0])
-        return resolve_given(r, job->dataset.path, sizeof job->dataset.path);
-    /* No path: root/NAME, else a root holding the files itself. */
+    if (path[0]) return resolve_given(r, field, path, cap, 1);
     for (int i = 0; i < r->n; i++) {
         char sub[PATH_MAX];
-        snprintf(sub, sizeof sub, "%s/%s", r->path[i], job->dataset.name);
+        snprintf(sub, sizeof sub, "%s/%s", r->path[i], name);
         const char *cand[2] = {sub, r->path[i]};
         for (int c = 0; c < 2; c++) {
-            if (!is_dir(cand[c]) || !eg_dataset_present(job->dataset.name, cand[c])) continue;
+            if (!is_dir(cand[c]) || !eg_dataset_present(name, cand[c])) continue;
             char real[PATH_MAX];
             if (!realpath(cand[c], real) || !under(real, r->path[i])) continue;
-            if (strlen(real) >= sizeof job->dataset.path) continue;
-            strcpy(job->dataset.path, real);
+            if (strlen(real) >= cap) continue;
+            strcpy(path, real);
             return 0;
         }
     }
     char roots[1024];
     roots_text(r, roots, sizeof roots);
-    return eg_errorf("dataset.path: no folder of the daemon's data folders (%s) holds %s; put "
-                     "it in NAME/ under one of them or give dataset.path", roots,
-                     job->dataset.name);
+    return eg_errorf("%s: no folder of the daemon's data folders (%s) holds %s; put it in "
+                     "NAME/ under one of them or give %s", field, roots, name, field);
+}
+
+/* The resolver a task's own paths go through (meta/task_def.h). */
+static _Thread_local char failed_field[128];
+
+static int resolve_task_path(void *ctx, const char *field, const char *dataset, char *path,
+                             size_t cap)
+{
+    snprintf(failed_field, sizeof failed_field, "%s", field);
+    const eg_data_roots *r = ctx;
+    return dataset ? resolve_dataset(r, field, dataset, path, cap)
+                   : resolve_given(r, field, path, cap, 0);
+}
+
+int eg_data_roots_resolve(const eg_data_roots *r, eg_job *job, const char **field)
+{
+    *field = "dataset.path";
+    if (!(job->task->flags & EG_TASKF_NO_DATASET) && strcmp(job->dataset.name, "none") != 0)
+        EG_TRY(resolve_dataset(r, "dataset.path", job->dataset.name, job->dataset.path,
+                               sizeof job->dataset.path));
+    if (!job->task->paths) return 0;
+    int rc = job->task->paths(job, resolve_task_path, (void *)r);
+    *field = failed_field;
+    return rc;
 }

@@ -52,8 +52,9 @@ int eg_api_job_from_spec(const json_t *spec, const eg_data_roots *roots,
         return -1;
     }
     if (check_device(job->device, devices, rp) != 0) return -1;
-    if (roots && eg_data_roots_resolve(roots, job) != 0) {
-        eg_reply_error(rp, 400, "invalid_job", "dataset.path", "%s", eg_last_error());
+    const char *field;
+    if (roots && eg_data_roots_resolve(roots, job, &field) != 0) {
+        eg_reply_error(rp, 400, "invalid_job", field, "%s", eg_last_error());
         return -1;
     }
     /* Splits against the data's size, when its files tell it (a job whose

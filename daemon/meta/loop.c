@@ -11,7 +11,8 @@
 
 static void eval_init(eg_eval *ev)
 {
-    ev->test_acc = ev->test_loss = ev->angle_deg = ev->w_corrupted = ev->w_clean = NAN;
+    ev->test_acc = ev->test_acc_ci95 = ev->test_loss = ev->angle_deg = ev->w_corrupted =
+        ev->w_clean = NAN;
 }
 
 int eg_run_init(eg_run *run, eg_task *t, const eg_loop_config *cfg)
@@ -42,6 +43,27 @@ static int record_lambda(eg_run *run, eg_step_record *r)
     return 0;
 }
 
+/* The meta-gradient of the current step and λ's step; *meta_ms its time. */
+static int meta_step(eg_run *run, eg_step_record *r, double *meta_ms)
+{
+    eg_task *t = run->t;
+    double t0 = eg_now_ms();
+    *meta_ms = 0;
+    if (run->cfg.method == EG_METHOD_NONE) return 0;
+    eg_meta *m = &run->meta;
+    EG_TRY(eg_meta_hypergrad(m, t, r->step));
+    if (!isfinite(m->hyper_norm))
+        return eg_errorf("hypergradient is not finite at step %ld", r->step);
+    EG_TRY(eg_optim_step(&run->meta_opt, t->lambda, m->hyper));
+    r->meta_loss = m->val_loss;
+    r->hyper_norm = m->hyper_norm;
+    r->k = run->cfg.method == EG_METHOD_EVOGRAD ? run->cfg.evo.k : 0;
+    if (r->k > EG_RECORD_MAX_K) r->k = EG_RECORD_MAX_K;
+    memcpy(r->w, m->w, (size_t)r->k * sizeof(double));
+    *meta_ms = eg_now_ms() - t0;
+    return 0;
+}
+
 int eg_run_step(eg_run *run, eg_step_record *r)
 {
     eg_task *t = run->t;
@@ -49,28 +71,16 @@ int eg_run_step(eg_run *run, eg_step_record *r)
     const long step = run->step;
     *r = (eg_step_record){.step = step, .meta_loss = NAN, .hyper_norm = NAN};
     r->epoch = t->steps_per_epoch > 0 ? step / t->steps_per_epoch : 0;
-    double t0 = eg_now_ms();
+    double t0 = eg_now_ms(), meta_ms;
     EG_TRY(t->ops->next_batch(t));
-    double t1 = eg_now_ms();
-    if (run->cfg.method != EG_METHOD_NONE) {
-        eg_meta *m = &run->meta;
-        EG_TRY(eg_meta_hypergrad(m, t, step));
-        if (!isfinite(m->hyper_norm))
-            return eg_errorf("hypergradient is not finite at step %ld", step);
-        EG_TRY(eg_optim_step(&run->meta_opt, t->lambda, m->hyper));
-        r->meta_loss = m->val_loss;
-        r->hyper_norm = m->hyper_norm;
-        r->k = run->cfg.method == EG_METHOD_EVOGRAD ? run->cfg.evo.k : 0;
-        if (r->k > EG_RECORD_MAX_K) r->k = EG_RECORD_MAX_K;
-        memcpy(r->w, m->w, (size_t)r->k * sizeof(double));
-    }
-    double t2 = eg_now_ms();
+    if (!t->base_step_first) EG_TRY(meta_step(run, r, &meta_ms));
     EG_TRY(t->ops->base_step(t, &r->train_loss));
+    if (t->base_step_first) EG_TRY(meta_step(run, r, &meta_ms));
     EG_TRY(be->sync(be));
     if (!isfinite(r->train_loss))
         return eg_errorf("training loss is %g at step %ld", r->train_loss, step);
     double t3 = eg_now_ms();
-    r->meta_ms = t2 - t1;
+    r->meta_ms = meta_ms;
     r->step_ms = t3 - t0;
     run->sum_step_ms += r->step_ms;
     run->sum_meta_ms += r->meta_ms;

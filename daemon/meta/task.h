@@ -26,6 +26,7 @@ struct json_t; /* jansson's, for the report hook */
 
 typedef struct eg_eval {
     double test_acc;        /* percent */
+    double test_acc_ci95;   /* lft: 95 % interval of test_acc over test episodes */
     double test_loss;
     double angle_deg;       /* rotation: the learned angle */
     double w_corrupted;     /* mwn: mean VNet weight of corrupted samples */
@@ -101,6 +102,8 @@ struct eg_task {
     float *grad;        /* (P) the base model's gradient buffer; the
                            methods use it as scratch between base steps */
     long steps_per_epoch;
+    int base_step_first; /* the base model steps before the meta-gradient
+                            is taken (else after) */
     void *impl;
 };
 

@@ -22,10 +22,13 @@ enum {
     EG_TASKF_AUTO_MILESTONES = 1 << 4, /* optimizer.milestones may be "auto" */
 };
 
-/* Resolves one data path of a job in place (field: its dotted name, for
- * messages); want_dir: a folder, else a file. 0 or -1 with eg_errorf. */
-typedef int (*eg_path_resolve_fn)(void *ctx, const char *field, char *path, size_t cap,
-                                  int want_dir);
+/* Resolves one data path of a job in place (path holds cap bytes; field
+ * is its dotted name, for messages): with dataset (a name as
+ * eg_dataset_open takes it) the folder of that dataset, found in the data
+ * roots when path is empty; with dataset NULL a file or folder that must
+ * exist. 0, or -1 with eg_errorf naming field. */
+typedef int (*eg_path_resolve_fn)(void *ctx, const char *field, const char *dataset, char *path,
+                                  size_t cap);
 
 typedef struct eg_task_def {
     const char *name;

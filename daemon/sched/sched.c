@@ -187,7 +187,7 @@ static outcome run_job(worker *w, const eg_claim *c, char **summary)
         EG_LOG(INFO, "job %lld: resumed from %s at step %ld", (long long)id, latest, run.step);
     }
     eg_step_record last = {0};
-    eg_eval ev = {.test_acc = NAN, .test_loss = NAN, .angle_deg = NAN, .w_corrupted = NAN,
+    eg_eval ev = {.test_acc = NAN, .test_acc_ci95 = NAN, .test_loss = NAN, .angle_deg = NAN, .w_corrupted = NAN,
                   .w_clean = NAN};
     int have_last = 0;
     while (run.step < total) {

@@ -30,3 +30,9 @@ void eg_task_destroy(eg_task *t)
 {
     if (t) t->ops->destroy(t);
 }
+
+static const char *const *data_roots;
+
+void eg_tasks_set_data_roots(const char *const *roots) { data_roots = roots; }
+
+const char *const *eg_tasks_data_roots(void) { return data_roots; }

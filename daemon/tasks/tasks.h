@@ -25,4 +25,11 @@ eg_loop_config eg_task_loop_config(const eg_job *job, const eg_task *t);
 
 void eg_task_destroy(eg_task *t);
 
+/* The folders a task may read files from that a job names only
+ * indirectly (images listed in a file list): NULL-terminated real paths,
+ * or NULL (the default) for anywhere. The daemon sets its data roots once
+ * at start; the foreground runner leaves the default. */
+void eg_tasks_set_data_roots(const char *const *roots);
+const char *const *eg_tasks_data_roots(void);
+
 #endif

@@ -556,6 +556,13 @@ static const bad_spec bad_specs[] = {
     {"{\"task\": \"mwn\", \"rotation\": {\"true_angle_deg\": 10}}", "rotation",
      "applies only to task \"rotation\"", 1},
     {"{\"task\": \"rotation\", \"toy1d\": {}}", "toy1d", "applies only to task \"toy1d\"", 1},
+    {"{\"task\": \"rotation\", \"lft\": {}}", "lft", "applies only to task \"lft\"", 1},
+    {"{\"task\": \"lft\", \"lft\": {\"n_way\": 1}}", "lft.n_way", "[2, 64]", 1},
+    {"{\"task\": \"lft\", \"lft\": {\"seen\": [{}]}}", "lft.seen", "2 to 8 domains", 1},
+    {"{\"task\": \"lft\", \"lft\": {\"unseen\": {\"dataset\": \"images\"}}}", "lft.unseen.path",
+     "required", 1},
+    {"{\"task\": \"lft\", \"lft\": {\"metric\": \"matchingnet\"}}", "lft.metric", "protonet", 1},
+    {"{\"task\": \"lft\", \"model\": {\"name\": \"lenet\"}}", "model.name", "\"none\"", 1},
     {"{\"task\": \"rotation\", \"rotation\": {\"true_angle_deg\": 200}}",
      "rotation.true_angle_deg", "[-180, 180]", 1},
     {"{\"task\": \"rotation\", \"rotation\": {\"angle\": 20}}", "rotation.angle",
@@ -659,6 +666,17 @@ static void test_schema(void **state)
         json_decref(spec);
     }
     globfree(&g);
+    /* Every task's defaults. */
+    for (int k = 0; eg_task_registry[k]; k++) {
+        eg_job j;
+        assert_int_equal(eg_job_defaults(eg_task_registry[k]->name, &j), 0);
+        json_t *spec = eg_job_to_json(&j);
+        char *out = json_dumps(spec, JSON_INDENT(2));
+        snprintf(path, sizeof path, "%s/defaults-%s.json", valid, eg_task_registry[k]->name);
+        write_file(path, out);
+        free(out);
+        json_decref(spec);
+    }
     int n_invalid = 0;
     for (size_t i = 0; i < sizeof bad_specs / sizeof *bad_specs; i++) {
         if (!bad_specs[i].schema) continue;
