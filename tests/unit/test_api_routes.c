@@ -21,6 +21,7 @@
 #include "api/api.h"
 #include "nn/device.h"
 #include "synth_data.h"
+#include "tasks/lft.h"
 #include "testutil.h"
 
 /* ---- recording handlers ---- */
@@ -685,6 +686,27 @@ static void test_data_roots(void **state)
                      "{\"task\":\"rotation\",\"dataset\":{\"name\":\"idx\",\"path\":\"small\","
                      "\"splits\":{\"validation\":[70,90]}}}", roots, &job, 0);
     assert_string_equal(job.dataset.path, small);
+
+    /* A task's own paths (lft's domains) go through the roots too, the
+     * field named in the error: a dataset found under a root, image files
+     * resolved, one outside refused. */
+    char lft[1600];
+    snprintf(lft, sizeof lft,
+             "{\"task\":\"lft\",\"lft\":{\"seen\":[{\"dataset\":\"idx\",\"path\":\"small\"},"
+             "{\"dataset\":\"images\",\"path\":\"%s/.\"}],"
+             "\"unseen\":{\"dataset\":\"mnist\"}}}", sub);
+    rp = body_to_job("application/json", lft, roots, &job, 0);
+    const eg_lft_spec *ls = EG_JOB_SECTION(&job, const eg_lft_spec);
+    assert_string_equal(ls->seen[0].path, small);
+    assert_string_equal(ls->seen[1].path, sub);
+    assert_string_equal(ls->unseen.path, sub);
+    snprintf(lft, sizeof lft,
+             "{\"task\":\"lft\",\"lft\":{\"seen\":[{\"dataset\":\"idx\",\"path\":\"small\"},"
+             "{\"dataset\":\"images\",\"path\":\"/etc\"}]}}");
+    rp = body_to_job("application/json", lft, roots, &job, -1);
+    assert_error(&rp, 400, "invalid_job", "lft.seen[1].path");
+    assert_non_null(strstr(err_message(&rp), "outside the daemon's data folders"));
+    eg_reply_clear(&rp);
 
     /* Roots themselves must exist. */
     eg_data_roots r;
