@@ -11,7 +11,9 @@
 #
 # Environment: BENCH_DEVICE (cpu; cuda:0 on a GPU, where PyTorch runs on
 # cuda), BENCH_SIZE (84 on the CPU, 224 on a GPU), BENCH_EPISODES (2 timed
-# episodes after 1 warm-up), BENCH_THREADS (nproc).
+# episodes after 1 warm-up), BENCH_THREADS (nproc), PYTHON (/usr/bin/python3)
+# and TORCH_LD_LIBRARY_PATH (the library path PyTorch runs with, when the
+# engine's differs).
 #
 # Memory: the engine's figure is its allocator's peak (parameters,
 # optimiser state, activations, episode buffers); PyTorch's is
@@ -28,12 +30,12 @@ else size=${BENCH_SIZE:-224}; torch_device=cuda; fi
 episodes=${BENCH_EPISODES:-2}
 threads=${BENCH_THREADS:-$(nproc)}
 export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads
-py=/usr/bin/python3
+py=${PYTHON:-/usr/bin/python3}
 [ -x "$build/bench_lft" ] || { echo "lft bench: $build/bench_lft not found" >&2; exit 1; }
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 "$build/bench_lft" --device "$device" --size "$size" --episodes "$episodes" >>"$out" || exit 1
-"$py" tests/bench/bench_torch_lft.py --device "$torch_device" --size "$size" \
+LD_LIBRARY_PATH=${TORCH_LD_LIBRARY_PATH-${LD_LIBRARY_PATH-}} "$py" tests/bench/bench_torch_lft.py --device "$torch_device" --size "$size" \
     --episodes "$episodes" --warmup 1 --threads "$threads" >>"$out" || exit 1
 "$py" - "$out" "$device" "$size" <<'PY'
 import json, sys

@@ -12,7 +12,7 @@ build=${1:-build}
 skip='^(linux-vdso|ld-linux|libc|libm|libdl|librt|libpthread|libresolv|libstdc\+\+|libgcc_s|libgomp|libcuda|libcudart|libcublas|libcublasLt|libcudnn.*|libnvrtc.*|libopenblas|libgfortran|libquadmath)\.so'
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-for bin in "$build"/evogradd "$build"/bench_meta "$build"/tests/test_*; do
+for bin in "$build"/evogradd "$build"/bench_meta "$build"/bench_lft "$build"/tests/test_*; do
     [ -x "$bin" ] || continue
     ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}'
 done | sort -u | while read -r name path; do

@@ -2,9 +2,11 @@
 # On a GPU machine and on an existing CUDA build (made elsewhere with
 # `make CUDA=1 BUILD=build/gpu gpu-bundle`, the build folder carried
 # along): runs the CPU-vs-CUDA parity tests (every backend op, LeNet and
-# ResNet-32, EvoGrad and T1-T2 steps), the out-of-memory test, the GPU
-# benchmark and PyTorch's figures for the same workload on the same card
-# (when a python with CUDA PyTorch is there; $PYTHON, default python3),
+# ResNet-32, EvoGrad and T1-T2 steps, the LFT layers and ResNet-10 + FT
+# + RelationNet), the out-of-memory test, the GPU benchmarks (bench_meta;
+# the LFT episode, tests/bench/lft.sh) and PyTorch's figures for the same
+# workloads on the same card (when a python with CUDA PyTorch is there;
+# $PYTHON, default python3),
 # and writes their logs and a summary under $OUT
 # (default ./gpu-results). A test that skips here counts as failed: on
 # this machine there must be a GPU.
@@ -54,6 +56,15 @@ py=${PYTHON:-python3}
 if LD_LIBRARY_PATH=$plain_ld "$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
     LD_LIBRARY_PATH=$plain_ld timeout 400 "$py" tests/bench/bench_torch_mwn.py --device cuda --steps "${BENCH_STEPS:-30}" 2>&1 |
         tee "$out/bench_torch.jsonl" | tee -a "$summary"
+else
+    say "no python with CUDA PyTorch here ($py): skipped"
+fi
+
+say ""
+say "LFT episode, ResNet-10/34 + RelationNet at 224 px, beside PyTorch's LFT and EvoGrad steps (tests/bench/lft.sh):"
+if LD_LIBRARY_PATH=$plain_ld "$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+    BENCH_DEVICE=cuda:0 PYTHON=$py TORCH_LD_LIBRARY_PATH=$plain_ld timeout 500 tests/bench/lft.sh "$build" 2>&1 | tee "$out/bench_lft.txt" | tee -a "$summary"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || { say "tests/bench/lft.sh failed"; failed=$((failed + 1)); }
 else
     say "no python with CUDA PyTorch here ($py): skipped"
 fi
