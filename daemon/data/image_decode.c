@@ -103,8 +103,7 @@ static int jpeg_run(jpeg_job *j, const uint8_t *buf, size_t len)
     int cmyk = space == JCS_CMYK || space == JCS_YCCK;
     j->cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
     jpeg_start_decompress(&j->cinfo);
-    int w = (int)j->cinfo.output_width, h = (int)j->cinfo.output_height;
-    if (too_large(j->name, (uint64_t)w, (uint64_t)h) != 0) return -1;
+    int w = (int)j->cinfo.output_width, h = (int)j->cinfo.output_height; /* no scaling */
     if (j->cinfo.output_components != (cmyk ? 4 : 3)) {
         snprintf(j->msg, sizeof j->msg, "%d output components", j->cinfo.output_components);
         return -1;
@@ -163,9 +162,9 @@ typedef struct png_job {
     const char *name;
     png_structp png;
     png_infop info;
-    uint8_t *pixels; /* (h, rowbytes) as libpng writes them */
+    uint8_t *pixels; /* (h, w, 3) */
     png_bytep *rows; /* (h) */
-    int h, w, channels;
+    int h, w;
 } png_job;
 
 static void png_fail(png_structp png, png_const_charp msg)
@@ -189,7 +188,7 @@ static void png_read_mem(png_structp png, png_bytep dst, size_t n)
     j->pos += n;
 }
 
-/* Decodes into j->pixels (3 or 4 bytes a pixel, alpha last); 0, or -1
+/* Decodes into j->pixels; 0, or -1
  * with j->msg set (or eg_errorf() called, j->msg then empty). */
 static int png_run(png_job *j)
 {
@@ -209,11 +208,11 @@ static int png_run(png_job *j)
     png_set_strip_alpha(j->png);
     png_set_interlace_handling(j->png);
     png_read_update_info(j->png, j->info);
-    j->channels = png_get_channels(j->png, j->info);
+    int channels = png_get_channels(j->png, j->info);
     size_t rowbytes = png_get_rowbytes(j->png, j->info);
-    if ((j->channels != 3 && j->channels != 4) || rowbytes != (size_t)w * j->channels) {
+    if (channels != 3 || rowbytes != (size_t)w * 3) {
         snprintf(j->msg, sizeof j->msg, "unexpected layout of %d channels, %zu bytes a row",
-                 j->channels, rowbytes);
+                 channels, rowbytes);
         return -1;
     }
     j->pixels = malloc(rowbytes * h);
@@ -245,10 +244,6 @@ static int decode_png(const char *name, const uint8_t *buf, size_t len, eg_image
         rc = png_run(j);
     if (j->png) png_destroy_read_struct(&j->png, j->info ? &j->info : NULL, NULL);
     free(j->rows);
-    if (rc == 0 && j->channels == 4) {
-        size_t n = (size_t)j->w * j->h;
-        for (size_t p = 0; p < n; p++) memmove(j->pixels + 3 * p, j->pixels + 4 * p, 3);
-    }
     if (rc == 0) {
         out->rgb = j->pixels;
         out->w = j->w;

@@ -387,8 +387,9 @@ static int open_data(lft *L)
             snprintf(field, sizeof field, "lft.seen[%d]", i);
         else
             snprintf(field, sizeof field, "lft.unseen");
-        EG_TRY(open_domain(s, i < s->n_seen ? &s->seen[i] : &s->unseen, field, &L->domain[i]));
-        L->n_domains = i + 1;
+        int rc = open_domain(s, i < s->n_seen ? &s->seen[i] : &s->unseen, field, &L->domain[i]);
+        if (L->domain[i]) L->n_domains = i + 1; /* destroy frees it, also after an error */
+        EG_TRY(rc);
         if (L->domain[i]->c != L->domain[0]->c)
             return eg_errorf("%s: domain %s has %d channels, %s has %d", field,
                              L->domain[i]->name, L->domain[i]->c, L->domain[0]->name,

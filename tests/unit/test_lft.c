@@ -64,10 +64,27 @@ static void tiny_job(const char *method, const char *extra, eg_job *job)
     if (eg_job_parse(text, strlen(text), job) != 0) fail_msg("spec refused: %s", eg_last_error());
 }
 
+/* The CPU backend every task of this file runs on. */
+static eg_backend *cpu;
+
+static int open_cpu(void **state)
+{
+    (void)state;
+    cpu = eg_cpu_backend_create();
+    return cpu ? 0 : -1;
+}
+
+static int close_cpu(void **state)
+{
+    (void)state;
+    cpu->destroy(cpu);
+    return 0;
+}
+
 static eg_task *make_task(const eg_job *job)
 {
     eg_task *t = NULL;
-    if (eg_task_create(job, tu_cpu(), &t) != 0) fail_msg("lft: %s", eg_last_error());
+    if (eg_task_create(job, cpu, &t) != 0) fail_msg("lft: %s", eg_last_error());
     return t;
 }
 
@@ -135,9 +152,9 @@ static void test_bad_data(void **state)
     eg_job job;
     eg_task *t = NULL;
     tiny_job("none", ", \"splits\": {\"base\": [0, 1, 2], \"novel\": [5, 6, 12]}", &job);
-    tu_fails_with(eg_task_create(&job, tu_cpu(), &t), "lft.splits.novel[2]: class 12");
+    tu_fails_with(eg_task_create(&job, cpu, &t), "lft.splits.novel[2]: class 12");
     tiny_job("none", ", \"test_query\": 60", &job);
-    tu_fails_with(eg_task_create(&job, tu_cpu(), &t), "lft.unseen");
+    tu_fails_with(eg_task_create(&job, cpu, &t), "lft.unseen");
     assert_null(t);
 }
 
@@ -431,5 +448,5 @@ int main(void)
         cmocka_unit_test(test_learns),
         cmocka_unit_test(test_resume),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, open_cpu, close_cpu);
 }
