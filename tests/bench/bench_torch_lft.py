@@ -98,6 +98,9 @@ import time
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_torch import reset_peak_rss, status_bytes  # noqa: E402
+
 BACKBONES = {"resnet10": [1, 1, 1, 1], "resnet34": [3, 4, 6, 3]}
 WIDTHS = [64, 128, 256, 512]
 METHODS = ["none", "lft2", "evograd"]
@@ -328,27 +331,6 @@ class Job:
         if method == "evograd":
             return self.evograd()
         return self.base_step()
-
-
-def status_bytes(key):
-    """A "Key:  N kB" line of /proc/self/status in bytes; 0 if absent."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-def reset_peak_rss():
-    """Resets the process's peak resident set (VmHWM) to its current size."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
 
 
 def sync(device):
