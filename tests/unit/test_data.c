@@ -59,20 +59,6 @@ static void write_gz(const char *path, const void *buf, size_t len)
     assert_int_equal(gzclose(f), Z_OK);
 }
 
-static unsigned char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc(*len ? *len : 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, *len, f), *len);
-    fclose(f);
-    return b;
-}
-
 static void put_be32(unsigned char *p, uint32_t v)
 {
     p[0] = (unsigned char)(v >> 24);
@@ -295,7 +281,7 @@ static void test_idx_errors(void **state)
     /* A gzip stream cut in the middle. */
     size_t gl;
     write_gz(in(&s, "whole.gz"), img, li);
-    unsigned char *gzb = read_all(in(&s, "whole.gz"), &gl);
+    unsigned char *gzb = tu_read_all(in(&s, "whole.gz"), &gl);
     idx_fail_case(&s, "cut.gz", gzb, gl / 2, 0, 1, NULL);
     /* A gzip stream with a corrupted body. */
     for (size_t i = 12; i < gl - 8; i++) gzb[i] ^= 0x5a;
@@ -442,7 +428,7 @@ static void test_cifar_errors(void **state)
     expect_fail(eg_cifar_load(p2, 1, 100, &d), &d, in(&s, "good.bin"),
                 "not a positive multiple of the 3074-byte record");
     size_t len;
-    unsigned char *b = read_all(in(&s, "good.bin"), &len);
+    unsigned char *b = tu_read_all(in(&s, "good.bin"), &len);
     write_raw(in(&s, "cut.bin"), b, len - 100);
     const char *p3[] = {in(&s, "good.bin"), in(&s, "cut.bin")};
     expect_fail(eg_cifar_load(p3, 2, 10, &d), &d, in(&s, "cut.bin"),

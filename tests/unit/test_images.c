@@ -49,20 +49,6 @@ static void write_text(const char *path, const char *text)
     write_raw(path, text, strlen(text));
 }
 
-static unsigned char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc(*len ? *len : 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, *len, f), *len);
-    fclose(f);
-    return b;
-}
-
 static void make_dir(const char *path)
 {
     assert_int_equal(mkdir(path, 0755), 0);
@@ -331,7 +317,7 @@ static void test_decode_errors(void **state)
 
     write_flat_jpeg(at(dir, "whole.jpg"), 32, 32, 3, colour);
     size_t len;
-    unsigned char *jpg = read_all(at(dir, "whole.jpg"), &len);
+    unsigned char *jpg = tu_read_all(at(dir, "whole.jpg"), &len);
     write_raw(at(dir, "cut.jpg"), jpg, len / 2);
     tu_fails_with(eg_image_decode_file(at(dir, "cut.jpg"), &im), at(dir, "cut.jpg"));
     tu_fails_with(eg_image_decode_file(at(dir, "cut.jpg"), &im), "corrupt JPEG");
@@ -370,7 +356,7 @@ static void test_decode_errors(void **state)
     tu_fails_with(eg_image_decode_file(at(dir, "none.png"), &im), "none.png: no such file");
 
     write_pattern_png(at(dir, "whole.png"), 40, 30);
-    unsigned char *png = read_all(at(dir, "whole.png"), &len);
+    unsigned char *png = tu_read_all(at(dir, "whole.png"), &len);
     write_raw(at(dir, "cut.png"), png, len * 2 / 3);
     tu_fails_with(eg_image_decode_file(at(dir, "cut.png"), &im), at(dir, "cut.png"));
     tu_fails_with(eg_image_decode_file(at(dir, "cut.png"), &im), "corrupt PNG");

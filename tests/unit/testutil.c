@@ -146,3 +146,16 @@ int tu_read_f32(const char *path, float *x, size_t n)
     fclose(f);
     return r == n ? 0 : -1;
 }
+
+unsigned char *tu_read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) fail_msg("%s: cannot open", path);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc(*len ? *len : 1);
+    if (!b || fread(b, 1, *len, f) != *len) fail_msg("%s: cannot read", path);
+    fclose(f);
+    return b;
+}

@@ -74,4 +74,8 @@ int tu_python(const char *script, const char *args);
 int tu_write_f32(const char *path, const float *x, size_t n);
 int tu_read_f32(const char *path, float *x, size_t n);
 
+/* The whole file at path in a malloc'd buffer (*len bytes); fails the test
+ * when it cannot be read. */
+unsigned char *tu_read_all(const char *path, size_t *len);
+
 #endif
