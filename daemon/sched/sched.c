@@ -132,6 +132,23 @@ static int checkpoint(worker *w, const eg_claim *c, eg_run *run, const char *pat
     return eg_store_checkpoint_record(s->store, c->id, c->attempt, run->step, path);
 }
 
+/* Whether a checkpoint file holding the state after `step` may resume a
+ * job whose store recorded it at `at`: the file is written before its
+ * record (checkpoint above), so a worker killed in between leaves a file
+ * one checkpoint ahead; it is good when every step before it is in the
+ * step log (checkpoint flushes the log before writing the file). */
+static int checkpoint_ahead_ok(eg_sched *s, int64_t id, long step, long at)
+{
+    json_t *j = NULL;
+    if (step < at || eg_store_job_get(s->store, id, &j) != 0) return 0;
+    json_int_t done = json_integer_value(json_object_get(j, "steps_done"));
+    json_decref(j);
+    if (done < step) return 0;
+    EG_LOG(INFO, "job %lld: its checkpoint holds step %ld, one the store had not recorded yet "
+                 "(at %ld); every step before it is logged", (long long)id, step, at);
+    return 1;
+}
+
 typedef enum { OUT_SUCCEEDED, OUT_FAILED, OUT_CANCELED, OUT_REQUEUED, OUT_LOST } outcome;
 
 /* The outcome of a store write's result rc in run_job: on (0), lost, or
@@ -179,7 +196,7 @@ static outcome run_job(worker *w, const eg_claim *c, char **summary)
     long at;
     if (eg_store_checkpoint_latest(s->store, id, &latest, &at) == 0) {
         if (eg_run_load(&run, latest) != 0) goto done;
-        if (run.step != at) {
+        if (run.step != at && !checkpoint_ahead_ok(s, id, run.step, at)) {
             eg_errorf("checkpoint: %s holds the state after step %ld where the store "
                       "recorded %ld", latest, run.step, at);
             goto done;
