@@ -32,7 +32,23 @@ static int too_large(const char *name, uint64_t w, uint64_t h)
     return 0;
 }
 
+/* A file of len bytes that announces more pixels (or raw bytes) than
+ * per_byte for each of its bytes, plus some slack, cannot hold them: it
+ * is refused as truncated before the pixels are allocated. */
+static int too_short(const char *name, uint64_t w, uint64_t h, uint64_t need, size_t len,
+                     uint64_t per_byte)
+{
+    if (need <= per_byte * len + ((uint64_t)1 << 20)) return 0;
+    return eg_errorf("%s: truncated: an image of %llux%llu pixels cannot fit in %zu bytes", name,
+                     (unsigned long long)w, (unsigned long long)h, len);
+}
+
 /* ---- JPEG ---------------------------------------------------------------- */
+
+/* Huffman coding spends at least one bit on each 8x8 block of every scan,
+ * and a scan covers at least the blocks of a component subsampled by 4
+ * each way: one byte holds at most 8 * 64 * 16 pixels. */
+#define JPEG_PIXELS_PER_BYTE 8192
 
 /* One JPEG decode. Everything that must be freed after a longjmp lives
  * here, outside the frame that called setjmp. */
@@ -43,6 +59,7 @@ typedef struct jpeg_job {
     jmp_buf jump;
     char msg[JMSG_LENGTH_MAX + 64];
     const char *name;
+    size_t len;   /* of the file */
     uint8_t *rgb; /* (h, w, 3) */
     uint8_t *row; /* (w, 4) one scanline as libjpeg writes it */
     int h, w;
@@ -98,7 +115,11 @@ static int jpeg_run(jpeg_job *j, const uint8_t *buf, size_t len)
     j->cinfo.progress = &j->progress;
     jpeg_mem_src(&j->cinfo, buf, (unsigned long)len);
     jpeg_read_header(&j->cinfo, TRUE);
-    if (too_large(j->name, j->cinfo.image_width, j->cinfo.image_height) != 0) return -1;
+    uint64_t iw = j->cinfo.image_width, ih = j->cinfo.image_height;
+    if (too_large(j->name, iw, ih) != 0) return -1;
+    if (!j->cinfo.arith_code &&
+        too_short(j->name, iw, ih, iw * ih, j->len, JPEG_PIXELS_PER_BYTE) != 0)
+        return -1;
     J_COLOR_SPACE space = j->cinfo.jpeg_color_space;
     int cmyk = space == JCS_CMYK || space == JCS_YCCK;
     j->cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
@@ -134,6 +155,7 @@ static int decode_jpeg(const char *name, const uint8_t *buf, size_t len, eg_imag
     jpeg_job *j = calloc(1, sizeof *j);
     if (!j) return eg_errorf("%s: out of memory", name);
     j->name = name;
+    j->len = len;
     j->cinfo.err = jpeg_std_error(&j->err);
     j->err.error_exit = jpeg_fail;
     j->err.emit_message = jpeg_message;
@@ -154,6 +176,9 @@ static int decode_jpeg(const char *name, const uint8_t *buf, size_t len, eg_imag
 }
 
 /* ---- PNG ----------------------------------------------------------------- */
+
+/* Deflate expands a byte to at most 1032 (runs of 258 bytes in 2 bits). */
+#define PNG_RAW_PER_BYTE 1032
 
 typedef struct png_job {
     const uint8_t *buf;
@@ -200,6 +225,9 @@ static int png_run(png_job *j)
     if (too_large(j->name, w, h) != 0) return -1;
     int type = png_get_color_type(j->png, j->info);
     int depth = png_get_bit_depth(j->png, j->info);
+    uint64_t raw =
+        (uint64_t)h * (1 + ((uint64_t)w * png_get_channels(j->png, j->info) * depth + 7) / 8);
+    if (too_short(j->name, w, h, raw, j->len, PNG_RAW_PER_BYTE) != 0) return -1;
     if (depth == 16) png_set_strip_16(j->png);
     if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(j->png);
     if (type == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(j->png);

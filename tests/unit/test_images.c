@@ -344,6 +344,16 @@ static void test_decode_errors(void **state)
     write_raw(at(dir, "huge.jpg"), jpg, len);
     tu_fails_with(eg_image_decode_file(at(dir, "huge.jpg"), &im),
                   "60000x60000 pixels is too large");
+    /* 4000 x 4000 is within the caps but cannot fit in about 700 bytes. */
+    for (size_t i = 0; i + 9 < len; i++)
+        if (jpg[i] == 0xff && jpg[i + 1] == 0xc0) {
+            jpg[i + 5] = jpg[i + 7] = 0x0f;
+            jpg[i + 6] = jpg[i + 8] = 0xa0;
+            break;
+        }
+    write_raw(at(dir, "short.jpg"), jpg, len);
+    tu_fails_with(eg_image_decode_file(at(dir, "short.jpg"), &im),
+                  "short.jpg: truncated: an image of 4000x4000 pixels cannot fit");
     free(jpg);
 
     unsigned char noise[300];
@@ -372,6 +382,10 @@ static void test_decode_errors(void **state)
     n = png_header_only(hdr, 10000, 10000);
     write_raw(at(dir, "big.png"), hdr, n);
     tu_fails_with(eg_image_decode_file(at(dir, "big.png"), &im), "10000x10000 pixels is too large");
+    n = png_header_only(hdr, 4000, 4000);
+    write_raw(at(dir, "short.png"), hdr, n);
+    tu_fails_with(eg_image_decode_file(at(dir, "short.png"), &im),
+                  "short.png: truncated: an image of 4000x4000 pixels cannot fit");
     n = png_header_only(hdr, 3, 2);
     write_raw(at(dir, "nodata.png"), hdr, n);
     tu_fails_with(eg_image_decode_file(at(dir, "nodata.png"), &im), "nodata.png: corrupt PNG");

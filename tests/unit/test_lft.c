@@ -403,6 +403,27 @@ static void test_learns(void **state)
     assert_true(ev.test_acc > 33.4 + 2 * ev.test_acc_ci95);
 }
 
+/* Pre-training moves the backbone (only): the same job with and without
+ * pretrain_steps starts from different θ, the same λ, and still runs. */
+static void test_pretrain(void **state)
+{
+    (void)state;
+    eg_job plain, pre;
+    tiny_job("evograd", "", &plain);
+    tiny_job("evograd", ", \"pretrain_steps\": 3", &pre);
+    pre.batch_size = 12;
+    eg_task *a = make_task(&plain), *b = make_task(&pre);
+    assert_int_equal(a->P, b->P);
+    assert_true(memcmp(a->theta, b->theta, a->P * sizeof(float)) != 0);
+    assert_memory_equal(a->lambda, b->lambda, a->H * sizeof(float));
+    double loss;
+    assert_int_equal(b->ops->next_batch(b), 0);
+    assert_int_equal(b->ops->base_step(b, &loss), 0);
+    assert_true(isfinite(loss));
+    eg_task_destroy(a);
+    eg_task_destroy(b);
+}
+
 /* 6 steps straight, and 3 steps, a checkpoint, a new task and 3 more:
  * the same θ and λ bit for bit. */
 static void test_resume(void **state)
@@ -446,6 +467,7 @@ int main(void)
         cmocka_unit_test(test_t1t2),
         cmocka_unit_test(test_methods_run),
         cmocka_unit_test(test_learns),
+        cmocka_unit_test(test_pretrain),
         cmocka_unit_test(test_resume),
     };
     return cmocka_run_group_tests(tests, open_cpu, close_cpu);
