@@ -309,8 +309,10 @@ static int read_list(builder *b, const char *file, int split)
     int rc = real ? 0 : eg_errorf("%s: %s", file, strerror(errno));
     if (rc == 0) {
         char *slash = strrchr(real, '/');
-        if (slash == real) slash[1] = '\0';
-        else *slash = '\0';
+        if (slash == real)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
         rc = parse_list(b, file, real, root, split);
     }
     free(real);

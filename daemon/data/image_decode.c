@@ -180,6 +180,11 @@ static int decode_jpeg(const char *name, const uint8_t *buf, size_t len, eg_imag
 /* Deflate expands a byte to at most 1032 (runs of 258 bytes in 2 bits). */
 #define PNG_RAW_PER_BYTE 1032
 
+/* Largest ancillary chunk (or decompressed text or ICC profile) and most
+ * ancillary chunks libpng keeps, its own defaults where it sets any. */
+#define PNG_CHUNK_MAX (8u << 20)
+#define PNG_CHUNKS_MAX 1000
+
 typedef struct png_job {
     const uint8_t *buf;
     size_t len, pos;
@@ -213,12 +218,33 @@ static void png_read_mem(png_structp png, png_bytep dst, size_t n)
     j->pos += n;
 }
 
+/* Checks that every chunk before IEND lies within the file: libpng
+ * allocates a chunk's announced length before reading its data. */
+static int png_chunks_fit(const char *name, const uint8_t *buf, size_t len)
+{
+    size_t pos = 8;
+    while (pos + 8 <= len) {
+        uint64_t chunk =
+            (uint64_t)buf[pos] << 24 | buf[pos + 1] << 16 | buf[pos + 2] << 8 | buf[pos + 3];
+        if (chunk + 12 > len - pos)
+            return eg_errorf("%s: truncated: the chunk at byte %zu announces %llu bytes, past "
+                             "the end of the file",
+                             name, pos, (unsigned long long)chunk);
+        if (!memcmp(buf + pos + 4, "IEND", 4)) return 0;
+        pos += (size_t)chunk + 12;
+    }
+    return 0;
+}
+
 /* Decodes into j->pixels; 0, or -1
  * with j->msg set (or eg_errorf() called, j->msg then empty). */
 static int png_run(png_job *j)
 {
     if (setjmp(png_jmpbuf(j->png))) return -1;
     png_set_read_fn(j->png, j, png_read_mem);
+    /* libpng allocates a chunk's announced length before reading it. */
+    png_set_chunk_malloc_max(j->png, PNG_CHUNK_MAX);
+    png_set_chunk_cache_max(j->png, PNG_CHUNKS_MAX);
     png_read_info(j->png, j->info);
     png_uint_32 w = png_get_image_width(j->png, j->info);
     png_uint_32 h = png_get_image_height(j->png, j->info);
@@ -265,11 +291,9 @@ static int decode_png(const char *name, const uint8_t *buf, size_t len, eg_image
     j->name = name;
     j->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, j, png_fail, png_warn);
     j->info = j->png ? png_create_info_struct(j->png) : NULL;
-    int rc = -1;
-    if (!j->info)
-        snprintf(j->msg, sizeof j->msg, "out of memory");
-    else
-        rc = png_run(j);
+    int rc = png_chunks_fit(name, buf, len);
+    if (rc == 0 && !j->info) rc = eg_errorf("%s: out of memory", name);
+    if (rc == 0) rc = png_run(j);
     if (j->png) png_destroy_read_struct(&j->png, j->info ? &j->info : NULL, NULL);
     free(j->rows);
     if (rc == 0) {

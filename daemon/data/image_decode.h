@@ -3,7 +3,9 @@
  * Every colour type ends as three bytes a pixel: grey is replicated, CMYK
  * is converted as PIL does, a palette is expanded, 16-bit samples keep
  * their high byte and alpha (or a tRNS chunk) is dropped. A corrupt,
- * truncated or absurdly large image is an error naming it, never an exit. */
+ * truncated or absurdly large image is an error naming it, never an exit;
+ * so is a file too short to hold the pixels its header announces, found
+ * before they are allocated. */
 #ifndef EG_IMAGE_DECODE_H
 #define EG_IMAGE_DECODE_H
 

@@ -3,7 +3,6 @@
  * The input is an image file. A decode either fails with a message naming
  * the file and leaves no pixels, or gives an image within the size caps
  * whose test and training transforms are finite and in [0, 1]. */
-#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,15 +11,6 @@
 #include "data/image_xform.h"
 #include "fuzz_file.h"
 #include "util/err.h"
-
-/* A small input may announce an image of up to EG_IMAGE_MAX_PIXELS, and
- * every such decode frees some hundred MiB; ASan's default quarantine of
- * freed memory would then outgrow the fuzzer's memory limit. */
-const char *__asan_default_options(void);
-const char *__asan_default_options(void)
-{
-    return "quarantine_size_mb=16";
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -271,8 +271,8 @@ static void test_jpeg_rgb_and_grey(void **state)
     tu_rmtree(dir);
 }
 
-/* A PNG of a signature, an IHDR announcing w x h and the header of an
- * IDAT chunk whose data is missing. */
+/* A PNG of a signature, an IHDR announcing w x h and an empty IDAT, its
+ * image data missing. */
 static size_t png_header_only(unsigned char *buf, uint32_t w, uint32_t h)
 {
     static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
@@ -305,8 +305,13 @@ static size_t png_header_only(unsigned char *buf, uint32_t w, uint32_t h)
     c[22] = (unsigned char)(crc >> 16);
     c[23] = (unsigned char)(crc >> 8);
     c[24] = (unsigned char)crc;
-    memcpy(c + 25, "\0\0\0\x10IDAT", 8);
-    return 8 + 25 + 8;
+    memcpy(c + 25, "\0\0\0\0IDAT", 8);
+    crc = crc32(0, c + 29, 4);
+    c[33] = (unsigned char)(crc >> 24);
+    c[34] = (unsigned char)(crc >> 16);
+    c[35] = (unsigned char)(crc >> 8);
+    c[36] = (unsigned char)crc;
+    return 8 + 25 + 12;
 }
 
 static void test_decode_errors(void **state)
@@ -369,7 +374,17 @@ static void test_decode_errors(void **state)
     unsigned char *png = tu_read_all(at(dir, "whole.png"), &len);
     write_raw(at(dir, "cut.png"), png, len * 2 / 3);
     tu_fails_with(eg_image_decode_file(at(dir, "cut.png"), &im), at(dir, "cut.png"));
-    tu_fails_with(eg_image_decode_file(at(dir, "cut.png"), &im), "corrupt PNG");
+    tu_fails_with(eg_image_decode_file(at(dir, "cut.png"), &im), "truncated: the chunk at byte");
+    /* A cut just past a whole chunk reaches libpng, which finds the rest missing. */
+    size_t whole = 8;
+    while (whole + 12 +
+               ((size_t)png[whole] << 24 | png[whole + 1] << 16 | png[whole + 2] << 8 |
+                png[whole + 3]) <
+           len * 2 / 3)
+        whole += 12 + ((size_t)png[whole] << 24 | png[whole + 1] << 16 | png[whole + 2] << 8 |
+                       png[whole + 3]);
+    write_raw(at(dir, "cut2.png"), png, whole);
+    tu_fails_with(eg_image_decode_file(at(dir, "cut2.png"), &im), "cut2.png: corrupt PNG");
     png[len / 2] ^= 0x55; /* inside the image data: its CRC fails */
     write_raw(at(dir, "flipped.png"), png, len);
     tu_fails_with(eg_image_decode_file(at(dir, "flipped.png"), &im), at(dir, "flipped.png"));
