@@ -32,6 +32,7 @@ typedef struct eg_domain_ops {
      * cannot be read or decoded. Safe to call from one thread at a time. */
     int (*fetch)(eg_domain *d, int i, int train, uint64_t key, uint64_t stream, int size,
                  float *out);
+    /* Frees d->impl only; eg_domain_free frees the rest. */
     void (*destroy)(eg_domain *d);
 } eg_domain_ops;
 
@@ -82,7 +83,8 @@ int eg_domain_open_images(const char *name, const char *path, size_t cache_bytes
  * cross-domain protocol): "original", "inverted" (1 - x), "edges" (Sobel
  * magnitude, scaled to [0, 1]), "blur-noise" (3x3 Gaussian blur plus
  * fixed Gaussian noise of std 0.1 drawn per sample from Philox, clamped to
- * [0, 1]), "contrast" (x^0.5, ...). NULL when the name is unknown. */
+ * [0, 1]), "contrast" (x^0.5), and the others data/styles.h lists: the
+ * NULL-terminated list of their names. */
 const char *const *eg_domain_styles(void);
 
 /* Opens a domain over a dataset held in memory: dataset `dataset` (as
