@@ -388,6 +388,10 @@ static void test_kills_at_chosen_points(void **state)
         fprintf(stderr, "%s: resumed, %d steps bit-equal to the uninterrupted run\n",
                 cases[i].name, LOG_STEPS);
         assert_int_equal(files_ending(d.ckpt_dir, ".tmp"), 0);
+        /* The files go once the job's end is recorded, just after the
+         * state the API showed changed. */
+        for (t0 = dh_now_ms(); files_ending(d.ckpt_dir, ".ckpt") && dh_now_ms() - t0 < 5000;)
+            dh_sleep_ms(20);
         assert_int_equal(files_ending(d.ckpt_dir, ".ckpt"), 0);
         stop_cleanly(&d);
         assert_true(dh_db_whole(d.db));
