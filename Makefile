@@ -30,32 +30,40 @@ OPENMP := -fopenmp
 # clang under ASan + UBSan in build/fuzz, CPU only, single-threaded.
 ifeq ($(FUZZ),1)
 override CC   := clang
+override CXX  := clang++
 override CUDA := 0
 BUILD  := build/fuzz
 OPENMP :=
 endif
 
 CC      ?= gcc
+CXX     ?= g++
 WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPENMP) -fno-math-errno $(WARN) -MMD -MP -Idaemon \
            $(shell PKG_CONFIG_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp/pkgconfig pkg-config --cflags openblas 2>/dev/null)
 LDLIBS  := -ldnnl $(shell PKG_CONFIG_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp/pkgconfig pkg-config --libs openblas 2>/dev/null || echo -lopenblas) \
            -Wl,-rpath,/usr/lib/x86_64-linux-gnu/openblas-openmp -ljansson -lz -lm -lpthread
-LDLIBS  += -lsqlite3 -lpq -ljpeg -lpng
+LDLIBS  += -lsqlite3 -lpq -ljpeg -lpng -lsentencepiece -lstdc++
 CFLAGS  += -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 LDLIBS  += -lmicrohttpd -lsystemd
 LDFLAGS += $(OPENMP)
+# The one C++ file: the shim over SentencePiece's C++ API (data/tokenizer_spm.cc).
+CXXFLAGS ?= -O2 -g
+CXXFLAGS += -std=c++17 -D_GNU_SOURCE $(WARN) -MMD -MP -Idaemon
 
 ifeq ($(FUZZ),1)
 CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
            -fno-sanitize-recover=undefined -Wno-unknown-pragmas
+CXXFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+           -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=fuzzer,address,undefined
 LDLIBS  += -lgomp
 endif
 
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+CXXFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
 endif
 
@@ -78,7 +86,8 @@ LIB_DIRS := daemon/util daemon/nn daemon/nn/cpu daemon/data daemon/meta daemon/t
             daemon/store/sqlite daemon/store/postgres
 LIB_DIRS += daemon/api
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CU_SRC:%.cu=$(BUILD)/obj/%.o)
+LIB_CXX  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.cc))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_CXX:%.cc=$(BUILD)/obj/%.o) $(CU_SRC:%.cu=$(BUILD)/obj/%.o)
 LIB_OBJ  += $(BUILD)/obj/gen/migrations_sqlite.o $(BUILD)/obj/gen/migrations_pg.o $(BUILD)/obj/gen/ui_assets.o
 LIB      := $(BUILD)/libevograd.a
 
@@ -108,11 +117,15 @@ all: $(BUILD)/evogradd $(BUILD)/evogradctl $(TEST_BIN) $(BENCH_BIN) $(BUILD)/tes
 # included), so switching them in one build folder rebuilds it.
 $(BUILD)/flags: FORCE
 	@mkdir -p $(dir $@)
-	@echo '$(CFLAGS) | $(NVCCFLAGS) | $(CU_SRC)' | cmp -s - $@ || echo '$(CFLAGS) | $(NVCCFLAGS) | $(CU_SRC)' > $@
+	@echo '$(CFLAGS) | $(CXXFLAGS) | $(NVCCFLAGS) | $(CU_SRC)' | cmp -s - $@ || echo '$(CFLAGS) | $(CXXFLAGS) | $(NVCCFLAGS) | $(CU_SRC)' > $@
 
 $(BUILD)/obj/%.o: %.c $(BUILD)/flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cc $(BUILD)/flags
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
 
 $(BUILD)/obj/%.o: %.cu $(BUILD)/flags
 	@mkdir -p $(dir $@)

@@ -5,12 +5,13 @@
 # browser test), pinned by daemon/ui/package-lock.json.
 # Idempotent: does nothing when everything is already installed.
 set -e
-PKGS="gcc make pkg-config libopenblas-dev libopenblas-openmp-dev libdnnl-dev
+PKGS="gcc g++ make pkg-config libopenblas-dev libopenblas-openmp-dev libdnnl-dev
       zlib1g-dev libcmocka-dev
       libjansson-dev libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev
       libsystemd-dev systemd python3 python3-numpy python3-torch python3-jsonschema
       dataset-fashion-mnist prometheus clang libclang-rt-14-dev chromium
-      libpq-dev postgresql libjpeg62-turbo-dev libpng-dev"
+      libpq-dev postgresql libjpeg62-turbo-dev libpng-dev
+      libsentencepiece-dev python3-sentencepiece"
 # Node.js and npm from Debian unless the machine has its own.
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 missing=""

@@ -11,7 +11,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 build=${1:-build/fuzz}
 seconds=${FUZZ_SECONDS:-8}
-harnesses=(job api idx cifar ckpt image)
+harnesses=(job api idx cifar ckpt image safetensors conll)
 echo "1..${#harnesses[@]}"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
