@@ -44,6 +44,15 @@ typedef struct eg_blocks {
     size_t ys0, ys1;
 } eg_blocks;
 
+/* A two-level batch of GEMMs (eg_backend.gemm_batched): matrix (i, j),
+ * i < n0, j < n1, of A starts at a + i sa0 + j sa1 (floats), likewise B
+ * and C, so the heads of a fused (tokens, 3 d) projection are addressed
+ * in place: i the sequence, j the head. */
+typedef struct eg_gemm_batch {
+    int n0, n1;
+    size_t sa0, sa1, sb0, sb1, sc0, sc1;
+} eg_gemm_batch;
+
 /* Noise vectors one noise_combine or noise_dots call handles. */
 #define EG_NOISE_MAX 8
 
@@ -96,6 +105,11 @@ struct eg_backend {
     int (*gemm)(eg_backend *be, int trans_a, int trans_b, int m, int n, int k,
                 float alpha, const float *a, int lda, const float *b, int ldb,
                 float beta, float *c, int ldc);
+    /* For each (i, j) of gb: C_ij = alpha op(A_ij) op(B_ij) + beta C_ij,
+     * each as gemm() with the same dimensions and leading dimensions. */
+    int (*gemm_batched)(eg_backend *be, const eg_gemm_batch *gb, int trans_a, int trans_b,
+                        int m, int n, int k, float alpha, const float *a, int lda,
+                        const float *b, int ldb, float beta, float *c, int ldc);
     /* y (rows, cols, inner) += b (cols) broadcast over rows and inner. */
     int (*bias_add)(eg_backend *be, int rows, int cols, int inner, float *y,
                     const float *b);
@@ -156,6 +170,52 @@ struct eg_backend {
      * t) (1 where 100 t > 20), the sums in double. */
     int (*ft_bwd)(eg_backend *be, int n, int c, int hw, const float *x, const float *dy,
                   const float *meta, const float *noise, float *dx, int acc, float *dmeta);
+
+    /* ---- token encoders (transformers) ---- */
+    /* Embedding lookup: y (n, d) (+)= table[ids[i]] (rows of d floats);
+     * ids (n) int32 in device memory, each a valid row (callers check). */
+    int (*embed_fwd)(eg_backend *be, int n, int d, const int32_t *ids, const float *table,
+                     float *y, int acc);
+    /* Its backward: dtable[ids[i]] += dy[i] (scatter-add; rows repeated in
+     * ids add up). */
+    int (*embed_bwd)(eg_backend *be, int n, int d, const int32_t *ids, const float *dy,
+                     float *dtable);
+    /* LayerNorm over the last dimension of x (n, d), per row: mean, rstd =
+     * 1 / sqrt(biased var + eps) (in double, stored as float in save_mean,
+     * save_rstd (n)), y = (x - mean) rstd gamma + beta; y may not alias x. */
+    int (*layernorm_fwd)(eg_backend *be, int n, int d, const float *x, const float *gamma,
+                         const float *beta, float eps, float *y, float *save_mean,
+                         float *save_rstd);
+    /* Its backward: with xhat = (x - mean) rstd and g = dy gamma,
+     * dx (+)= rstd (g - mean_d(g) - xhat mean_d(g xhat)) (skipped when dx
+     * is NULL), dgamma += sum_rows dy xhat, dbeta += sum_rows dy, the sums
+     * in double. */
+    int (*layernorm_bwd)(eg_backend *be, int n, int d, const float *x, const float *dy,
+                         const float *gamma, const float *save_mean, const float *save_rstd,
+                         float *dx, int acc, float *dgamma, float *dbeta);
+    /* GELU, the erf form: y = x Phi(x) = x (1 + erf(x / sqrt 2)) / 2; y may
+     * alias x. */
+    int (*gelu_fwd)(eg_backend *be, size_t n, const float *x, float *y);
+    /* dx = dy (Phi(x) + x phi(x)), from the forward's input x; dx may alias
+     * dy. */
+    int (*gelu_bwd)(eg_backend *be, size_t n, const float *x, const float *dy, float *dx);
+    /* Softmax along rows of x (rows, cols), masked by length: row r sees
+     * columns j < lens[r / group] (every column when lens is NULL; a
+     * length outside [1, cols] counts as cols) and gets y = 0 elsewhere
+     * (an attention padding mask: r / group is the sequence). y may alias
+     * x. */
+    int (*softmax_fwd)(eg_backend *be, int rows, int cols, int group, const int32_t *lens,
+                       const float *x, float *y);
+    /* dx = y (dy - sum_j y_j dy_j) per row, from the forward's output y
+     * (masked entries, y = 0, get 0); dx may alias dy. */
+    int (*softmax_bwd)(eg_backend *be, int rows, int cols, const float *y, const float *dy,
+                       float *dx);
+    /* Inverted dropout: y_i = x_i / (1 - p) where eg_dropout_keep(p, key,
+     * stream, i) (nn/philox.h), else 0; the mask is a function of (key,
+     * stream, i) only, so the same call is the forward and the backward
+     * (x = dy, y = dx). 0 <= p < 1; y may alias x. */
+    int (*dropout)(eg_backend *be, size_t n, float p, uint64_t key, uint64_t stream,
+                   const float *x, float *y);
 
     /* ---- elementwise activations (y may alias x, dx may alias dy) ---- */
     int (*relu_fwd)(eg_backend *be, size_t n, const float *x, float *y);

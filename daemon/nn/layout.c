@@ -38,6 +38,13 @@ size_t eg_layout_add_const(eg_layout *l, const char *name, size_t count, float v
     return off;
 }
 
+size_t eg_layout_add_normal(eg_layout *l, const char *name, size_t count, float std)
+{
+    size_t off = eg_layout_add(l, name, count, EG_INIT_NORMAL, 0);
+    if (off != (size_t)-1) l->slices[l->n - 1].value = std;
+    return off;
+}
+
 void eg_layout_init(const eg_layout *l, float *x, uint64_t seed)
 {
     for (int i = 0; i < l->n; i++) {
@@ -59,6 +66,9 @@ void eg_layout_init(const eg_layout *l, float *x, uint64_t seed)
                 break;
             case EG_INIT_CONST:
                 p[k] = s->value;
+                break;
+            case EG_INIT_NORMAL:
+                p[k] = (float)(eg_rng_normal(&r) * s->value);
                 break;
             }
         }

@@ -19,6 +19,8 @@ typedef enum eg_init {
                                        "fan_out"); the slice's fan_in field
                                        holds the fan-out */
     EG_INIT_CONST,                  /* every element the slice's `value` */
+    EG_INIT_NORMAL,                 /* N(0, value^2): normal_(0, std), the
+                                       transformers' initializer_range */
 } eg_init;
 
 typedef struct eg_slice {
@@ -45,6 +47,10 @@ size_t eg_layout_add(eg_layout *l, const char *name, size_t count, eg_init init,
 size_t eg_layout_add_const(eg_layout *l, const char *name, size_t count, float value);
 
 /* Fills host buffer x (l->total) slice by slice from the seed. */
+/* Appends a slice of count floats drawn from N(0, std^2); returns its
+ * offset, or (size_t)-1 with eg_errorf when out of memory. */
+size_t eg_layout_add_normal(eg_layout *l, const char *name, size_t count, float std);
+
 void eg_layout_init(const eg_layout *l, float *x, uint64_t seed);
 
 void eg_layout_free(eg_layout *l);

@@ -86,4 +86,13 @@ EG_HD double eg_gaussian(uint64_t key, uint64_t stream, uint64_t i)
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
+/* Whether inverted dropout at rate p keeps element i of the stream (key,
+ * stream): word i mod 4 of block i / 4 (counter layout as above), read as
+ * a uniform u = word / 2^32 in [0, 1), is at least p. */
+EG_HD int eg_dropout_keep(float p, uint64_t key, uint64_t stream, uint64_t i)
+{
+    eg_philox_ctr b = eg_rademacher_block(key, stream, i >> 2);
+    return (double)b.v[i & 3u] >= (double)p * 4294967296.0;
+}
+
 #endif

@@ -14,6 +14,28 @@ int cpu_bias_add(eg_backend *be, int rows, int cols, int inner, float *y,
 int cpu_bias_grad(eg_backend *be, int rows, int cols, int inner,
                   const float *dy, float *db);
 
+/* cpu_text.c: token encoders */
+int cpu_gemm_batched(eg_backend *be, const eg_gemm_batch *gb, int trans_a, int trans_b, int m,
+                     int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
+                     float beta, float *c, int ldc);
+int cpu_embed_fwd(eg_backend *be, int n, int d, const int32_t *ids, const float *table, float *y,
+                  int acc);
+int cpu_embed_bwd(eg_backend *be, int n, int d, const int32_t *ids, const float *dy,
+                  float *dtable);
+int cpu_layernorm_fwd(eg_backend *be, int n, int d, const float *x, const float *gamma,
+                      const float *beta, float eps, float *y, float *save_mean, float *save_rstd);
+int cpu_layernorm_bwd(eg_backend *be, int n, int d, const float *x, const float *dy,
+                      const float *gamma, const float *save_mean, const float *save_rstd,
+                      float *dx, int acc, float *dgamma, float *dbeta);
+int cpu_gelu_fwd(eg_backend *be, size_t n, const float *x, float *y);
+int cpu_gelu_bwd(eg_backend *be, size_t n, const float *x, const float *dy, float *dx);
+int cpu_softmax_fwd(eg_backend *be, int rows, int cols, int group, const int32_t *lens,
+                    const float *x, float *y);
+int cpu_softmax_bwd(eg_backend *be, int rows, int cols, const float *y, const float *dy,
+                    float *dx);
+int cpu_dropout(eg_backend *be, size_t n, float p, uint64_t key, uint64_t stream, const float *x,
+                float *y);
+
 /* cpu_conv.c */
 int cpu_conv_fwd(eg_backend *be, const eg_conv_shape *cs, const float *x,
                  const float *w, float *y);
