@@ -177,8 +177,9 @@ struct eg_backend {
     int (*embed_fwd)(eg_backend *be, int n, int d, const int32_t *ids, const float *table,
                      float *y, int acc);
     /* Its backward: dtable[ids[i]] += dy[i] (scatter-add; rows repeated in
-     * ids add up). */
-    int (*embed_bwd)(eg_backend *be, int n, int d, const int32_t *ids, const float *dy,
+     * ids add up) for every i with ids[i] != skip (PyTorch's padding_idx:
+     * that row gets no gradient; skip = -1 for none). */
+    int (*embed_bwd)(eg_backend *be, int n, int d, const int32_t *ids, int skip, const float *dy,
                      float *dtable);
     /* LayerNorm over the last dimension of x (n, d), per row: mean, rstd =
      * 1 / sqrt(biased var + eps) (in double, stored as float in save_mean,

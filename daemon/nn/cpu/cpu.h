@@ -20,7 +20,7 @@ int cpu_gemm_batched(eg_backend *be, const eg_gemm_batch *gb, int trans_a, int t
                      float beta, float *c, int ldc);
 int cpu_embed_fwd(eg_backend *be, int n, int d, const int32_t *ids, const float *table, float *y,
                   int acc);
-int cpu_embed_bwd(eg_backend *be, int n, int d, const int32_t *ids, const float *dy,
+int cpu_embed_bwd(eg_backend *be, int n, int d, const int32_t *ids, int skip, const float *dy,
                   float *dtable);
 int cpu_layernorm_fwd(eg_backend *be, int n, int d, const float *x, const float *gamma,
                       const float *beta, float eps, float *y, float *save_mean, float *save_rstd);

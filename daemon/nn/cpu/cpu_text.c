@@ -36,10 +36,11 @@ int cpu_embed_fwd(eg_backend *be, int n, int d, const int32_t *ids, const float 
     return 0;
 }
 
-int cpu_embed_bwd(eg_backend *be, int n, int d, const int32_t *ids, const float *dy,
+int cpu_embed_bwd(eg_backend *be, int n, int d, const int32_t *ids, int skip, const float *dy,
                   float *dtable)
 {
     for (int i = 0; i < n; i++) {
+        if (ids[i] == skip) continue;
         float *row = dtable + (size_t)ids[i] * d; // (d)
         const float *g = dy + (size_t)i * d;      // (d)
         for (int j = 0; j < d; j++) row[j] += g[j];
