@@ -930,6 +930,272 @@ static void test_lft_model(void **state)
     }
 }
 
+/* ---- token encoders: batched GEMMs, embeddings, LayerNorm, GELU, masked
+ * softmax, dropout ---- */
+
+/* Tolerance of the token-encoder ops: their sums run in double on both
+ * sides, so only GEMM blocking and the last bits of erff and expf differ. */
+#define TEXT_TOL 1e-5
+
+/* Fails unless the GPU's bytes equal the CPU's; names the first element
+ * that differs. */
+static void tw_same(const char *what, const twin *t)
+{
+    const float *c = tw_get(t, CPU), *g = tw_get(t, GPU);
+    for (size_t i = 0; i < t->n; i++)
+        if (memcmp(&c[i], &g[i], sizeof *c) != 0)
+            fail_msg("%s: element %zu is %g on the GPU, %g on the CPU", what, i, (double)g[i],
+                     (double)c[i]);
+    fprintf(stderr, "# %-44s identical\n", what);
+}
+
+/* One gemm_batched call on both backends, A, B and C at offsets into
+ * their tensors; C is compared whole (what lies between the matrices must
+ * stay as it was). */
+static void gemm_batched_case(const char *what, const eg_gemm_batch *gb, int ta, int tb, int m,
+                              int n, int k, float alpha, const twin *a, size_t a_off, int lda,
+                              const twin *b, size_t b_off, int ldb, float beta, const twin *c,
+                              size_t c_off, int ldc)
+{
+    BOTH(be->gemm_batched(be, gb, ta, tb, m, n, k, alpha, F(a, s) + a_off, lda, F(b, s) + b_off,
+                          ldb, beta, F(c, s) + c_off, ldc));
+    tw_check(what, c, TEXT_TOL);
+}
+
+/* Multi-head attention's GEMMs on a fused QKV projection qkv (NS T, 3 d),
+ * d = NH DH, addressed in place: i the sequence (T rows apart), j the head
+ * (DH columns apart); Q, K and V are the column blocks at 0, d and 2 d. */
+static void attention_gemms_case(int ns, int nh, int t, int dh, uint64_t seed)
+{
+    int d = nh * dh, ld = 3 * d;
+    size_t tok = (size_t)ns * t, ss = (size_t)ns * nh * t * t;
+    twin *qkv = tw_rand(tok * ld, seed, -1, 1), *sc = tw_rand(ss, seed + 1, -1, 1);
+    twin *ctx = tw_rand(tok * d, seed + 2, -1, 1), *dctx = tw_rand(tok * d, seed + 3, -1, 1);
+    twin *dsc = tw_rand(ss, seed + 4, -1, 1), *dqkv = tw_rand(tok * ld, seed + 5, -1, 1);
+    /* Heads of qkv, of the dense scores (NS, NH, T, T) and of ctx (NS T, d). */
+    size_t sq0 = (size_t)t * ld, ss0 = (size_t)nh * t * t, ss1 = (size_t)t * t;
+    size_t sx0 = (size_t)t * d;
+    char what[128];
+#define CASE(name) snprintf(what, sizeof what, "gemm_batched %s (%d seq, %d heads, T %d, dh %d)", \
+                            name, ns, nh, t, dh)
+    /* scores = Q K^T / sqrt(dh) */
+    eg_gemm_batch qk = {.n0 = ns, .n1 = nh, .sa0 = sq0, .sa1 = dh, .sb0 = sq0, .sb1 = dh,
+                        .sc0 = ss0, .sc1 = ss1};
+    CASE("Q K^T");
+    gemm_batched_case(what, &qk, 0, 1, t, t, dh, 1.0f / sqrtf((float)dh), qkv, 0, ld, qkv, d, ld,
+                      0.0f, sc, 0, t);
+    /* ctx = P V, into the heads' columns of ctx */
+    eg_gemm_batch pv = {.n0 = ns, .n1 = nh, .sa0 = ss0, .sa1 = ss1, .sb0 = sq0, .sb1 = dh,
+                        .sc0 = sx0, .sc1 = dh};
+    CASE("P V");
+    gemm_batched_case(what, &pv, 0, 0, t, dh, t, 1.0f, sc, 0, t, qkv, 2 * d, ld, 0.0f, ctx, 0, d);
+    /* dV += P^T dctx, into the V columns of dqkv */
+    eg_gemm_batch dv = {.n0 = ns, .n1 = nh, .sa0 = ss0, .sa1 = ss1, .sb0 = sx0, .sb1 = dh,
+                        .sc0 = sq0, .sc1 = dh};
+    CASE("dV += P^T dctx");
+    gemm_batched_case(what, &dv, 1, 0, t, dh, t, 1.0f, sc, 0, t, dctx, 0, d, 1.0f, dqkv, 2 * d,
+                      ld);
+    /* dQ += dS K, dK += dS^T Q (scaled) */
+    eg_gemm_batch dq = {.n0 = ns, .n1 = nh, .sa0 = ss0, .sa1 = ss1, .sb0 = sq0, .sb1 = dh,
+                        .sc0 = sq0, .sc1 = dh};
+    float sc_alpha = 1.0f / sqrtf((float)dh);
+    CASE("dQ += dS K");
+    gemm_batched_case(what, &dq, 0, 0, t, dh, t, sc_alpha, dsc, 0, t, qkv, d, ld, 1.0f, dqkv, 0,
+                      ld);
+    CASE("dK += dS^T Q");
+    gemm_batched_case(what, &dq, 1, 0, t, dh, t, sc_alpha, dsc, 0, t, qkv, 0, ld, 1.0f, dqkv, d,
+                      ld);
+#undef CASE
+}
+
+static void test_gemm_batched(void **state)
+{
+    need_gpu();
+    attention_gemms_case(2, 3, 11, 8, 600); /* a call per sequence, batched over heads */
+    attention_gemms_case(3, 2, 9, 4, 610);  /* a call per head, batched over sequences */
+    attention_gemms_case(1, 4, 7, 5, 620);  /* one sequence: one call */
+    /* Dense per-head tensors (NS, NH, K, M) and (NS, NH, N, K): one call over
+     * all NS NH matrices, both operands transposed. */
+    enum { NS = 2, NH = 3, M = 6, N = 5, K = 7 };
+    twin *a = tw_rand(NS * NH * K * M, 630, -1, 1), *b = tw_rand(NS * NH * N * K, 631, -1, 1);
+    twin *c = tw_rand(NS * NH * M * N, 632, -1, 1);
+    eg_gemm_batch dense = {.n0 = NS, .n1 = NH, .sa0 = NH * K * M, .sa1 = K * M,
+                           .sb0 = NH * N * K, .sb1 = N * K, .sc0 = NH * M * N, .sc1 = M * N};
+    gemm_batched_case("gemm_batched dense ta=1 tb=1 alpha=0.7 beta=0.3", &dense, 1, 1, M, N, K,
+                      0.7f, a, 0, M, b, 0, K, 0.3f, c, 0, N);
+    /* n1 = 1 and every product onto one C (a weight gradient summed over
+     * sequences): C += sum_i A_i^T B_i. */
+    twin *x = tw_rand(3 * K * M, 633, -1, 1), *g = tw_rand(3 * K * N, 634, -1, 1);
+    twin *w = tw_rand(M * N, 635, -1, 1);
+    eg_gemm_batch shared = {.n0 = 3, .n1 = 1, .sa0 = K * M, .sb0 = K * N, .sc0 = 0};
+    gemm_batched_case("gemm_batched n1=1, one shared C, beta=1", &shared, 1, 0, M, N, K, 1.0f, x,
+                      0, M, g, 0, N, 1.0f, w, 0, N);
+}
+
+static void test_embed(void **state)
+{
+    need_gpu();
+    enum { N = 50, V = 7, D = 33 };
+    int32_t ids_h[N], perm_h[V] = {4, 0, 6, 2, 5, 1, 3};
+    for (int i = 0; i < N; i++) ids_h[i] = (int32_t)((i * 3 + i / 4) % V); /* rows repeat */
+    twin *ids = tw_upload(ids_h, N, sizeof(int32_t)), *perm = tw_upload(perm_h, V, sizeof(int32_t));
+    twin *table = tw_rand(V * D, 640, -1, 1), *y = tw_rand(N * D, 641, -1, 1);
+    BOTH(be->embed_fwd(be, N, D, I32(ids, s), F(table, s), F(y, s), 0));
+    tw_same("embed_fwd acc=0", y);
+    BOTH(be->embed_fwd(be, N, D, I32(ids, s), F(table, s), F(y, s), 1));
+    tw_same("embed_fwd acc=1", y);
+    twin *dy = tw_rand(N * D, 642, -1, 1), *dt = tw_rand(V * D, 643, -1, 1);
+    BOTH(be->embed_bwd(be, N, D, I32(ids, s), -1, F(dy, s), F(dt, s)));
+    tw_check("embed_bwd repeated rows (atomic order)", dt, TEXT_TOL);
+    BOTH(be->embed_bwd(be, N, D, I32(ids, s), 3, F(dy, s), F(dt, s)));
+    tw_check("embed_bwd skip=3", dt, TEXT_TOL);
+    /* Every row once: one float addition each, exactly the CPU's. */
+    twin *dt1 = tw_rand(V * D, 644, -1, 1);
+    BOTH(be->embed_bwd(be, V, D, I32(perm, s), -1, F(dy, s), F(dt1, s)));
+    tw_same("embed_bwd distinct rows", dt1);
+}
+
+static void layernorm_case(int n, int d, uint64_t seed)
+{
+    size_t sz = (size_t)n * d;
+    const float eps = 1e-5f;
+    twin *x = tw_rand(sz, seed, -1, 3), *gamma = tw_rand(d, seed + 1, 0.5f, 1.5f);
+    twin *beta = tw_rand(d, seed + 2, -0.5f, 0.5f), *y = tw_rand(sz, seed + 3, -1, 1);
+    twin *sm = tw_const(n, 0.0f), *sr = tw_const(n, 0.0f);
+    char what[128];
+    BOTH(be->layernorm_fwd(be, n, d, F(x, s), F(gamma, s), F(beta, s), eps, F(y, s), F(sm, s),
+                           F(sr, s)));
+    snprintf(what, sizeof what, "layernorm_fwd y (%d,%d)", n, d);
+    tw_check(what, y, TEXT_TOL);
+    snprintf(what, sizeof what, "layernorm_fwd save_mean (%d,%d)", n, d);
+    tw_check(what, sm, TEXT_TOL);
+    snprintf(what, sizeof what, "layernorm_fwd save_rstd (%d,%d)", n, d);
+    tw_check(what, sr, TEXT_TOL);
+
+    twin *dy = tw_rand(sz, seed + 4, -1, 1), *dx = tw_rand(sz, seed + 5, -1, 1);
+    twin *dg = tw_rand(d, seed + 6, -1, 1), *db = tw_rand(d, seed + 7, -1, 1);
+    BOTH(be->layernorm_bwd(be, n, d, F(x, s), F(dy, s), F(gamma, s), F(sm, s), F(sr, s), F(dx, s),
+                           0, F(dg, s), F(db, s)));
+    snprintf(what, sizeof what, "layernorm_bwd dx acc=0 (%d,%d)", n, d);
+    tw_check(what, dx, TEXT_TOL);
+    snprintf(what, sizeof what, "layernorm_bwd dgamma (accumulating) (%d,%d)", n, d);
+    tw_check(what, dg, TEXT_TOL);
+    snprintf(what, sizeof what, "layernorm_bwd dbeta (accumulating) (%d,%d)", n, d);
+    tw_check(what, db, TEXT_TOL);
+    BOTH(be->layernorm_bwd(be, n, d, F(x, s), F(dy, s), F(gamma, s), F(sm, s), F(sr, s), F(dx, s),
+                           1, F(dg, s), F(db, s)));
+    snprintf(what, sizeof what, "layernorm_bwd dx acc=1 (%d,%d)", n, d);
+    tw_check(what, dx, TEXT_TOL);
+    BOTH(be->layernorm_bwd(be, n, d, F(x, s), F(dy, s), F(gamma, s), F(sm, s), F(sr, s), NULL, 0,
+                           F(dg, s), F(db, s)));
+    snprintf(what, sizeof what, "layernorm_bwd dx=NULL dgamma (%d,%d)", n, d);
+    tw_check(what, dg, TEXT_TOL);
+    snprintf(what, sizeof what, "layernorm_bwd dx=NULL dbeta (%d,%d)", n, d);
+    tw_check(what, db, TEXT_TOL);
+}
+
+static void test_layernorm(void **state)
+{
+    need_gpu();
+    layernorm_case(37, 300, 650); /* d past one pass of the block, not a multiple of 8 */
+    layernorm_case(5, 64, 660);   /* fewer columns than threads */
+    layernorm_case(130, 768, 670); /* BERT-base width, rows past the row groups */
+    layernorm_case(3, 5, 680);
+}
+
+static void test_gelu(void **state)
+{
+    need_gpu();
+    enum { N = 3001 };
+    twin *x = tw_rand(N, 690, -6, 6), *y = tw_const(N, 0.0f);
+    twin *dy = tw_rand(N, 691, -1, 1), *dx = tw_const(N, 0.0f);
+    BOTH(be->gelu_fwd(be, N, F(x, s), F(y, s)));
+    tw_check("gelu_fwd", y, TEXT_TOL);
+    BOTH(be->gelu_bwd(be, N, F(x, s), F(dy, s), F(dx, s)));
+    tw_check("gelu_bwd", dx, TEXT_TOL);
+    /* In place: y aliases x, dx aliases dy. */
+    twin *xi = tw_rand(N, 692, -6, 6), *xb = tw_rand(N, 692, -6, 6), *gi = tw_rand(N, 693, -1, 1);
+    BOTH(be->gelu_fwd(be, N, F(xi, s), F(xi, s)));
+    tw_check("gelu_fwd in place", xi, TEXT_TOL);
+    BOTH(be->gelu_bwd(be, N, F(xb, s), F(gi, s), F(gi, s)));
+    tw_check("gelu_bwd in place", gi, TEXT_TOL);
+}
+
+/* Attention scores (NS, NH, T, T) softmaxed along rows, masked by one
+ * length per sequence (group = NH T rows), lens NULL too, then backward;
+ * also in place. */
+static void softmax_case(int ns, int nh, int t, const int32_t *lens_h, uint64_t seed)
+{
+    int rows = ns * nh * t, group = nh * t;
+    size_t sz = (size_t)rows * t;
+    twin *lens = tw_upload(lens_h, ns, sizeof(int32_t));
+    twin *x = tw_rand(sz, seed, -4, 4), *y = tw_rand(sz, seed + 1, -1, 1);
+    char what[128];
+    BOTH(be->softmax_fwd(be, rows, t, group, I32(lens, s), F(x, s), F(y, s)));
+    snprintf(what, sizeof what, "softmax_fwd masked (%d rows, %d cols)", rows, t);
+    tw_check(what, y, TEXT_TOL);
+    const float *yg = tw_get(y, GPU);
+    for (int r = 0; r < rows; r++) {
+        int len = lens_h[r / group];
+        if (len < 1 || len > t) len = t;
+        for (int j = len; j < t; j++)
+            if (yg[(size_t)r * t + j] != 0.0f)
+                fail_msg("softmax_fwd: row %d column %d past length %d is %g on the GPU", r, j,
+                         len, (double)yg[(size_t)r * t + j]);
+    }
+    twin *dy = tw_rand(sz, seed + 2, -1, 1), *dx = tw_rand(sz, seed + 3, -1, 1);
+    BOTH(be->softmax_bwd(be, rows, t, F(y, s), F(dy, s), F(dx, s)));
+    snprintf(what, sizeof what, "softmax_bwd masked (%d rows, %d cols)", rows, t);
+    tw_check(what, dx, TEXT_TOL);
+
+    twin *yn = tw_const(sz, 0.0f);
+    BOTH(be->softmax_fwd(be, rows, t, group, NULL, F(x, s), F(yn, s)));
+    snprintf(what, sizeof what, "softmax_fwd lens=NULL (%d rows, %d cols)", rows, t);
+    tw_check(what, yn, TEXT_TOL);
+
+    /* In place: y aliases x, dx aliases dy. */
+    twin *xi = tw_rand(sz, seed, -4, 4), *gi = tw_rand(sz, seed + 2, -1, 1);
+    BOTH(be->softmax_fwd(be, rows, t, group, I32(lens, s), F(xi, s), F(xi, s)));
+    snprintf(what, sizeof what, "softmax_fwd masked in place (%d cols)", t);
+    tw_check(what, xi, TEXT_TOL);
+    BOTH(be->softmax_bwd(be, rows, t, F(xi, s), F(gi, s), F(gi, s)));
+    snprintf(what, sizeof what, "softmax_bwd in place (%d cols)", t);
+    tw_check(what, gi, TEXT_TOL);
+}
+
+static void test_softmax(void **state)
+{
+    need_gpu();
+    /* Full, one column, part, and lengths outside [1, cols] (all columns). */
+    static const int32_t short_lens[] = {13, 1, 5, 0, 17, -3};
+    static const int32_t long_lens[] = {77, 1, 40, 33, 100};
+    softmax_case(6, 2, 13, short_lens, 700); /* fewer columns than lanes */
+    softmax_case(5, 3, 77, long_lens, 710);  /* several columns per lane */
+}
+
+static void test_dropout(void **state)
+{
+    need_gpu();
+    static const size_t sizes[] = {1, 5, 100003};
+    static const float rates[] = {0.0f, 0.1f, 0.5f};
+    const uint64_t key = 0x243F6A8885A308D3ull;
+    for (size_t t = 0; t < sizeof sizes / sizeof *sizes; t++)
+        for (size_t q = 0; q < sizeof rates / sizeof *rates; q++) {
+            size_t n = sizes[t];
+            float p = rates[q];
+            uint64_t stream = 1000 + 10 * t + q;
+            char what[96];
+            twin *x = tw_rand(n, 720 + t, -1, 1), *y = tw_rand(n, 730 + t, -1, 1);
+            BOTH(be->dropout(be, n, p, key, stream, F(x, s), F(y, s)));
+            snprintf(what, sizeof what, "dropout n=%zu p=%g", n, (double)p);
+            tw_same(what, y);
+            /* In place, as the backward runs it (x = dy, y = dx). */
+            BOTH(be->dropout(be, n, p, key, stream, F(x, s), F(x, s)));
+            snprintf(what, sizeof what, "dropout n=%zu p=%g in place", n, (double)p);
+            tw_same(what, x);
+        }
+}
+
 /* ---- optimisers ---- */
 
 static void sgd_case(const char *name, float momentum, float wd, int nesterov,
@@ -1015,6 +1281,12 @@ int main(void)
         cmocka_unit_test_teardown(test_maxpool_pad, test_teardown),
         cmocka_unit_test_teardown(test_fewshot_ops, test_teardown),
         cmocka_unit_test_teardown(test_lft_model, test_teardown),
+        cmocka_unit_test_teardown(test_gemm_batched, test_teardown),
+        cmocka_unit_test_teardown(test_embed, test_teardown),
+        cmocka_unit_test_teardown(test_layernorm, test_teardown),
+        cmocka_unit_test_teardown(test_gelu, test_teardown),
+        cmocka_unit_test_teardown(test_softmax, test_teardown),
+        cmocka_unit_test_teardown(test_dropout, test_teardown),
         cmocka_unit_test_teardown(test_sgd, test_teardown),
         cmocka_unit_test_teardown(test_adam, test_teardown),
     };

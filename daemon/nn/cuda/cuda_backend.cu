@@ -1,7 +1,7 @@
 /* The CUDA backend: device selection, the error check behind CU_CHECK,
  * memory transfers, and the eg_backend table. The operations live in
- * cuda_blas.cu, cuda_dnn.cu, cuda_elem.cu, cuda_lft.cu, cuda_rotate.cu and
- * cuda_vec.cu. */
+ * cuda_blas.cu, cuda_dnn.cu, cuda_elem.cu, cuda_lft.cu, cuda_rotate.cu,
+ * cuda_text.cu and cuda_vec.cu. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +183,7 @@ extern "C" eg_backend *eg_cuda_backend_create(int ordinal, const eg_device_optio
         be->unit_free = cuda_unit_free;
     }
     be->gemm = cuda_gemm;
+    be->gemm_batched = cuda_gemm_batched;
     be->bias_add = cuda_bias_add;
     be->bias_grad = cuda_bias_grad;
     be->conv_fwd = cuda_conv_fwd;
@@ -194,6 +195,15 @@ extern "C" eg_backend *eg_cuda_backend_create(int ordinal, const eg_device_optio
     be->bn_bwd_eval = cuda_bn_bwd_eval;
     be->ft_fwd = cuda_ft_fwd;
     be->ft_bwd = cuda_ft_bwd;
+    be->embed_fwd = cuda_embed_fwd;
+    be->embed_bwd = cuda_embed_bwd;
+    be->layernorm_fwd = cuda_layernorm_fwd;
+    be->layernorm_bwd = cuda_layernorm_bwd;
+    be->gelu_fwd = cuda_gelu_fwd;
+    be->gelu_bwd = cuda_gelu_bwd;
+    be->softmax_fwd = cuda_softmax_fwd;
+    be->softmax_bwd = cuda_softmax_bwd;
+    be->dropout = cuda_dropout;
     be->relu_fwd = cuda_relu_fwd;
     be->relu_bwd = cuda_relu_bwd;
     be->sigmoid_fwd = cuda_sigmoid_fwd;

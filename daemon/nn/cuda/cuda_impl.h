@@ -180,6 +180,29 @@ int cuda_sqdist_fwd(eg_backend *be, int m, int n, int d, const float *a, int gro
 int cuda_sqdist_bwd(eg_backend *be, int m, int n, int d, const float *a, int group, int gstride,
                     const float *b, const float *dout, float *da, float *db, int acc);
 
+/* ---- cuda_text.cu: token encoders (batched GEMMs, embeddings,
+ * LayerNorm, GELU, masked softmax, dropout) ---- */
+int cuda_gemm_batched(eg_backend *be, const eg_gemm_batch *gb, int trans_a, int trans_b, int m,
+                      int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
+                      float beta, float *c, int ldc);
+int cuda_embed_fwd(eg_backend *be, int n, int d, const int32_t *ids, const float *table, float *y,
+                   int acc);
+int cuda_embed_bwd(eg_backend *be, int n, int d, const int32_t *ids, int skip, const float *dy,
+                   float *dtable);
+int cuda_layernorm_fwd(eg_backend *be, int n, int d, const float *x, const float *gamma,
+                       const float *beta, float eps, float *y, float *save_mean, float *save_rstd);
+int cuda_layernorm_bwd(eg_backend *be, int n, int d, const float *x, const float *dy,
+                       const float *gamma, const float *save_mean, const float *save_rstd,
+                       float *dx, int acc, float *dgamma, float *dbeta);
+int cuda_gelu_fwd(eg_backend *be, size_t n, const float *x, float *y);
+int cuda_gelu_bwd(eg_backend *be, size_t n, const float *x, const float *dy, float *dx);
+int cuda_softmax_fwd(eg_backend *be, int rows, int cols, int group, const int32_t *lens,
+                     const float *x, float *y);
+int cuda_softmax_bwd(eg_backend *be, int rows, int cols, const float *y, const float *dy,
+                     float *dx);
+int cuda_dropout(eg_backend *be, size_t n, float p, uint64_t key, uint64_t stream, const float *x,
+                 float *y);
+
 /* ---- cuda_act.cu ---- */
 int cuda_relu_fwd(eg_backend *be, size_t n, const float *x, float *y);
 int cuda_relu_bwd(eg_backend *be, size_t n, const float *y, const float *dy,
