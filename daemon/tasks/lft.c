@@ -241,13 +241,16 @@ static int base_step(eg_task *t, double *loss)
 static float base_lr(const eg_task *t) { return eg_optim_lr(&((const lft *)t)->opt); }
 
 /* Accuracy (percent) of each of spec.test_episodes episodes of the unseen
- * domain's novel classes, FT off, BatchNorm in evaluation mode; their mean
- * and 95 % interval 1.96 std / sqrt(episodes). */
+ * domain's novel classes (fewer when the job's eval_limit caps the query
+ * samples scored, at least one episode), FT off, BatchNorm in evaluation
+ * mode; their mean and 95 % interval 1.96 std / sqrt(episodes). */
 static int evaluate(eg_task *t, eg_eval *ev)
 {
     lft *L = (lft *)t;
     const eg_lft_spec *s = spec_of(L);
     int nq = s->n_way * s->test_query, n = s->test_episodes;
+    if (L->job.eval_limit > 0 && L->job.eval_limit / nq < n)
+        n = L->job.eval_limit / nq > 1 ? L->job.eval_limit / nq : 1;
     double sum = 0, sq = 0, loss_sum = 0;
     for (int e = 0; e < n; e++) {
         double loss;
