@@ -6,5 +6,6 @@
 int eg_cmd_train(int argc, char **argv);
 int eg_cmd_run(int argc, char **argv);
 int eg_cmd_serve(int argc, char **argv);
+int eg_cmd_synth_ner(int argc, char **argv);
 
 #endif

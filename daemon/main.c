@@ -14,6 +14,8 @@ static const struct {
     {"run", "run a meta-learning job (a JSON job spec) in the foreground", eg_cmd_run},
     {"serve", "the daemon: the HTTP API and the job workers (the default command)",
      eg_cmd_serve},
+    {"synth-ner", "write a synthetic source and target NER language (CoNLL files)",
+     eg_cmd_synth_ner},
 };
 
 static void usage(FILE *f)
