@@ -186,7 +186,8 @@ static int on_eval(void *ctx, long step, const eg_eval *ev)
     int n = snprintf(line, sizeof line, "eval at step %ld/%ld:", step + 1, p->total);
     struct { const char *fmt; double v; } parts[] = {
         {" test_acc %.2f%%", ev->test_acc},       {" ± %.2f", ev->test_acc_ci95},
-        {" test_loss %.4f", ev->test_loss},
+        {" test_loss %.4f", ev->test_loss},        {" dev_f1 %.2f", ev->dev_f1},
+        {" test_f1 %.2f", ev->test_f1},
         {" angle %.3f deg", ev->angle_deg},        {" w_corrupted %.4f", ev->w_corrupted},
         {" w_clean %.4f", ev->w_clean},
     };

@@ -377,9 +377,10 @@ int eg_job_from_json(const json_t *spec, eg_job *out)
         return eg_spec_fail("", "task", "is required: one of %s",
                             eg_task_names(0, list, sizeof list));
     }
-    int task = 0, method = EG_METHOD_EVOGRAD;
+    int task = 0, method;
     EG_TRY(eg_spec_enum(&top, "task", names, 0, n_tasks, &task));
     EG_TRY(eg_job_defaults(names[task], out));
+    method = (int)out->method; /* the task's default */
     EG_TRY(eg_spec_enum(&top, "method", method_names, 0, COUNT(method_names), &method));
     out->method = (eg_method)method;
     EG_TRY(read_model(&top, out));

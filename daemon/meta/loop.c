@@ -12,7 +12,7 @@
 static void eval_init(eg_eval *ev)
 {
     ev->test_acc = ev->test_acc_ci95 = ev->test_loss = ev->angle_deg = ev->w_corrupted =
-        ev->w_clean = NAN;
+        ev->w_clean = ev->dev_f1 = ev->test_f1 = NAN;
 }
 
 int eg_run_init(eg_run *run, eg_task *t, const eg_loop_config *cfg)

@@ -24,14 +24,15 @@ json_t *eg_summary(const eg_summary_input *in)
     }
     json_t *s = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-        "s:o, s:I, s:o, s:o, s:o, s:I, s:o}",
+        "s:o, s:o, s:o, s:I, s:o, s:o, s:o, s:I, s:o}",
         "task", job->task->name, "method", eg_method_name(job->method), "model",
         job->model.name, "dataset", job->dataset.name, "device", job->device, "seed",
         (json_int_t)job->seed, "steps", (json_int_t)in->steps, "steps_per_epoch",
         (json_int_t)in->t->steps_per_epoch, "canceled", in->canceled, "train_loss",
         num_or_null(last ? last->train_loss : NAN), "meta_loss",
         num_or_null(last ? last->meta_loss : NAN), "test_acc", num_or_null(ev->test_acc),
-        "test_acc_ci95", num_or_null(ev->test_acc_ci95),
+        "test_acc_ci95", num_or_null(ev->test_acc_ci95), "dev_f1", num_or_null(ev->dev_f1),
+        "test_f1", num_or_null(ev->test_f1),
         "test_loss", num_or_null(ev->test_loss), "angle_deg", num_or_null(ev->angle_deg),
         "w_corrupted", num_or_null(ev->w_corrupted), "w_clean", num_or_null(ev->w_clean),
         "lambda", lambda, "n_lambda", (json_int_t)in->t->H, "lambda_norm",

@@ -28,6 +28,7 @@ typedef struct eg_eval {
     double test_acc;        /* percent */
     double test_acc_ci95;   /* lft: 95 % interval of test_acc over test episodes */
     double test_loss;
+    double dev_f1, test_f1; /* ner: entity-level F1 (percent) on the target's dev and test sets */
     double angle_deg;       /* rotation: the learned angle */
     double w_corrupted;     /* mwn: mean VNet weight of corrupted samples */
     double w_clean;         /* mwn: ... and of the samples left clean */

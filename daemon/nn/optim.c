@@ -74,6 +74,10 @@ int eg_optim_check(const eg_optim_config *cfg)
     if (cfg->n_milestones > 0 && !(isfinite(cfg->gamma) && cfg->gamma > 0.0f))
         return eg_errorf("optim: gamma %g must be positive and finite",
                          (double)cfg->gamma);
+    if (cfg->decay_steps < 0 || cfg->warmup_steps < 0 ||
+        (cfg->decay_steps > 0 && cfg->warmup_steps >= cfg->decay_steps))
+        return eg_errorf("optim: warmup_steps %ld must lie in [0, decay_steps %ld)",
+                         cfg->warmup_steps, cfg->decay_steps);
     return 0;
 }
 
@@ -100,6 +104,16 @@ fail:
 
 float eg_optim_lr(const eg_optim *o)
 {
+    const eg_optim_config *c = &o->cfg;
+    if (c->decay_steps > 0) {
+        double s = (double)o->step, f;
+        if (o->step < c->warmup_steps)
+            f = s / (double)c->warmup_steps;
+        else
+            f = fmax(0.0, ((double)c->decay_steps - s) /
+                              (double)(c->decay_steps - c->warmup_steps));
+        return (float)(c->lr * f);
+    }
     int passed = 0;
     for (int i = 0; i < o->cfg.n_milestones; i++)
         if (o->cfg.milestones[i] <= o->step) passed++;
@@ -124,6 +138,18 @@ int eg_optim_step(eg_optim *o, float *theta, const float *grad)
                                 c->beta1, c->beta2, c->eps, c->weight_decay,
                                 (int)(o->step + 1)));
     o->step++;
+    return 0;
+}
+
+int eg_clip_grad_norm(eg_backend *be, size_t n, float *grad, double max_norm, double *norm)
+{
+    double sq;
+    EG_TRY(be->dot(be, n, grad, grad, &sq));
+    double nrm = sqrt(sq);
+    if (!isfinite(nrm)) return eg_errorf("gradient norm is %g", nrm);
+    if (norm) *norm = nrm;
+    double f = max_norm / (nrm + 1e-6);
+    if (max_norm > 0 && f < 1.0) EG_TRY(be->scale(be, n, (float)f, grad));
     return 0;
 }
 

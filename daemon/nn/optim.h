@@ -31,6 +31,12 @@ typedef struct eg_optim_config {
     int n_milestones;
     long milestones[EG_OPTIM_MAX_MILESTONES];
     float gamma;
+    /* Linear schedule, used instead of the milestones when decay_steps > 0
+     * (transformers' get_linear_schedule_with_warmup): with s steps
+     * taken, the lr of the next step is lr * s / warmup_steps while s <
+     * warmup_steps, then lr * max(0, (decay_steps - s) / (decay_steps -
+     * warmup_steps)); 0 <= warmup_steps < decay_steps. */
+    long warmup_steps, decay_steps;
 } eg_optim_config;
 
 typedef struct eg_optim {
@@ -71,10 +77,16 @@ float eg_optim_lr(const eg_optim *o);
  * count and the schedule. On failure the step count is unchanged. */
 int eg_optim_step(eg_optim *o, float *theta, const float *grad);
 
-/* Frees the moments; o may be zeroed, freed already or failed in init. */
+/* Scales grad (n, device) so that its L2 norm is at most max_norm, as
+ * torch.nn.utils.clip_grad_norm_ does (factor max_norm / (norm + 1e-6)
+ * when that is below 1); the norm before clipping goes to *norm (may be
+ * NULL). max_norm <= 0 only measures. A non-finite norm is an error. */
+int eg_clip_grad_norm(eg_backend *be, size_t n, float *grad, double max_norm, double *norm);
+
 /* Appends the optimiser's state (step, m, v) as "prefix.step" etc. */
 int eg_optim_checkpoint_items(eg_optim *o, const char *prefix, eg_ckpt_list *l);
 
+/* Frees the moments; o may be zeroed, freed already or failed in init. */
 void eg_optim_free(eg_optim *o);
 
 #endif

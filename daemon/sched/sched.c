@@ -205,7 +205,7 @@ static outcome run_job(worker *w, const eg_claim *c, char **summary)
     }
     eg_step_record last = {0};
     eg_eval ev = {.test_acc = NAN, .test_acc_ci95 = NAN, .test_loss = NAN, .angle_deg = NAN, .w_corrupted = NAN,
-                  .w_clean = NAN};
+                  .w_clean = NAN, .dev_f1 = NAN, .test_f1 = NAN};
     int have_last = 0;
     while (run.step < total) {
         if (lost(w)) {

@@ -300,7 +300,7 @@ async function jobView(id) {
     pictures,
     el("section", {}, evalTitle,
       el("table", {id: "evals"}, el("thead", {}, el("tr", {}, ...["step", "test accuracy",
-        "± 95 %", "test loss", "learned angle", "w corrupted", "w clean"].map((h) => el("th", {}, h)))), evalBody)));
+        "± 95 %", "test loss", "dev F1", "test F1", "learned angle", "w corrupted", "w clean"].map((h) => el("th", {}, h)))), evalBody)));
   cancel.onclick = () => api(`/v1/jobs/${id}/cancel`, {method: "POST"}).catch((e) => {
     statusLine.textContent = e.message;
   });
@@ -321,7 +321,7 @@ async function jobView(id) {
     evalTitle.textContent = ev.evals.length > shown.length
       ? `Evaluations (the last ${shown.length} of ${ev.evals.length})` : "Evaluations";
     evalBody.replaceChildren(...shown.map((e) => el("tr", {},
-      ...[e.step, e.test_acc, e.test_acc_ci95, e.test_loss, e.angle_deg, e.w_corrupted, e.w_clean].map(
+      ...[e.step, e.test_acc, e.test_acc_ci95, e.test_loss, e.dev_f1, e.test_f1, e.angle_deg, e.w_corrupted, e.w_clean].map(
         (x) => el("td", {class: "num"}, fmt(x, 5))))));
   };
   showEvals();

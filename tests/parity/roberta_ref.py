@@ -1,11 +1,16 @@
 """PyTorch reference for the encoder parity test (tests/unit/test_parity_encoder.c).
 
-roberta_ref.py make DIR DTYPE SEED LABELS
+roberta_ref.py make DIR DTYPE SEED LABELS [VOCAB MAX_POS]
     Writes a tiny random XLM-R-shaped checkpoint into DIR as Hugging Face
     lays it out: config.json and model.safetensors (written directly: an
     8-byte header length, the JSON header, the raw little-endian data) with
     RoBERTa's tensor names under the "roberta." prefix and a token
-    classifier of LABELS outputs; DTYPE is F32, F16 or BF16.
+    classifier of LABELS outputs; DTYPE is F32, F16 or BF16; VOCAB (40)
+    and MAX_POS (20) size the embedding tables.
+
+roberta_ref.py spm DIR TEXT PIECES
+    Trains a SentencePiece BPE model of PIECES pieces on the text file TEXT
+    into DIR/sentencepiece.bpe.model, as XLM-R's checkpoints ship it.
 
 roberta_ref.py ref DIR
     Reads the checkpoint and DIR/batch.json ({"ids": [[...], ...],
@@ -102,8 +107,8 @@ def read_safetensors(path):
     return out
 
 
-def make(d, dtype, seed, labels):
-    cfg = dict(CONFIG, num_labels=labels)
+def make(d, dtype, seed, labels, vocab=40, max_pos=20):
+    cfg = dict(CONFIG, num_labels=labels, vocab_size=vocab, max_position_embeddings=max_pos)
     rng = np.random.default_rng(seed)
     H, V, P, FF = cfg["hidden_size"], cfg["vocab_size"], cfg["max_position_embeddings"], \
         cfg["intermediate_size"]
@@ -203,8 +208,21 @@ def ref(d):
     write_safetensors(d + "/ref.safetensors", out, "F32")
 
 
+def spm(d, text, pieces):
+    try:
+        import sentencepiece
+    except ImportError as e:
+        print("roberta_ref: %s" % e)
+        raise SystemExit(77)
+    sentencepiece.SentencePieceTrainer.train(
+        input=text, model_prefix=d + "/sentencepiece.bpe", vocab_size=pieces, model_type="bpe",
+        character_coverage=1.0, minloglevel=2)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "make":
-        make(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+        make(sys.argv[2], sys.argv[3], *map(int, sys.argv[4:]))
+    elif sys.argv[1] == "spm":
+        spm(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     else:
         ref(sys.argv[2])

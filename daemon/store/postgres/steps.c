@@ -40,12 +40,14 @@ static const char SQL_STEPS_DONE[] =
     "WHERE job = j.id) WHERE j.id IN (SELECT DISTINCT job FROM steps_in)";
 static const char SQL_EVAL_INSERT[] =
     "INSERT INTO evals (job, step, test_acc, test_loss, angle_deg, w_corrupted, w_clean, "
-    "vnet_curve, test_acc_ci95) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $10 "
+    "vnet_curve, test_acc_ci95, dev_f1, test_f1) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $10, "
+    "$11, $12 "
     "WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND attempt = $9 AND state = 'running') "
     "ON CONFLICT (job, step) DO UPDATE SET test_acc = excluded.test_acc, "
     "test_loss = excluded.test_loss, angle_deg = excluded.angle_deg, "
     "w_corrupted = excluded.w_corrupted, w_clean = excluded.w_clean, "
-    "vnet_curve = excluded.vnet_curve, test_acc_ci95 = excluded.test_acc_ci95";
+    "vnet_curve = excluded.vnet_curve, test_acc_ci95 = excluded.test_acc_ci95, "
+    "dev_f1 = excluded.dev_f1, test_f1 = excluded.test_f1";
 
 /* COPY's text format: a field, escaped (backslash, tab, newline, CR). */
 static void copy_text(eg_text *t, const char *s)
@@ -144,7 +146,7 @@ static int copy_steps(pg_conn *c, const eg_item *b, size_t n)
 static int insert_eval(pg_conn *c, const eg_item *it)
 {
     const eg_eval *ev = &it->u.eval.ev;
-    pg_num n[10];
+    pg_num n[12];
     eg_text curve = {0};
     if (ev->has_curve) eg_eval_curve_put(&curve, ev);
     if (curve.oom) return eg_errorf("store: out of memory");
@@ -152,8 +154,9 @@ static int insert_eval(pg_conn *c, const eg_item *it)
                        pg_f64(&n[2], ev->test_acc),  pg_f64(&n[3], ev->test_loss),
                        pg_f64(&n[4], ev->angle_deg), pg_f64(&n[5], ev->w_corrupted),
                        pg_f64(&n[6], ev->w_clean),   ev->has_curve ? curve.buf : NULL,
-                       pg_i64(&n[8], it->attempt),   pg_f64(&n[9], ev->test_acc_ci95)};
-    int rc = pg_x(c, SQL_EVAL_INSERT, 10, p, "logging an evaluation", NULL);
+                       pg_i64(&n[8], it->attempt),   pg_f64(&n[9], ev->test_acc_ci95),
+                       pg_f64(&n[10], ev->dev_f1),   pg_f64(&n[11], ev->test_f1)};
+    int rc = pg_x(c, SQL_EVAL_INSERT, 12, p, "logging an evaluation", NULL);
     free(curve.buf);
     return rc;
 }
@@ -328,8 +331,8 @@ int pg_op_steps_minmax(eg_store *base, int64_t job, long after, int limit, int m
 }
 
 static const char SQL_EVALS[] =
-    "SELECT step, test_acc, test_loss, angle_deg, w_corrupted, w_clean, vnet_curve, test_acc_ci95 "
-    "FROM evals WHERE job = $1 ORDER BY step";
+    "SELECT step, test_acc, test_loss, angle_deg, w_corrupted, w_clean, vnet_curve, test_acc_ci95, "
+    "dev_f1, test_f1 FROM evals WHERE job = $1 ORDER BY step";
 
 static int evals(pg_conn *c, int64_t job, json_t *arr)
 {
@@ -341,8 +344,9 @@ static int evals(pg_conn *c, int64_t job, json_t *arr)
     PGresult *r = rc == 0 ? pg_q(c, SQL_EVALS, 1, p, "reading evaluations") : NULL;
     if (rc == 0 && !r) rc = -1;
     for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
-        json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "step",
-                              pg_col_int(r, i, 0), "test_acc", pg_col_real(r, i, 1),
+        json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "step",
+                              pg_col_int(r, i, 0), "test_acc", pg_col_real(r, i, 1), "dev_f1",
+                              pg_col_f32(r, i, 8), "test_f1", pg_col_f32(r, i, 9),
                               "test_acc_ci95", pg_col_f32(r, i, 7), "test_loss", pg_col_f32(r, i, 2),
                               "angle_deg", pg_col_f32(r, i, 3), "w_corrupted", pg_col_f32(r, i, 4),
                               "w_clean", pg_col_f32(r, i, 5), "vnet_curve", pg_col_json(r, i, 6));

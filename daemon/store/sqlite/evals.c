@@ -11,7 +11,8 @@
 
 const char *const eg_sql_eval_insert =
     "INSERT OR REPLACE INTO evals (job, step, test_acc, test_loss, angle_deg, "
-    "w_corrupted, w_clean, vnet_curve, test_acc_ci95) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10 "
+    "w_corrupted, w_clean, vnet_curve, test_acc_ci95, dev_f1, test_f1) "
+    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10, ?11, ?12 "
     "WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?1 AND attempt = ?9 AND state = 'running')";
 
 int eg_bind_eval(sqlite3_stmt *st, const eg_item *it)
@@ -26,6 +27,8 @@ int eg_bind_eval(sqlite3_stmt *st, const eg_item *it)
     rc = rc ? rc : eg_bind_real(st, 7, ev->w_clean);
     rc = rc ? rc : sqlite3_bind_int(st, 9, it->attempt);
     rc = rc ? rc : eg_bind_real(st, 10, ev->test_acc_ci95);
+    rc = rc ? rc : eg_bind_real(st, 11, ev->dev_f1);
+    rc = rc ? rc : eg_bind_real(st, 12, ev->test_f1);
     if (rc || !ev->has_curve) return rc ? rc : sqlite3_bind_null(st, 8);
     eg_text t = {0};
     eg_eval_curve_put(&t, ev);
@@ -36,7 +39,8 @@ int eg_bind_eval(sqlite3_stmt *st, const eg_item *it)
 
 static const char SQL_JOB_EXISTS[] = "SELECT 1 FROM jobs WHERE id = ?1";
 static const char SQL_EVALS[] =
-    "SELECT step, test_acc, test_loss, angle_deg, w_corrupted, w_clean, vnet_curve, test_acc_ci95 "
+    "SELECT step, test_acc, test_loss, angle_deg, w_corrupted, w_clean, vnet_curve, test_acc_ci95, "
+    "dev_f1, test_f1 "
     "FROM evals "
     "WHERE job = ?1 ORDER BY step";
 
@@ -54,8 +58,9 @@ static int read_evals(eg_conn *c, int64_t job, json_t *arr)
     sqlite3_bind_int64(st, 1, job);
     int out = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "step",
-                              eg_col_int(st, 0), "test_acc", eg_col_real(st, 1),
+        json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "step",
+                              eg_col_int(st, 0), "test_acc", eg_col_real(st, 1), "dev_f1",
+                              eg_col_f32(st, 8), "test_f1", eg_col_f32(st, 9),
                               "test_acc_ci95", eg_col_f32(st, 7), "test_loss", eg_col_f32(st, 2),
                               "angle_deg", eg_col_f32(st, 3), "w_corrupted",
                               eg_col_f32(st, 4), "w_clean", eg_col_f32(st, 5), "vnet_curve",
