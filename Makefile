@@ -56,7 +56,7 @@ ifeq ($(FUZZ),1)
 CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
            -fno-sanitize-recover=undefined -Wno-unknown-pragmas
 CXXFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
-           -fno-sanitize-recover=undefined
+           -fno-sanitize-recover=undefined -fno-sanitize=vptr # (vptr needs the C++ runtime the C linker leaves out)
 LDFLAGS += -fsanitize=fuzzer,address,undefined
 LDLIBS  += -lgomp
 endif
