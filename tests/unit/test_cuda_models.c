@@ -9,7 +9,10 @@
  * must show each phase did what it says (no recording may fail and fall
  * back to running eagerly). Everything
  * within 1e-4 relative error, in fp32 without TF32 and with deterministic
- * cuDNN algorithms. Skips every test where there is no usable GPU. */
+ * cuDNN algorithms. Then the token encoder (two layers, padded
+ * sequences, dropout on) with its head and token cross-entropy: logits,
+ * loss and every parameter's gradient. Skips every test where there is no
+ * usable GPU. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +21,8 @@
 #include "meta/job.h"
 #include "meta/loop.h"
 #include "nn/device.h"
+#include "nn/encoder.h"
+#include "nn/token_loss.h"
 #include "nn/loss.h"
 #include "nn/models.h"
 #include "nn/rng.h"
@@ -361,6 +366,92 @@ static void test_t1t2_step(void **state)
     compare_step(EG_METHOD_T1T2);
 }
 
+/* One forward and backward of the encoder on backend be from host θ and
+ * the host batch; logits (N, labels) and dθ (P) come back to the host. */
+static double encoder_pass(eg_backend *be, const eg_encoder_cfg *cfg, const float *theta_h,
+                           const int32_t *ids, const int32_t *pos, const int32_t *lens,
+                           const int32_t *labels, int b, int t, float *logits_h, float *dtheta_h)
+{
+    eg_encoder e;
+    eg_token_loss tl;
+    assert_int_equal(eg_encoder_init(&e, be, cfg, b, t), 0);
+    assert_int_equal(eg_token_loss_init(&tl, be, b * t, cfg->labels), 0);
+    size_t P = e.params.total, n = (size_t)b * t;
+    float *theta = eg_alloc_floats(be, P), *dtheta = eg_alloc_floats(be, P);
+    int32_t *d_ids = (int32_t *)eg_alloc_floats(be, n), *d_pos = (int32_t *)eg_alloc_floats(be, n),
+            *d_lens = (int32_t *)eg_alloc_floats(be, (size_t)b);
+    assert_true(theta && dtheta && d_ids && d_pos && d_lens);
+    assert_int_equal(be->upload(be, theta, theta_h, P * sizeof(float)), 0);
+    assert_int_equal(be->upload(be, d_ids, ids, n * sizeof(int32_t)), 0);
+    assert_int_equal(be->upload(be, d_pos, pos, n * sizeof(int32_t)), 0);
+    assert_int_equal(be->upload(be, d_lens, lens, (size_t)b * sizeof(int32_t)), 0);
+    assert_int_equal(eg_token_loss_set(&tl, labels, (int)n), 0);
+    eg_tokens tok = {b, t, d_ids, d_pos, d_lens};
+    eg_enc_pass pass = {1, 42, 3};
+    const float *logits;
+    double loss;
+    assert_int_equal(eg_encoder_forward(&e, theta, &tok, &pass), 0);
+    assert_int_equal(eg_encoder_head_forward(&e, theta, eg_encoder_hidden(&e), &logits), 0);
+    assert_int_equal(eg_token_loss_forward(&tl, logits, &loss), 0);
+    assert_int_equal(eg_token_loss_backward(&tl, 1.0f), 0);
+    assert_int_equal(eg_encoder_head_backward(&e, theta, tl.xe.dlogits, dtheta, e.g_a), 0);
+    assert_int_equal(eg_encoder_backward(&e, theta, e.g_a, dtheta), 0);
+    assert_int_equal(be->download(be, logits_h, logits, n * cfg->labels * sizeof(float)), 0);
+    assert_int_equal(be->download(be, dtheta_h, dtheta, P * sizeof(float)), 0);
+    be->free(be, theta);
+    be->free(be, dtheta);
+    be->free(be, d_ids);
+    be->free(be, d_pos);
+    be->free(be, d_lens);
+    eg_token_loss_free(&tl);
+    eg_encoder_free(&e);
+    return loss;
+}
+
+static void test_encoder(void **state)
+{
+    (void)state;
+    eg_backend *gpu = gpu_open();
+    eg_backend *cpu = eg_cpu_backend_create();
+    enum { B = 3, T = 37 };
+    eg_encoder_cfg cfg = {.vocab = 500, .d = 96, .layers = 2, .heads = 6, .ff = 192,
+                          .max_pos = T + 2, .type_vocab = 1, .pad_id = 1, .ln_eps = 1e-5f,
+                          .hidden_drop = 0.1f, .attn_drop = 0.1f, .init_std = 0.05f, .labels = 7};
+    eg_encoder shape;
+    assert_int_equal(eg_encoder_init(&shape, cpu, &cfg, 1, 1), 0);
+    size_t P = shape.params.total;
+    float *theta = malloc(P * sizeof(float)), *dc = malloc(P * sizeof(float)),
+          *dg = malloc(P * sizeof(float));
+    eg_encoder_init_params(&shape, theta, 5);
+    int32_t ids[B * T], pos[B * T], labels[B * T], lens[B] = {37, 20, 5};
+    eg_rng r;
+    eg_rng_seed(&r, 9, 0);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            int i = b * T + t, in = t < lens[b];
+            ids[i] = in ? (int)eg_rng_below(&r, 496) + 4 : 1;
+            pos[i] = in ? 2 + t : 1;
+            labels[i] = in && t > 0 ? (int)eg_rng_below(&r, 7) : EG_IGNORE_LABEL;
+        }
+    float lc[B * T * 7], lg[B * T * 7];
+    double loss_c = encoder_pass(cpu, &cfg, theta, ids, pos, lens, labels, B, T, lc, dc);
+    double loss_g = encoder_pass(gpu, &cfg, theta, ids, pos, lens, labels, B, T, lg, dg);
+    check_scalar("encoder loss", loss_g, loss_c);
+    check("encoder logits", lg, lc, B * T * 7);
+    for (int s = 0; s < shape.params.n; s++) {
+        const eg_slice *sl = &shape.params.slices[s];
+        char what[64];
+        snprintf(what, sizeof what, "encoder d%s", sl->name);
+        check(what, dg + sl->offset, dc + sl->offset, sl->count);
+    }
+    eg_encoder_free(&shape);
+    free(theta);
+    free(dc);
+    free(dg);
+    cpu->destroy(cpu);
+    gpu->destroy(gpu);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -368,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_resnet32),
         cmocka_unit_test(test_evograd_step),
         cmocka_unit_test(test_t1t2_step),
+        cmocka_unit_test(test_encoder),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }
