@@ -22,6 +22,7 @@
 #include "nn/device.h"
 #include "synth_data.h"
 #include "tasks/lft.h"
+#include "tasks/ner.h"
 #include "testutil.h"
 
 /* ---- recording handlers ---- */
@@ -706,6 +707,35 @@ static void test_data_roots(void **state)
     rp = body_to_job("application/json", lft, roots, &job, -1);
     assert_error(&rp, 400, "invalid_job", "lft.seen[1].path");
     assert_non_null(strstr(err_message(&rp), "outside the daemon's data folders"));
+    eg_reply_clear(&rp);
+
+    /* ner's files and checkpoint folder as well: a file under a root
+     * resolved, /etc/passwd refused naming the field. */
+    char ner[1600], conll[800];
+    snprintf(conll, sizeof conll, "%s/src.txt", b);
+    FILE *f = fopen(conll, "w");
+    fputs("Anna\tB-PER\n", f);
+    fclose(f);
+    snprintf(ner, sizeof ner,
+             "{\"task\":\"ner\",\"ner\":{\"data\":\"files\",\"source\":\"src.txt\","
+             "\"target_train\":\"%s\",\"target_dev\":\"src.txt\",\"target_test\":\"src.txt\"}}",
+             conll);
+    rp = body_to_job("application/json", ner, roots, &job, 0);
+    const eg_ner_spec *ns = EG_JOB_SECTION(&job, const eg_ner_spec);
+    assert_string_equal(ns->source, conll);
+    assert_string_equal(ns->target_train, conll);
+    snprintf(ner, sizeof ner,
+             "{\"task\":\"ner\",\"ner\":{\"data\":\"files\",\"source\":\"src.txt\","
+             "\"target_train\":\"src.txt\",\"target_dev\":\"/etc/passwd\","
+             "\"target_test\":\"src.txt\"}}");
+    rp = body_to_job("application/json", ner, roots, &job, -1);
+    assert_error(&rp, 400, "invalid_job", "ner.target_dev");
+    assert_non_null(strstr(err_message(&rp), "outside the daemon's data folders"));
+    eg_reply_clear(&rp);
+    rp = body_to_job("application/json",
+                     "{\"task\":\"ner\",\"ner\":{\"model\":\"xlmr\",\"checkpoint\":\"/etc\"}}",
+                     roots, &job, -1);
+    assert_error(&rp, 400, "invalid_job", "ner.checkpoint");
     eg_reply_clear(&rp);
 
     /* Roots themselves must exist. */
