@@ -22,25 +22,7 @@
 /* ---- helpers --------------------------------------------------------------- */
 
 /* dir/name in a rotating set of static buffers. */
-static const char *at(const char *dir, const char *name)
-{
-    static char bufs[8][1024];
-    static int next;
-    char *b = bufs[next++ % 8];
-    if (snprintf(b, sizeof bufs[0], "%s/%s", dir, name) >= (int)sizeof bufs[0])
-        fail_msg("path %s/%s too long", dir, name);
-    return b;
-}
-
-static void write_raw(const char *path, const void *buf, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(buf, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
-
-static void write_text(const char *path, const char *text) { write_raw(path, text, strlen(text)); }
+static void write_text(const char *path, const char *text) { tu_write_bytes(path, text, strlen(text)); }
 
 static void load_ok(const char *path, eg_tagset *ts, int max, eg_conll *c)
 {
@@ -93,10 +75,10 @@ static void test_read_well_formed(void **state)
                        "\n"
                        "last\tO\n"
                        "one\tO";                       /* no final newline */
-    write_text(at(dir, "a.txt"), text);
+    write_text(tu_path(dir, "a.txt"), text);
     eg_tagset ts = {0};
     eg_conll c;
-    load_ok(at(dir, "a.txt"), &ts, 0, &c);
+    load_ok(tu_path(dir, "a.txt"), &ts, 0, &c);
     assert_int_equal(c.n_sent, 6);
     assert_int_equal(c.n_words, 15);
     expect_sentence(&c, &ts, 0, "en", (const char *[]){"EU", "rejects", "German", "call"},
@@ -123,8 +105,8 @@ static void test_read_well_formed(void **state)
     eg_conll_free(&c); /* twice is harmless */
 
     /* A second file adds its new tags after the others. */
-    write_text(at(dir, "b.txt"), "x\tB-DATE\ny\tI-DATE\nz\tO\n");
-    load_ok(at(dir, "b.txt"), &ts, 0, &c);
+    write_text(tu_path(dir, "b.txt"), "x\tB-DATE\ny\tI-DATE\nz\tO\n");
+    load_ok(tu_path(dir, "b.txt"), &ts, 0, &c);
     assert_int_equal(ts.n, 9);
     assert_string_equal(ts.names[7], "B-DATE");
     assert_int_equal(c.tag[2], 1);
@@ -136,31 +118,31 @@ static void test_read_well_formed(void **state)
 static void test_max_sentences(void **state)
 {
     const char *dir = tu_tmpdir();
-    write_text(at(dir, "m.txt"), "a\tB-PER\n\nb\tB-LOC\nc\tI-LOC\n\nd\tB-ORG\n\n\n");
+    write_text(tu_path(dir, "m.txt"), "a\tB-PER\n\nb\tB-LOC\nc\tI-LOC\n\nd\tB-ORG\n\n\n");
     eg_tagset ts = {0};
     eg_conll c;
-    load_ok(at(dir, "m.txt"), &ts, 1, &c);
+    load_ok(tu_path(dir, "m.txt"), &ts, 1, &c);
     assert_int_equal(c.n_sent, 1);
     assert_int_equal(c.n_words, 1);
     assert_int_equal(ts.n, 1); /* nothing past the first sentence was read */
     eg_conll_free(&c);
-    load_ok(at(dir, "m.txt"), &ts, 2, &c);
+    load_ok(tu_path(dir, "m.txt"), &ts, 2, &c);
     assert_int_equal(c.n_sent, 2);
     assert_int_equal(c.n_words, 3);
     assert_string_equal(c.word[2], "c");
     eg_conll_free(&c);
     for (int max = 3; max <= 100; max += 97) { /* 3 and 100: all */
-        load_ok(at(dir, "m.txt"), &ts, max, &c);
+        load_ok(tu_path(dir, "m.txt"), &ts, max, &c);
         assert_int_equal(c.n_sent, 3);
         eg_conll_free(&c);
     }
-    load_ok(at(dir, "m.txt"), &ts, 0, &c);
+    load_ok(tu_path(dir, "m.txt"), &ts, 0, &c);
     assert_int_equal(c.n_sent, 3);
     assert_int_equal(ts.n, 4);
     eg_conll_free(&c);
     /* The last sentence of the limit may end at the end of the file. */
-    write_text(at(dir, "n.txt"), "a\tO\n\nb\tO");
-    load_ok(at(dir, "n.txt"), &ts, 2, &c);
+    write_text(tu_path(dir, "n.txt"), "a\tO\n\nb\tO");
+    load_ok(tu_path(dir, "n.txt"), &ts, 2, &c);
     assert_int_equal(c.n_sent, 2);
     eg_conll_free(&c);
     eg_tagset_free(&ts);
@@ -170,11 +152,11 @@ static void test_max_sentences(void **state)
 static void test_tagsets(void **state)
 {
     const char *dir = tu_tmpdir();
-    write_text(at(dir, "t.txt"), "a\tI-PER\nb\tO\nc\tB-ORG\n\nd\tB-LOC\ne\tI-LOC\nf\tB-MISC\n"
+    write_text(tu_path(dir, "t.txt"), "a\tI-PER\nb\tO\nc\tB-ORG\n\nd\tB-LOC\ne\tI-LOC\nf\tB-MISC\n"
                                  "g\tB-ORG\nh\tB-A-B\n");
     eg_tagset seen = {0}, labels;
     eg_conll c;
-    load_ok(at(dir, "t.txt"), &seen, 0, &c);
+    load_ok(tu_path(dir, "t.txt"), &seen, 0, &c);
     assert_int_equal(eg_tagset_labels(&seen, &labels), 0);
     const char *want[] = {"O",     "B-A-B", "I-A-B", "B-LOC", "I-LOC", "B-MISC", "I-MISC",
                           "B-ORG", "I-ORG", "B-PER", "I-PER"};
@@ -199,7 +181,7 @@ static void test_tagsets(void **state)
 
     /* Reading again with the fixed list gives its ids directly. */
     eg_conll d;
-    load_ok(at(dir, "t.txt"), &labels, 0, &d);
+    load_ok(tu_path(dir, "t.txt"), &labels, 0, &d);
     assert_int_equal(labels.n, 11);
     assert_memory_equal(c.tag, d.tag, sizeof before);
     eg_conll_free(&d);
@@ -257,27 +239,27 @@ static void test_bad_files(void **state)
         {"blanks", "\n\n  \n-DOCSTART- -X- O\n\r\n", "blanks: no sentences"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        write_text(at(dir, cases[i].name), cases[i].text);
-        tu_fails_with(eg_conll_load(at(dir, cases[i].name), &ts, 0, &c), cases[i].what);
+        write_text(tu_path(dir, cases[i].name), cases[i].text);
+        tu_fails_with(eg_conll_load(tu_path(dir, cases[i].name), &ts, 0, &c), cases[i].what);
         assert_null(c.word);
         assert_int_equal(c.n_sent, 0);
     }
     /* An unknown tag with a fixed set; the tag set is left as it was when
      * a built one fails (B-LOC above was dropped again). */
-    write_text(at(dir, "unknown"), "a\tO\nb\tB-DATE\n");
-    tu_fails_with(eg_conll_load(at(dir, "unknown"), &fixed, 0, &c),
+    write_text(tu_path(dir, "unknown"), "a\tO\nb\tB-DATE\n");
+    tu_fails_with(eg_conll_load(tu_path(dir, "unknown"), &fixed, 0, &c),
                   "unknown:2: unknown tag \"B-DATE\"");
     assert_int_equal(fixed.n, 9);
     assert_int_equal(ts.n, 1);
-    write_text(at(dir, "late"), "a\tB-NEW\n\nb\tI-NEW\nc\tZ\n");
-    tu_fails_with(eg_conll_load(at(dir, "late"), &ts, 0, &c), "late:4: bad tag \"Z\"");
+    write_text(tu_path(dir, "late"), "a\tB-NEW\n\nb\tI-NEW\nc\tZ\n");
+    tu_fails_with(eg_conll_load(tu_path(dir, "late"), &ts, 0, &c), "late:4: bad tag \"Z\"");
     assert_int_equal(ts.n, 1);
     assert_string_equal(ts.names[0], "O");
 
     /* A NUL byte. */
     const char nul[] = "a\tO\nb\0c\tO\n";
-    write_raw(at(dir, "nul"), nul, sizeof nul - 1);
-    tu_fails_with(eg_conll_load(at(dir, "nul"), &ts, 0, &c), "nul:2: NUL byte");
+    tu_write_bytes(tu_path(dir, "nul"), nul, sizeof nul - 1);
+    tu_fails_with(eg_conll_load(tu_path(dir, "nul"), &ts, 0, &c), "nul:2: NUL byte");
 
     /* Lines of EG_CONLL_MAX_LINE bytes pass (with LF or CRLF), one more fails. */
     size_t max = EG_CONLL_MAX_LINE;
@@ -285,45 +267,45 @@ static void test_bad_files(void **state)
     assert_non_null(big);
     memset(big, 'w', max);
     memcpy(big + max - 2, "\tO\r\n", 4);
-    write_raw(at(dir, "long_ok"), big, max + 2);
-    load_ok(at(dir, "long_ok"), &ts, 0, &c);
+    tu_write_bytes(tu_path(dir, "long_ok"), big, max + 2);
+    load_ok(tu_path(dir, "long_ok"), &ts, 0, &c);
     assert_int_equal(strlen(c.word[0]), max - 2);
     eg_conll_free(&c);
     memset(big, 'w', max + 1);
     memcpy(big + max - 1, "\tO\n", 3);
-    write_raw(at(dir, "long"), big, max + 2);
-    tu_fails_with(eg_conll_load(at(dir, "long"), &ts, 0, &c), "long:1: line longer than 65536");
+    tu_write_bytes(tu_path(dir, "long"), big, max + 2);
+    tu_fails_with(eg_conll_load(tu_path(dir, "long"), &ts, 0, &c), "long:1: line longer than 65536");
     memset(big, 'w', max + 8); /* and without a newline */
-    write_raw(at(dir, "long2"), big, max + 8);
-    tu_fails_with(eg_conll_load(at(dir, "long2"), &ts, 0, &c), "long2:1: line longer than");
+    tu_write_bytes(tu_path(dir, "long2"), big, max + 8);
+    tu_fails_with(eg_conll_load(tu_path(dir, "long2"), &ts, 0, &c), "long2:1: line longer than");
     free(big);
 
     /* A sentence of EG_CONLL_MAX_WORDS words passes, one more fails. */
     for (int extra = 0; extra < 2; extra++) {
-        FILE *f = fopen(at(dir, "words"), "wb");
+        FILE *f = fopen(tu_path(dir, "words"), "wb");
         assert_non_null(f);
         fprintf(f, "first\tO\n\n");
         for (int i = 0; i < EG_CONLL_MAX_WORDS + extra; i++) fprintf(f, "w%d\tO\n", i);
         assert_int_equal(fclose(f), 0);
         if (!extra) {
-            load_ok(at(dir, "words"), &ts, 0, &c);
+            load_ok(tu_path(dir, "words"), &ts, 0, &c);
             assert_int_equal(sent_len(&c, 1), EG_CONLL_MAX_WORDS);
             eg_conll_free(&c);
         } else {
-            tu_fails_with(eg_conll_load(at(dir, "words"), &ts, 0, &c),
+            tu_fails_with(eg_conll_load(tu_path(dir, "words"), &ts, 0, &c),
                           "words:4099: sentence (from line 3) longer than 4096 words");
         }
     }
 
     /* Too many distinct tags. */
-    FILE *f = fopen(at(dir, "tags"), "wb");
+    FILE *f = fopen(tu_path(dir, "tags"), "wb");
     assert_non_null(f);
     for (int i = 0; i <= EG_TAGSET_MAX; i++) fprintf(f, "w\tB-T%d\n", i);
     assert_int_equal(fclose(f), 0);
-    tu_fails_with(eg_conll_load(at(dir, "tags"), &ts, 0, &c), "tags:1024: more than 1024 tags");
+    tu_fails_with(eg_conll_load(tu_path(dir, "tags"), &ts, 0, &c), "tags:1024: more than 1024 tags");
     assert_int_equal(ts.n, 1);
 
-    tu_fails_with(eg_conll_load(at(dir, "absent.txt"), &ts, 0, &c), "absent.txt: no such file");
+    tu_fails_with(eg_conll_load(tu_path(dir, "absent.txt"), &ts, 0, &c), "absent.txt: no such file");
     tu_fails_with(eg_conll_load(dir, &ts, 0, &c), "read error"); /* a folder */
     eg_tagset_free(&ts);
     eg_tagset_free(&fixed);
@@ -351,7 +333,7 @@ static void test_write_round_trip(void **state)
     tu_fails_with(eg_conll_add(&c, NULL, NULL, 0, NULL), "a sentence of 0 words");
     assert_int_equal(c.n_sent, 3);
     for (int prefix = 0; prefix < 2; prefix++) {
-        const char *path = at(dir, prefix ? "p.txt" : "plain.txt");
+        const char *path = tu_path(dir, prefix ? "p.txt" : "plain.txt");
         assert_int_equal(eg_conll_write(path, &c, &ts, prefix), 0);
         eg_conll d;
         load_ok(path, &ts, 0, &d);
@@ -366,7 +348,7 @@ static void test_write_round_trip(void **state)
         eg_conll_free(&d);
     }
     size_t len;
-    unsigned char *bytes = tu_read_all(at(dir, "p.txt"), &len);
+    unsigned char *bytes = tu_read_all(tu_path(dir, "p.txt"), &len);
     const char *want = "en:New York\tB-LOC\nen:is\tO\nen:big\tO\n\nAna\tB-PER\nab:c\tO\n\n"
                        "pol:Łódź\tB-LOC\n\n";
     assert_int_equal(len, strlen(want));
@@ -377,17 +359,17 @@ static void test_write_round_trip(void **state)
     eg_conll bad = {0};
     assert_int_equal(eg_conll_add(&bad, (const char *[]){"a\tb"}, (const int32_t[]){0}, 1, NULL),
                      0);
-    tu_fails_with(eg_conll_write(at(dir, "bad.txt"), &bad, &ts, 0), "word 0 (\"a\tb\")");
+    tu_fails_with(eg_conll_write(tu_path(dir, "bad.txt"), &bad, &ts, 0), "word 0 (\"a\tb\")");
     eg_conll_free(&bad);
     assert_int_equal(eg_conll_add(&bad, (const char *[]){"-DOCSTART-"}, (const int32_t[]){0}, 1,
                                   NULL),
                      0);
-    tu_fails_with(eg_conll_write(at(dir, "bad.txt"), &bad, &ts, 0), "document marker");
+    tu_fails_with(eg_conll_write(tu_path(dir, "bad.txt"), &bad, &ts, 0), "document marker");
     eg_conll_free(&bad);
     assert_int_equal(eg_conll_add(&bad, (const char *[]){"a"}, (const int32_t[]){9}, 1, NULL), 0);
-    tu_fails_with(eg_conll_write(at(dir, "bad.txt"), &bad, &ts, 0), "tag id 9 outside");
+    tu_fails_with(eg_conll_write(tu_path(dir, "bad.txt"), &bad, &ts, 0), "tag id 9 outside");
     eg_conll_free(&bad);
-    tu_fails_with(eg_conll_write(at(dir, "no/such/dir.txt"), &c, &ts, 0), "cannot create");
+    tu_fails_with(eg_conll_write(tu_path(dir, "no/such/dir.txt"), &c, &ts, 0), "cannot create");
     eg_conll_free(&c);
     eg_tagset_free(&ts);
     tu_rmtree(dir);
@@ -664,13 +646,13 @@ static void test_synth_files(void **state)
 {
     const char *dir = tu_tmpdir();
     eg_synth_ner_opts o = small_opts(7);
-    write_ok(at(dir, "a"), &o);
-    write_ok(at(dir, "b"), &o);
+    write_ok(tu_path(dir, "a"), &o);
+    write_ok(tu_path(dir, "b"), &o);
     o.seed = 8;
-    write_ok(at(dir, "c"), &o);
+    write_ok(tu_path(dir, "c"), &o);
     o.seed = 7;
     o.lang_prefix = 1;
-    write_ok(at(dir, "d/e"), &o); /* parents are made */
+    write_ok(tu_path(dir, "d/e"), &o); /* parents are made */
     const int counts[6] = {300, 30, 50, 40, 30, 50};
     eg_tagset ts;
     assert_int_equal(eg_synth_lang_tagset(&ts), 0);
@@ -678,11 +660,11 @@ static void test_synth_files(void **state)
         char rel[64];
         size_t la, lb, lc;
         snprintf(rel, sizeof rel, "a/%s", eg_synth_ner_files[f]);
-        unsigned char *a = tu_read_all(at(dir, rel), &la);
+        unsigned char *a = tu_read_all(tu_path(dir, rel), &la);
         snprintf(rel, sizeof rel, "b/%s", eg_synth_ner_files[f]);
-        unsigned char *b = tu_read_all(at(dir, rel), &lb);
+        unsigned char *b = tu_read_all(tu_path(dir, rel), &lb);
         snprintf(rel, sizeof rel, "c/%s", eg_synth_ner_files[f]);
-        unsigned char *c = tu_read_all(at(dir, rel), &lc);
+        unsigned char *c = tu_read_all(tu_path(dir, rel), &lc);
         assert_int_equal(la, lb);
         assert_memory_equal(a, b, la); /* same seed, same bytes */
         assert_true(la != lc || memcmp(a, c, la) != 0);
@@ -694,9 +676,9 @@ static void test_synth_files(void **state)
          * languages with prefixes and none without. */
         eg_conll plain, pre;
         snprintf(rel, sizeof rel, "a/%s", eg_synth_ner_files[f]);
-        load_ok(at(dir, rel), &ts, 0, &plain);
+        load_ok(tu_path(dir, rel), &ts, 0, &plain);
         snprintf(rel, sizeof rel, "d/e/%s", eg_synth_ner_files[f]);
-        load_ok(at(dir, rel), &ts, 0, &pre);
+        load_ok(tu_path(dir, rel), &ts, 0, &pre);
         assert_int_equal(plain.n_sent, counts[f]);
         assert_int_equal(pre.n_sent, counts[f]);
         assert_int_equal(pre.n_words, plain.n_words);
@@ -722,13 +704,13 @@ static void test_synth_files(void **state)
         eg_conll_free(&pre);
     }
     o.dev = 0;
-    tu_fails_with(eg_synth_ner_write(at(dir, "f"), &o), "src/dev.txt would have 0 sentences");
+    tu_fails_with(eg_synth_ner_write(tu_path(dir, "f"), &o), "src/dev.txt would have 0 sentences");
     o = small_opts(7);
     o.remap = 1.5;
-    tu_fails_with(eg_synth_ner_write(at(dir, "f"), &o), "remap fraction 1.5 outside [0, 1]");
-    write_text(at(dir, "file"), "x");
+    tu_fails_with(eg_synth_ner_write(tu_path(dir, "f"), &o), "remap fraction 1.5 outside [0, 1]");
+    write_text(tu_path(dir, "file"), "x");
     o = small_opts(7);
-    tu_fails_with(eg_synth_ner_write(at(dir, "file"), &o), "cannot create");
+    tu_fails_with(eg_synth_ner_write(tu_path(dir, "file"), &o), "cannot create");
     eg_tagset_free(&ts);
     tu_rmtree(dir);
 }

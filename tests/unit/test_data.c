@@ -43,14 +43,6 @@ static const char *in(const scratch *s, const char *name)
     return b;
 }
 
-static void write_raw(const char *path, const void *buf, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(buf, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
-
 static void write_gz(const char *path, const void *buf, size_t len)
 {
     gzFile f = gzopen(path, "wb");
@@ -110,8 +102,8 @@ static void write_idx_pair(const char *img_path, const char *lab_path, int n,
     size_t li, ll;
     unsigned char *img = idx_images(n, rows, cols, &li);
     unsigned char *lab = idx_labels(n, &ll);
-    (gz ? write_gz : write_raw)(img_path, img, li);
-    (gz ? write_gz : write_raw)(lab_path, lab, ll);
+    (gz ? write_gz : tu_write_bytes)(img_path, img, li);
+    (gz ? write_gz : tu_write_bytes)(lab_path, lab, ll);
     free(img);
     free(lab);
 }
@@ -191,7 +183,7 @@ static void idx_fail_case(const scratch *s, const char *name,
                           int as_images, const char *what)
 {
     const char *bad = in(s, name);
-    (gz ? write_gz : write_raw)(bad, bytes, len);
+    (gz ? write_gz : tu_write_bytes)(bad, bytes, len);
     eg_dataset d;
     int rc = as_images ? eg_idx_load(bad, in(s, "lab"), &d)
                        : eg_idx_load(in(s, "img"), bad, &d);
@@ -214,9 +206,9 @@ static void test_idx_errors(void **state)
      * of data (found by fuzz_idx): refused as truncated, without asking
      * for the memory first. */
     unsigned char huge[24] = {0, 0, 8, 3, 0, 0x20, 0, 0, 0, 0, 0, 8, 0, 0, 0, 8};
-    write_raw(in(&s, "huge"), huge, sizeof huge);
+    tu_write_bytes(in(&s, "huge"), huge, sizeof huge);
     unsigned char many[12] = {0, 0, 8, 1, 0x7f, 0, 0, 0, 1, 2, 3, 4};
-    write_raw(in(&s, "many"), many, sizeof many);
+    tu_write_bytes(in(&s, "many"), many, sizeof many);
 #ifndef __SANITIZE_ADDRESS__
     /* With 1 GiB more address space than now, an up-front allocation of
      * the announced size would fail as "out of memory". */
@@ -310,7 +302,7 @@ static void test_idx_errors(void **state)
     /* Count mismatch: 5 labels for 6 images; both names in the message. */
     size_t ll5;
     unsigned char *lab5 = idx_labels(n - 1, &ll5);
-    write_raw(in(&s, "lab5"), lab5, ll5);
+    tu_write_bytes(in(&s, "lab5"), lab5, ll5);
     int rc = eg_idx_load(in(&s, "img"), in(&s, "lab5"), &d);
     expect_fail(rc, &d, in(&s, "lab5"), "count mismatch");
     expect_fail(rc, &d, in(&s, "img"), "6 images but 5 labels");
@@ -355,7 +347,7 @@ static void write_cifar(const char *path, int first, int count, int classes)
         for (int ch = 0; ch < 3; ch++)
             for (int k = 0; k < 1024; k++) px[ch * 1024 + k] = cifar_pixel(i, ch, k);
     }
-    write_raw(path, b, rec * count);
+    tu_write_bytes(path, b, rec * count);
     free(b);
 }
 
@@ -429,20 +421,20 @@ static void test_cifar_errors(void **state)
                 "not a positive multiple of the 3074-byte record");
     size_t len;
     unsigned char *b = tu_read_all(in(&s, "good.bin"), &len);
-    write_raw(in(&s, "cut.bin"), b, len - 100);
+    tu_write_bytes(in(&s, "cut.bin"), b, len - 100);
     const char *p3[] = {in(&s, "good.bin"), in(&s, "cut.bin")};
     expect_fail(eg_cifar_load(p3, 2, 10, &d), &d, in(&s, "cut.bin"),
                 "3073-byte record");
 
     /* Empty file. */
-    write_raw(in(&s, "empty.bin"), b, 0);
+    tu_write_bytes(in(&s, "empty.bin"), b, 0);
     const char *p4[] = {in(&s, "empty.bin")};
     expect_fail(eg_cifar_load(p4, 1, 10, &d), &d, in(&s, "empty.bin"),
                 "corrupt");
 
     /* Label out of range in the second record. */
     b[3073] = 10;
-    write_raw(in(&s, "badlabel.bin"), b, len);
+    tu_write_bytes(in(&s, "badlabel.bin"), b, len);
     const char *p5[] = {in(&s, "badlabel.bin")};
     expect_fail(eg_cifar_load(p5, 1, 10, &d), &d, in(&s, "badlabel.bin"),
                 "record 1 has label 10");
@@ -509,8 +501,8 @@ static void test_open_layouts(void **state)
     unsigned char *img = idx_images(2, 2, 2, &li);
     unsigned char *lab = idx_labels(2, &ll);
     lab[9] = 10;
-    write_raw(in(&s, "m11/t10k-images-idx3-ubyte"), img, li);
-    write_raw(in(&s, "m11/t10k-labels-idx1-ubyte"), lab, ll);
+    tu_write_bytes(in(&s, "m11/t10k-images-idx3-ubyte"), img, li);
+    tu_write_bytes(in(&s, "m11/t10k-labels-idx1-ubyte"), lab, ll);
     free(img);
     free(lab);
     expect_fail(eg_dataset_open("mnist", in(&s, "m11"), 0, &d), &d,

@@ -26,27 +26,9 @@
 /* ---- scratch files ------------------------------------------------------- */
 
 /* dir/name in a rotating set of static buffers. */
-static const char *at(const char *dir, const char *name)
-{
-    static char bufs[8][1024];
-    static int next;
-    char *b = bufs[next++ % 8];
-    if (snprintf(b, sizeof bufs[0], "%s/%s", dir, name) >= (int)sizeof bufs[0])
-        fail_msg("path %s/%s too long", dir, name);
-    return b;
-}
-
-static void write_raw(const char *path, const void *buf, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(buf, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
-
 static void write_text(const char *path, const char *text)
 {
-    write_raw(path, text, strlen(text));
+    tu_write_bytes(path, text, strlen(text));
 }
 
 static void make_dir(const char *path)
@@ -85,7 +67,7 @@ static void write_jpeg(const char *path, const unsigned char *px, int w, int h, 
 {
     unsigned long len;
     unsigned char *buf = jpeg_bytes(px, w, h, components, &len);
-    write_raw(path, buf, len);
+    tu_write_bytes(path, buf, len);
     free(buf);
 }
 
@@ -177,8 +159,8 @@ static void test_png_colour_types(void **state)
     const int w = 7, h = 5;
     eg_image8 im;
 
-    write_pattern_png(at(dir, "rgb.png"), w, h);
-    decode_ok(at(dir, "rgb.png"), &im, w, h);
+    write_pattern_png(tu_path(dir, "rgb.png"), w, h);
+    decode_ok(tu_path(dir, "rgb.png"), &im, w, h);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
             expect_pixel(&im, y, x, pattern(y, x, 0), pattern(y, x, 1), pattern(y, x, 2));
@@ -200,25 +182,25 @@ static void test_png_colour_types(void **state)
             rgba[4 * p + 3] = (unsigned char)(p * 5);
             index[p] = (unsigned char)(p % 4);
         }
-    write_png(at(dir, "grey.png"), w, h, PNG_COLOR_TYPE_GRAY, 8, grey, w, NULL, 0, NULL, 0);
-    write_png(at(dir, "ga.png"), w, h, PNG_COLOR_TYPE_GRAY_ALPHA, 8, grey_alpha, 2 * w, NULL, 0,
+    write_png(tu_path(dir, "grey.png"), w, h, PNG_COLOR_TYPE_GRAY, 8, grey, w, NULL, 0, NULL, 0);
+    write_png(tu_path(dir, "ga.png"), w, h, PNG_COLOR_TYPE_GRAY_ALPHA, 8, grey_alpha, 2 * w, NULL, 0,
               NULL, 0);
-    write_png(at(dir, "rgba.png"), w, h, PNG_COLOR_TYPE_RGB_ALPHA, 8, rgba, 4 * w, NULL, 0, NULL,
+    write_png(tu_path(dir, "rgba.png"), w, h, PNG_COLOR_TYPE_RGB_ALPHA, 8, rgba, 4 * w, NULL, 0, NULL,
               0);
-    write_png(at(dir, "rgb16.png"), w, h, PNG_COLOR_TYPE_RGB, 16, rgb16, 6 * w, NULL, 0, NULL, 0);
+    write_png(tu_path(dir, "rgb16.png"), w, h, PNG_COLOR_TYPE_RGB, 16, rgb16, 6 * w, NULL, 0, NULL, 0);
     const png_color palette[4] = {{10, 20, 30}, {200, 0, 100}, {0, 255, 1}, {77, 88, 99}};
     const unsigned char trns[4] = {0, 128, 255, 3};
-    write_png(at(dir, "pal.png"), w, h, PNG_COLOR_TYPE_PALETTE, 8, index, w, palette, 4, NULL, 0);
-    write_png(at(dir, "pal_trns.png"), w, h, PNG_COLOR_TYPE_PALETTE, 8, index, w, palette, 4, trns,
+    write_png(tu_path(dir, "pal.png"), w, h, PNG_COLOR_TYPE_PALETTE, 8, index, w, palette, 4, NULL, 0);
+    write_png(tu_path(dir, "pal_trns.png"), w, h, PNG_COLOR_TYPE_PALETTE, 8, index, w, palette, 4, trns,
               4);
 
     eg_image8 g, ga, a, s, pal, pal_t;
-    decode_ok(at(dir, "grey.png"), &g, w, h);
-    decode_ok(at(dir, "ga.png"), &ga, w, h);
-    decode_ok(at(dir, "rgba.png"), &a, w, h);
-    decode_ok(at(dir, "rgb16.png"), &s, w, h);
-    decode_ok(at(dir, "pal.png"), &pal, w, h);
-    decode_ok(at(dir, "pal_trns.png"), &pal_t, w, h);
+    decode_ok(tu_path(dir, "grey.png"), &g, w, h);
+    decode_ok(tu_path(dir, "ga.png"), &ga, w, h);
+    decode_ok(tu_path(dir, "rgba.png"), &a, w, h);
+    decode_ok(tu_path(dir, "rgb16.png"), &s, w, h);
+    decode_ok(tu_path(dir, "pal.png"), &pal, w, h);
+    decode_ok(tu_path(dir, "pal_trns.png"), &pal_t, w, h);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             int p = y * w + x;
@@ -245,11 +227,11 @@ static void test_jpeg_rgb_and_grey(void **state)
 {
     const char *dir = tu_tmpdir();
     const unsigned char colour[3] = {200, 100, 50}, grey[3] = {77, 0, 0};
-    write_flat_jpeg(at(dir, "rgb.jpg"), 24, 16, 3, colour);
-    write_flat_jpeg(at(dir, "grey.JPEG"), 9, 13, 1, grey);
+    write_flat_jpeg(tu_path(dir, "rgb.jpg"), 24, 16, 3, colour);
+    write_flat_jpeg(tu_path(dir, "grey.JPEG"), 9, 13, 1, grey);
     eg_image8 a, b;
-    decode_ok(at(dir, "rgb.jpg"), &a, 24, 16);
-    decode_ok(at(dir, "grey.JPEG"), &b, 9, 13);
+    decode_ok(tu_path(dir, "rgb.jpg"), &a, 24, 16);
+    decode_ok(tu_path(dir, "grey.JPEG"), &b, 9, 13);
     for (int p = 0; p < 24 * 16; p++)
         for (int k = 0; k < 3; k++)
             if (abs(a.rgb[3 * p + k] - colour[k]) > 3)
@@ -320,25 +302,25 @@ static void test_decode_errors(void **state)
     eg_image8 im;
     const unsigned char colour[3] = {10, 200, 30};
 
-    write_flat_jpeg(at(dir, "whole.jpg"), 32, 32, 3, colour);
+    write_flat_jpeg(tu_path(dir, "whole.jpg"), 32, 32, 3, colour);
     size_t len;
-    unsigned char *jpg = tu_read_all(at(dir, "whole.jpg"), &len);
-    write_raw(at(dir, "cut.jpg"), jpg, len / 2);
-    tu_fails_with(eg_image_decode_file(at(dir, "cut.jpg"), &im), at(dir, "cut.jpg"));
-    tu_fails_with(eg_image_decode_file(at(dir, "cut.jpg"), &im), "corrupt JPEG");
+    unsigned char *jpg = tu_read_all(tu_path(dir, "whole.jpg"), &len);
+    tu_write_bytes(tu_path(dir, "cut.jpg"), jpg, len / 2);
+    tu_fails_with(eg_image_decode_file(tu_path(dir, "cut.jpg"), &im), tu_path(dir, "cut.jpg"));
+    tu_fails_with(eg_image_decode_file(tu_path(dir, "cut.jpg"), &im), "corrupt JPEG");
     assert_null(im.rgb);
-    write_raw(at(dir, "head.jpg"), jpg, 40);
+    tu_write_bytes(tu_path(dir, "head.jpg"), jpg, 40);
     /* Cut inside the scan data: libjpeg alone would fill the rest with grey. */
     unsigned char px[64 * 64 * 3];
     for (int p = 0; p < 64 * 64 * 3; p++) px[p] = pattern(p / 192, p / 3 % 64, p % 3);
     unsigned long busy_len;
     unsigned char *busy = jpeg_bytes(px, 64, 64, 3, &busy_len);
     assert_true(busy_len > 4000);
-    write_raw(at(dir, "tail.jpg"), busy, busy_len - 1000);
+    tu_write_bytes(tu_path(dir, "tail.jpg"), busy, busy_len - 1000);
     free(busy);
-    tu_fails_with(eg_image_decode_file(at(dir, "tail.jpg"), &im),
+    tu_fails_with(eg_image_decode_file(tu_path(dir, "tail.jpg"), &im),
                   "tail.jpg: corrupt JPEG: Premature end");
-    tu_fails_with(eg_image_decode_file(at(dir, "head.jpg"), &im), at(dir, "head.jpg"));
+    tu_fails_with(eg_image_decode_file(tu_path(dir, "head.jpg"), &im), tu_path(dir, "head.jpg"));
     /* The frame header's height and width patched to 60000 x 60000. */
     for (size_t i = 0; i + 9 < len; i++)
         if (jpg[i] == 0xff && jpg[i + 1] == 0xc0) {
@@ -346,8 +328,8 @@ static void test_decode_errors(void **state)
             jpg[i + 6] = jpg[i + 8] = 0x60;
             break;
         }
-    write_raw(at(dir, "huge.jpg"), jpg, len);
-    tu_fails_with(eg_image_decode_file(at(dir, "huge.jpg"), &im),
+    tu_write_bytes(tu_path(dir, "huge.jpg"), jpg, len);
+    tu_fails_with(eg_image_decode_file(tu_path(dir, "huge.jpg"), &im),
                   "60000x60000 pixels is too large");
     /* 4000 x 4000 is within the caps but cannot fit in about 700 bytes. */
     for (size_t i = 0; i + 9 < len; i++)
@@ -356,25 +338,25 @@ static void test_decode_errors(void **state)
             jpg[i + 6] = jpg[i + 8] = 0xa0;
             break;
         }
-    write_raw(at(dir, "short.jpg"), jpg, len);
-    tu_fails_with(eg_image_decode_file(at(dir, "short.jpg"), &im),
+    tu_write_bytes(tu_path(dir, "short.jpg"), jpg, len);
+    tu_fails_with(eg_image_decode_file(tu_path(dir, "short.jpg"), &im),
                   "short.jpg: truncated: an image of 4000x4000 pixels cannot fit");
     free(jpg);
 
     unsigned char noise[300];
     for (int i = 0; i < 300; i++) noise[i] = (unsigned char)(i * 97 + 13);
-    write_raw(at(dir, "noise.png"), noise, sizeof noise);
-    tu_fails_with(eg_image_decode_file(at(dir, "noise.png"), &im), at(dir, "noise.png"));
-    tu_fails_with(eg_image_decode_file(at(dir, "noise.png"), &im), "not a JPEG or PNG");
-    write_raw(at(dir, "empty.jpg"), "", 0);
-    tu_fails_with(eg_image_decode_file(at(dir, "empty.jpg"), &im), "empty.jpg: empty file");
-    tu_fails_with(eg_image_decode_file(at(dir, "none.png"), &im), "none.png: no such file");
+    tu_write_bytes(tu_path(dir, "noise.png"), noise, sizeof noise);
+    tu_fails_with(eg_image_decode_file(tu_path(dir, "noise.png"), &im), tu_path(dir, "noise.png"));
+    tu_fails_with(eg_image_decode_file(tu_path(dir, "noise.png"), &im), "not a JPEG or PNG");
+    tu_write_bytes(tu_path(dir, "empty.jpg"), "", 0);
+    tu_fails_with(eg_image_decode_file(tu_path(dir, "empty.jpg"), &im), "empty.jpg: empty file");
+    tu_fails_with(eg_image_decode_file(tu_path(dir, "none.png"), &im), "none.png: no such file");
 
-    write_pattern_png(at(dir, "whole.png"), 40, 30);
-    unsigned char *png = tu_read_all(at(dir, "whole.png"), &len);
-    write_raw(at(dir, "cut.png"), png, len * 2 / 3);
-    tu_fails_with(eg_image_decode_file(at(dir, "cut.png"), &im), at(dir, "cut.png"));
-    tu_fails_with(eg_image_decode_file(at(dir, "cut.png"), &im), "truncated: the chunk at byte");
+    write_pattern_png(tu_path(dir, "whole.png"), 40, 30);
+    unsigned char *png = tu_read_all(tu_path(dir, "whole.png"), &len);
+    tu_write_bytes(tu_path(dir, "cut.png"), png, len * 2 / 3);
+    tu_fails_with(eg_image_decode_file(tu_path(dir, "cut.png"), &im), tu_path(dir, "cut.png"));
+    tu_fails_with(eg_image_decode_file(tu_path(dir, "cut.png"), &im), "truncated: the chunk at byte");
     /* A cut just past a whole chunk reaches libpng, which finds the rest missing. */
     size_t whole = 8;
     while (whole + 12 +
@@ -383,27 +365,27 @@ static void test_decode_errors(void **state)
            len * 2 / 3)
         whole += 12 + ((size_t)png[whole] << 24 | png[whole + 1] << 16 | png[whole + 2] << 8 |
                        png[whole + 3]);
-    write_raw(at(dir, "cut2.png"), png, whole);
-    tu_fails_with(eg_image_decode_file(at(dir, "cut2.png"), &im), "cut2.png: corrupt PNG");
+    tu_write_bytes(tu_path(dir, "cut2.png"), png, whole);
+    tu_fails_with(eg_image_decode_file(tu_path(dir, "cut2.png"), &im), "cut2.png: corrupt PNG");
     png[len / 2] ^= 0x55; /* inside the image data: its CRC fails */
-    write_raw(at(dir, "flipped.png"), png, len);
-    tu_fails_with(eg_image_decode_file(at(dir, "flipped.png"), &im), at(dir, "flipped.png"));
+    tu_write_bytes(tu_path(dir, "flipped.png"), png, len);
+    tu_fails_with(eg_image_decode_file(tu_path(dir, "flipped.png"), &im), tu_path(dir, "flipped.png"));
     free(png);
 
     unsigned char hdr[64];
     size_t n = png_header_only(hdr, 20000, 10);
-    write_raw(at(dir, "wide.png"), hdr, n);
-    tu_fails_with(eg_image_decode_file(at(dir, "wide.png"), &im), "20000x10 pixels is too large");
+    tu_write_bytes(tu_path(dir, "wide.png"), hdr, n);
+    tu_fails_with(eg_image_decode_file(tu_path(dir, "wide.png"), &im), "20000x10 pixels is too large");
     n = png_header_only(hdr, 10000, 10000);
-    write_raw(at(dir, "big.png"), hdr, n);
-    tu_fails_with(eg_image_decode_file(at(dir, "big.png"), &im), "10000x10000 pixels is too large");
+    tu_write_bytes(tu_path(dir, "big.png"), hdr, n);
+    tu_fails_with(eg_image_decode_file(tu_path(dir, "big.png"), &im), "10000x10000 pixels is too large");
     n = png_header_only(hdr, 4000, 4000);
-    write_raw(at(dir, "short.png"), hdr, n);
-    tu_fails_with(eg_image_decode_file(at(dir, "short.png"), &im),
+    tu_write_bytes(tu_path(dir, "short.png"), hdr, n);
+    tu_fails_with(eg_image_decode_file(tu_path(dir, "short.png"), &im),
                   "short.png: truncated: an image of 4000x4000 pixels cannot fit");
     n = png_header_only(hdr, 3, 2);
-    write_raw(at(dir, "nodata.png"), hdr, n);
-    tu_fails_with(eg_image_decode_file(at(dir, "nodata.png"), &im), "nodata.png: corrupt PNG");
+    tu_write_bytes(tu_path(dir, "nodata.png"), hdr, n);
+    tu_fails_with(eg_image_decode_file(tu_path(dir, "nodata.png"), &im), "nodata.png: corrupt PNG");
     assert_null(im.rgb);
     tu_rmtree(dir);
 }
@@ -449,7 +431,7 @@ static void test_image_folder(void **state)
     const char *classes[3] = {"b_dog", "a_cat", "c_eel"}; /* sorted: a_cat, b_dog, c_eel */
     const int sorted_index[3] = {1, 0, 2};
     for (int c = 0; c < 3; c++) {
-        make_dir(at(dir, classes[c]));
+        make_dir(tu_path(dir, classes[c]));
         int k = sorted_index[c];
         for (int j = 0; j < 2; j++) {
             /* Written in the reverse of byte order: img1.png, then img0.PNG. */
@@ -457,12 +439,12 @@ static void test_image_folder(void **state)
             unsigned char rgb[3];
             snprintf(name, sizeof name, "%s/img%d.%s", classes[c], 1 - j, j ? "PNG" : "png");
             class_colour(k, 1 - j, rgb);
-            write_flat_png(at(dir, name), 5 + j, 6, rgb);
+            write_flat_png(tu_path(dir, name), 5 + j, 6, rgb);
         }
     }
-    write_text(at(dir, "a_cat/notes.txt"), "not an image");
-    make_dir(at(dir, ".hidden"));
-    make_dir(at(dir, "a_cat/sub.png"));
+    write_text(tu_path(dir, "a_cat/notes.txt"), "not an image");
+    make_dir(tu_path(dir, ".hidden"));
+    make_dir(tu_path(dir, "a_cat/sub.png"));
 
     eg_domain *d = NULL;
     eg_clear_error();
@@ -493,12 +475,12 @@ static void test_image_folder(void **state)
     tu_fails_with(d->ops->fetch(d, 0, 0, 0, 0, 0, out), "size 0 out of range");
     eg_domain_free(d);
 
-    make_dir(at(dir, "d_empty"));
+    make_dir(tu_path(dir, "d_empty"));
     tu_fails_with(eg_domain_open_images("x", dir, 0, NULL, &d), "d_empty: class folder holds no");
     assert_null(d);
-    tu_fails_with(eg_domain_open_images("x", at(dir, "d_empty"), 0, NULL, &d), "no class folders");
-    tu_fails_with(eg_domain_open_images("x", at(dir, "gone"), 0, NULL, &d), "gone: no such file");
-    tu_fails_with(eg_domain_open_images("x", at(dir, "a_cat/notes.txt"), 0, NULL, &d),
+    tu_fails_with(eg_domain_open_images("x", tu_path(dir, "d_empty"), 0, NULL, &d), "no class folders");
+    tu_fails_with(eg_domain_open_images("x", tu_path(dir, "gone"), 0, NULL, &d), "gone: no such file");
+    tu_fails_with(eg_domain_open_images("x", tu_path(dir, "a_cat/notes.txt"), 0, NULL, &d),
                   "neither a folder nor a .json");
     tu_rmtree(dir);
 }
@@ -506,22 +488,22 @@ static void test_image_folder(void **state)
 static void test_file_list(void **state)
 {
     const char *dir = tu_tmpdir();
-    make_dir(at(dir, "lists"));
-    make_dir(at(dir, "lists/imgs"));
+    make_dir(tu_path(dir, "lists"));
+    make_dir(tu_path(dir, "lists/imgs"));
     unsigned char c0[3] = {255, 0, 0}, c1[3] = {0, 255, 0}, c2[3] = {0, 0, 255};
-    write_flat_png(at(dir, "lists/imgs/r.png"), 4, 4, c0);
-    write_flat_png(at(dir, "lists/imgs/g.png"), 4, 4, c1);
-    write_flat_jpeg(at(dir, "b.jpg"), 16, 16, 3, c2);
+    write_flat_png(tu_path(dir, "lists/imgs/r.png"), 4, 4, c0);
+    write_flat_png(tu_path(dir, "lists/imgs/g.png"), 4, 4, c1);
+    write_flat_jpeg(tu_path(dir, "b.jpg"), 16, 16, 3, c2);
     char json[2048];
     snprintf(json, sizeof json,
              "{\"label_names\": [\"red\", \"green\", \"blue\", \"unused\"],\n"
              " \"image_names\": [\"imgs/g.png\", \"%s/b.jpg\", \"imgs/r.png\", \"imgs/g.png\"],\n"
              " \"image_labels\": [1, 2, 0, 1]}",
              dir);
-    write_text(at(dir, "lists/all.json"), json);
+    write_text(tu_path(dir, "lists/all.json"), json);
     eg_domain *d = NULL;
     eg_clear_error();
-    if (eg_domain_open_images("list", at(dir, "lists/all.json"), 1 << 20, NULL, &d) != 0)
+    if (eg_domain_open_images("list", tu_path(dir, "lists/all.json"), 1 << 20, NULL, &d) != 0)
         fail_msg("%s", eg_last_error());
     assert_int_equal(d->n, 4);
     assert_int_equal(d->classes, 4);
@@ -536,7 +518,7 @@ static void test_file_list(void **state)
     /* A list named relative to the working directory. */
     char cwd[1024];
     assert_non_null(getcwd(cwd, sizeof cwd));
-    assert_int_equal(chdir(at(dir, "lists")), 0);
+    assert_int_equal(chdir(tu_path(dir, "lists")), 0);
     int rc = eg_domain_open_images("list", "all.json", 0, NULL, &d);
     assert_int_equal(chdir(cwd), 0);
     assert_int_equal(rc, 0);
@@ -555,14 +537,14 @@ static void test_split_folder(void **state)
         c[k][1] = (unsigned char)(200 - 20 * k);
         c[k][2] = 90;
         snprintf(name, sizeof name, "%d.png", k);
-        write_flat_png(at(dir, name), 3, 3, c[k]);
+        write_flat_png(tu_path(dir, name), 3, 3, c[k]);
     }
     /* base.json names every class with global labels (LFT's CUB lists);
      * novel.json only its own, labels from 0 (its mini-ImageNet lists). */
-    write_text(at(dir, "base.json"),
+    write_text(tu_path(dir, "base.json"),
                "{\"label_names\": [\"A\", \"B\", \"C\", \"D\"],"
                " \"image_names\": [\"0.png\", \"2.png\", \"0.png\"], \"image_labels\": [0, 2, 0]}");
-    write_text(at(dir, "novel.json"),
+    write_text(tu_path(dir, "novel.json"),
                "{\"label_names\": [\"E\", \"F\"],"
                " \"image_names\": [\"5.png\", \"4.png\"], \"image_labels\": [1, 0]}");
     eg_domain *d = NULL;
@@ -586,7 +568,7 @@ static void test_split_folder(void **state)
     eg_domain_free(d);
 
     /* A class used by two splits is refused. */
-    write_text(at(dir, "val.json"),
+    write_text(tu_path(dir, "val.json"),
                "{\"label_names\": [\"C\"], \"image_names\": [\"1.png\"], \"image_labels\": [0]}");
     tu_fails_with(eg_domain_open_images("splits", dir, 0, NULL, &d),
                   "val.json: class C is already in another split");
@@ -598,7 +580,7 @@ static void test_list_errors(void **state)
     char *dir = realpath(tu_tmpdir(), NULL); /* roots are real paths */
     assert_non_null(dir);
     unsigned char c0[3] = {1, 2, 3};
-    write_flat_png(at(dir, "a.png"), 2, 2, c0);
+    write_flat_png(tu_path(dir, "a.png"), 2, 2, c0);
     eg_domain *d = NULL;
     struct {
         const char *name, *text, *what;
@@ -632,31 +614,31 @@ static void test_list_errors(void **state)
         {"broken.json", "{\"label_names\": [", "broken.json: line 1"},
     };
     for (size_t t = 0; t < sizeof bad / sizeof bad[0]; t++) {
-        write_text(at(dir, bad[t].name), bad[t].text);
-        tu_fails_with(eg_domain_open_images("bad", at(dir, bad[t].name), 0, NULL, &d), bad[t].what);
+        write_text(tu_path(dir, bad[t].name), bad[t].text);
+        tu_fails_with(eg_domain_open_images("bad", tu_path(dir, bad[t].name), 0, NULL, &d), bad[t].what);
         assert_null(d);
     }
-    tu_fails_with(eg_domain_open_images("bad", at(dir, "absent.json"), 0, NULL, &d),
+    tu_fails_with(eg_domain_open_images("bad", tu_path(dir, "absent.json"), 0, NULL, &d),
                   "absent.json: no such file");
 
     /* A missing image: found at open when roots are given, else at fetch. */
-    write_text(at(dir, "missing.json"),
+    write_text(tu_path(dir, "missing.json"),
                "{\"label_names\": [\"x\"], \"image_names\": [\"a.png\", \"gone.png\"],"
                " \"image_labels\": [0, 0]}");
     const char *roots[] = {dir, NULL};
-    tu_fails_with(eg_domain_open_images("m", at(dir, "missing.json"), 0, roots, &d),
+    tu_fails_with(eg_domain_open_images("m", tu_path(dir, "missing.json"), 0, roots, &d),
                   "gone.png: no such file");
-    assert_int_equal(eg_domain_open_images("m", at(dir, "missing.json"), 0, NULL, &d), 0);
+    assert_int_equal(eg_domain_open_images("m", tu_path(dir, "missing.json"), 0, NULL, &d), 0);
     float out[3 * 4 * 4];
     assert_int_equal(d->ops->fetch(d, 0, 0, 0, 0, 4, out), 0);
     tu_fails_with(d->ops->fetch(d, 1, 1, 5, 6, 4, out), "gone.png: no such file");
     /* An undecodable image named .png: also found at fetch. */
-    write_text(at(dir, "text.png"), "plain text, not an image at all");
+    write_text(tu_path(dir, "text.png"), "plain text, not an image at all");
     write_text(
-        at(dir, "text.json"),
+        tu_path(dir, "text.json"),
         "{\"label_names\": [\"x\"], \"image_names\": [\"text.png\"], \"image_labels\": [0]}");
     eg_domain *t = NULL;
-    assert_int_equal(eg_domain_open_images("t", at(dir, "text.json"), 1 << 20, roots, &t), 0);
+    assert_int_equal(eg_domain_open_images("t", tu_path(dir, "text.json"), 1 << 20, roots, &t), 0);
     tu_fails_with(t->ops->fetch(t, 0, 0, 0, 0, 4, out), "text.png: not a JPEG or PNG image");
     eg_domain_free(t);
     eg_domain_free(d);
@@ -674,9 +656,9 @@ static void test_roots(void **state)
     make_dir(inside);
     make_dir(outside);
     unsigned char c0[3] = {9, 8, 7};
-    make_dir(at(inside, "cls"));
-    write_flat_png(at(inside, "cls/in.png"), 2, 2, c0);
-    write_flat_png(at(outside, "out.png"), 2, 2, c0);
+    make_dir(tu_path(inside, "cls"));
+    write_flat_png(tu_path(inside, "cls/in.png"), 2, 2, c0);
+    write_flat_png(tu_path(outside, "out.png"), 2, 2, c0);
     const char *roots[] = {"/nonexistent-root", inside, NULL};
     eg_domain *d = NULL;
     assert_int_equal(eg_domain_open_images("ok", inside, 0, roots, &d), 0);
@@ -688,21 +670,21 @@ static void test_roots(void **state)
              "{\"label_names\": [\"x\"], \"image_names\": [\"cls/in.png\", \"%s/out.png\"],"
              " \"image_labels\": [0, 0]}",
              outside);
-    write_text(at(inside, "list.json"), json);
-    tu_fails_with(eg_domain_open_images("x", at(inside, "list.json"), 0, roots, &d),
+    write_text(tu_path(inside, "list.json"), json);
+    tu_fails_with(eg_domain_open_images("x", tu_path(inside, "list.json"), 0, roots, &d),
                   "out.png: outside the data roots");
     /* A link inside the root to a file outside it is outside. */
-    assert_int_equal(symlink(at(outside, "out.png"), at(inside, "cls/link.png")), 0);
+    assert_int_equal(symlink(tu_path(outside, "out.png"), tu_path(inside, "cls/link.png")), 0);
     tu_fails_with(eg_domain_open_images("x", inside, 0, roots, &d),
                   "cls/link.png: outside the data roots");
     /* A relative path climbing out of the root is outside. */
-    write_text(at(inside, "climb.json"),
+    write_text(tu_path(inside, "climb.json"),
                "{\"label_names\": [\"x\"], \"image_names\": [\"../dataset-private/out.png\"],"
                " \"image_labels\": [0]}");
-    tu_fails_with(eg_domain_open_images("x", at(inside, "climb.json"), 0, roots, &d),
+    tu_fails_with(eg_domain_open_images("x", tu_path(inside, "climb.json"), 0, roots, &d),
                   "outside the data roots");
     const char *both[] = {inside, outside, NULL};
-    assert_int_equal(eg_domain_open_images("x", at(inside, "climb.json"), 0, both, &d), 0);
+    assert_int_equal(eg_domain_open_images("x", tu_path(inside, "climb.json"), 0, both, &d), 0);
     eg_domain_free(d);
     tu_rmtree(base);
     free(base);
@@ -1005,13 +987,13 @@ static eg_domain *open_cached(const char *dir, size_t cache_bytes)
 static void test_cache(void **state)
 {
     const char *dir = tu_tmpdir();
-    make_dir(at(dir, "k"));
+    make_dir(tu_path(dir, "k"));
     for (int i = 0; i < 4; i++) {
         char name[32];
         snprintf(name, sizeof name, "k/%d.png", i);
-        write_pattern_png(at(dir, name), 8, 8);
+        write_pattern_png(tu_path(dir, name), 8, 8);
     }
-    write_pattern_png(at(dir, "k/4.png"), 20, 20); /* larger than the cache */
+    write_pattern_png(tu_path(dir, "k/4.png"), 20, 20); /* larger than the cache */
     const size_t one = 8 * 8 * 3;
     float a[3 * 16 * 16], b[3 * 16 * 16];
 
@@ -1031,8 +1013,8 @@ static void test_cache(void **state)
     eg_domain *d = open_cached(dir, 2 * one);
     for (int i = 0; i < 3; i++)
         assert_int_equal(d->ops->fetch(d, i == 2 ? 0 : i, 0, 0, 0, 16, a), 0);
-    assert_int_equal(unlink(at(dir, "k/0.png")), 0);
-    assert_int_equal(unlink(at(dir, "k/1.png")), 0);
+    assert_int_equal(unlink(tu_path(dir, "k/0.png")), 0);
+    assert_int_equal(unlink(tu_path(dir, "k/1.png")), 0);
     assert_int_equal(d->ops->fetch(d, 0, 0, 0, 0, 16, b), 0);
     assert_int_equal(plain->ops->fetch(plain, 2, 0, 0, 0, 16, a), 0);
     assert_memory_equal(a, b, sizeof a); /* 0 and 2 hold the same pattern */
@@ -1041,21 +1023,21 @@ static void test_cache(void **state)
     tu_fails_with(d->ops->fetch(d, 0, 0, 0, 0, 16, b), "k/0.png: no such file");
     assert_int_equal(d->ops->fetch(d, 1, 0, 0, 0, 16, b), 0);
     assert_int_equal(d->ops->fetch(d, 3, 0, 0, 0, 16, b), 0); /* drops 2 */
-    assert_int_equal(unlink(at(dir, "k/2.png")), 0);
+    assert_int_equal(unlink(tu_path(dir, "k/2.png")), 0);
     tu_fails_with(d->ops->fetch(d, 2, 0, 0, 0, 16, b), "k/2.png: no such file");
     assert_int_equal(d->ops->fetch(d, 1, 0, 0, 0, 16, b), 0);
     /* An image larger than the whole cache is decoded each time, keeping
      * what is held. */
     assert_int_equal(d->ops->fetch(d, 4, 0, 0, 0, 16, b), 0);
     assert_int_equal(d->ops->fetch(d, 1, 0, 0, 0, 16, b), 0);
-    assert_int_equal(unlink(at(dir, "k/4.png")), 0);
+    assert_int_equal(unlink(tu_path(dir, "k/4.png")), 0);
     tu_fails_with(d->ops->fetch(d, 4, 0, 0, 0, 16, b), "k/4.png: no such file");
     assert_int_equal(d->ops->fetch(d, 3, 0, 0, 0, 16, b), 0);
     eg_domain_free(d);
 
     /* No cache: a removed file fails at once. */
     assert_int_equal(plain->ops->fetch(plain, 3, 0, 0, 0, 16, a), 0);
-    assert_int_equal(unlink(at(dir, "k/3.png")), 0);
+    assert_int_equal(unlink(tu_path(dir, "k/3.png")), 0);
     tu_fails_with(plain->ops->fetch(plain, 3, 0, 0, 0, 16, a), "k/3.png: no such file");
     eg_domain_free(plain);
     tu_rmtree(dir);

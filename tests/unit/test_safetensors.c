@@ -20,24 +20,6 @@
 /* ---- writing safetensors files ------------------------------------------ */
 
 /* dir/name in a rotating set of static buffers. */
-static const char *at(const char *dir, const char *name)
-{
-    static char bufs[8][1024];
-    static int next;
-    char *b = bufs[next++ % 8];
-    if (snprintf(b, sizeof bufs[0], "%s/%s", dir, name) >= (int)sizeof bufs[0])
-        fail_msg("path %s/%s too long", dir, name);
-    return b;
-}
-
-static void write_raw(const char *path, const void *buf, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    if (len) assert_int_equal(fwrite(buf, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
-
 /* A safetensors file: the header length hlen (the header's own length
  * when hlen is 0), the header text, then len bytes of data. */
 static void write_st_len(const char *path, uint64_t hlen, const char *header,
@@ -50,7 +32,7 @@ static void write_st_len(const char *path, uint64_t hlen, const char *header,
     for (int i = 0; i < 8; i++) buf[i] = (unsigned char)(hlen >> (8 * i));
     memcpy(buf + 8, header, n);
     if (len) memcpy(buf + 8 + n, data, len);
-    write_raw(path, buf, 8 + n + len);
+    tu_write_bytes(path, buf, 8 + n + len);
     free(buf);
 }
 
@@ -102,7 +84,7 @@ static const float bf16_values[] = {1.0f,      -2.5f,     3.140625f, 0x1p-133f, 
 static void test_read_values(void **state)
 {
     const char *dir = tu_tmpdir();
-    const char *path = at(dir, "model.safetensors");
+    const char *path = tu_path(dir, "model.safetensors");
     enum { NH = sizeof halves / sizeof halves[0], NB = sizeof bf16_values / sizeof bf16_values[0] };
     const float f32[6] = {1.5f, -2.25f, 0x1p-149f, -0.0f, 3.4028235e38f, INFINITY};
     unsigned char data[24 + 2 * NH + 2 * NB + 8 * 4 + 4];
@@ -232,7 +214,7 @@ static void test_read_values(void **state)
  * all 65536 halves convert as the formula says. */
 static void test_read_large(void **state)
 {
-    const char *path = at(tu_tmpdir(), "large.safetensors");
+    const char *path = tu_path(tu_tmpdir(), "large.safetensors");
     enum { N = 256 * 256, M = 5000 }; /* F16 (256, 256): 128 KiB; F32 (5000) */
     unsigned char *data = malloc(2 * N + 4 * M);
     float *out = malloc(N * sizeof *out);
@@ -282,7 +264,7 @@ static void test_read_errors(void **state)
     assert_int_equal(eg_st_dtype_size(EG_ST_OTHER), 0);
 
     const char *dir = tu_tmpdir();
-    const char *path = at(dir, "q.safetensors");
+    const char *path = tu_path(dir, "q.safetensors");
     float q[16 * 8];
     for (int i = 0; i < 16 * 8; i++) q[i] = (float)i - 64.0f; /* little-endian host */
     write_st(path,
@@ -393,7 +375,7 @@ static const struct {
 static void test_bad_headers(void **state)
 {
     const char *dir = tu_tmpdir();
-    const char *path = at(dir, "bad.safetensors");
+    const char *path = tu_path(dir, "bad.safetensors");
     unsigned char zeros[64] = {0};
     for (size_t i = 0; i < sizeof bad_headers / sizeof bad_headers[0]; i++) {
         write_st(path, bad_headers[i].header, zeros, bad_headers[i].data);
@@ -433,13 +415,13 @@ static void test_bad_headers(void **state)
 static void test_bad_files(void **state)
 {
     const char *dir = tu_tmpdir();
-    const char *path = at(dir, "f.safetensors");
+    const char *path = tu_path(dir, "f.safetensors");
     eg_st_file st;
 
-    write_raw(path, "", 0);
+    tu_write_bytes(path, "", 0);
     tu_fails_with(eg_st_open(path, &st), "empty file");
     assert_non_null(strstr(eg_last_error(), path));
-    write_raw(path, "\x10\0\0\0", 4);
+    tu_write_bytes(path, "\x10\0\0\0", 4);
     tu_fails_with(eg_st_open(path, &st), "4 bytes, too short for the 8-byte header length");
 
     const char *header = "{\"w\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}";
@@ -459,7 +441,7 @@ static void test_bad_files(void **state)
     if (eg_st_open(path, &st) != 0) fail_msg("open: %s", eg_last_error());
     eg_st_close(&st);
 
-    tu_fails_with(eg_st_open(at(dir, "absent.safetensors"), &st),
+    tu_fails_with(eg_st_open(tu_path(dir, "absent.safetensors"), &st),
                   "absent.safetensors: no such file");
     tu_fails_with(eg_st_open(dir, &st), "not a regular file");
 }
@@ -495,7 +477,7 @@ static const char xlmr_config[] =
 /* Writes text as dir/config.json. */
 static void write_config(const char *dir, const char *text)
 {
-    write_raw(at(dir, "config.json"), text, strlen(text));
+    tu_write_bytes(tu_path(dir, "config.json"), text, strlen(text));
 }
 
 /* xlmr_config with the line holding `key` replaced by `line` (a JSON
@@ -565,7 +547,7 @@ static void test_config(void **state)
 static void test_config_errors(void **state)
 {
     const char *dir = tu_tmpdir();
-    const char *path = at(dir, "config.json");
+    const char *path = tu_path(dir, "config.json");
     eg_hf_config c;
     static const struct {
         const char *key, *line, *what;
@@ -630,7 +612,7 @@ static void test_config_errors(void **state)
     tu_fails_with(eg_hf_config_load(dir, &c), "config.json: not a JSON object");
     write_config(dir, "");
     tu_fails_with(eg_hf_config_load(dir, &c), "config.json: not valid JSON");
-    tu_fails_with(eg_hf_config_load(at(dir, "nowhere"), &c), "nowhere/config.json: no such file");
+    tu_fails_with(eg_hf_config_load(tu_path(dir, "nowhere"), &c), "nowhere/config.json: no such file");
 }
 
 int main(void)

@@ -130,6 +130,24 @@ int tu_python(const char *script, const char *args)
     return rc == -1 ? -1 : WEXITSTATUS(rc);
 }
 
+void tu_write_bytes(const char *path, const void *buf, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) fail_msg("cannot write %s", path);
+    if (len && fwrite(buf, 1, len, f) != len) fail_msg("cannot write %s", path);
+    if (fclose(f) != 0) fail_msg("cannot write %s", path);
+}
+
+const char *tu_path(const char *dir, const char *name)
+{
+    static char bufs[8][1024];
+    static int next;
+    char *b = bufs[next++ % 8];
+    if (snprintf(b, sizeof bufs[0], "%s/%s", dir, name) >= (int)sizeof bufs[0])
+        fail_msg("path %s/%s too long", dir, name);
+    return b;
+}
+
 int tu_write_f32(const char *path, const float *x, size_t n)
 {
     FILE *f = fopen(path, "wb");

@@ -72,6 +72,14 @@ int tu_python(const char *script, const char *args);
 
 /* Writes/reads a raw float32 file; 0 on success. */
 int tu_write_f32(const char *path, const float *x, size_t n);
+
+/* Writes len bytes of buf (may be empty) to path; fails the test if it
+ * cannot. */
+void tu_write_bytes(const char *path, const void *buf, size_t len);
+
+/* "dir/name" in one of 8 rotating static buffers (so a few can be used in
+ * one call); fails the test when it does not fit. */
+const char *tu_path(const char *dir, const char *name);
 int tu_read_f32(const char *path, float *x, size_t n);
 
 /* The whole file at path in a malloc'd buffer (*len bytes); fails the test
