@@ -931,7 +931,7 @@ static void test_lft_model(void **state)
 }
 
 /* ---- token encoders: batched GEMMs, embeddings, LayerNorm, GELU, masked
- * softmax, dropout ---- */
+ * softmax, dropout; MetaXL's RTN gate ---- */
 
 /* Tolerance of the token-encoder ops: their sums run in double on both
  * sides, so only GEMM blocking and the last bits of erff and expf differ. */
@@ -1196,6 +1196,58 @@ static void test_dropout(void **state)
         }
 }
 
+/* Column `col` of t (rows, cols) on both sides compared on its own scale
+ * (tu_rel_err over that column only). */
+static void tw_check_col(const char *what, const twin *t, int rows, int cols, int col, double tol)
+{
+    const float *c = tw_get(t, CPU), *g = tw_get(t, GPU);
+    float *cc = scratch((size_t)rows * sizeof *cc), *gc = scratch((size_t)rows * sizeof *gc);
+    for (int r = 0; r < rows; r++) {
+        cc[r] = c[(size_t)r * cols + col];
+        gc[r] = g[(size_t)r * cols + col];
+    }
+    double err = tu_rel_err(gc, cc, (size_t)rows);
+    fprintf(stderr, "# %-44s rel err %.3g\n", what, err);
+    if (!(err <= tol))
+        fail_msg("%s: GPU differs from CPU: relative error %.3g > %.3g", what, err, tol);
+}
+
+/* MetaXL's RTN output gate on h (n, d) and o (n, d + 1): forward, also
+ * with y aliasing h, then the backward to o, whose gate column do_d (a
+ * double sum over the row) is also checked on its own scale. */
+static void rtn_gate_case(int n, int d, uint64_t seed)
+{
+    size_t sz = (size_t)n * d, so = (size_t)n * (d + 1);
+    twin *h = tw_rand(sz, seed, -1, 1), *o = tw_rand(so, seed + 1, -4, 4);
+    twin *y = tw_rand(sz, seed + 2, -1, 1);
+    char what[128];
+    BOTH(be->rtn_gate_fwd(be, n, d, F(h, s), F(o, s), F(y, s)));
+    snprintf(what, sizeof what, "rtn_gate_fwd (%d,%d)", n, d);
+    tw_check(what, y, TEXT_TOL);
+    /* In place: y aliases h. */
+    twin *hi = tw_rand(sz, seed, -1, 1);
+    BOTH(be->rtn_gate_fwd(be, n, d, F(hi, s), F(o, s), F(hi, s)));
+    snprintf(what, sizeof what, "rtn_gate_fwd in place (%d,%d)", n, d);
+    tw_check(what, hi, TEXT_TOL);
+
+    twin *dy = tw_rand(sz, seed + 3, -1, 1), *dout = tw_rand(so, seed + 4, -1, 1);
+    BOTH(be->rtn_gate_bwd(be, n, d, F(o, s), F(dy, s), F(dout, s)));
+    snprintf(what, sizeof what, "rtn_gate_bwd (%d,%d)", n, d);
+    tw_check(what, dout, TEXT_TOL);
+    snprintf(what, sizeof what, "rtn_gate_bwd gate column (%d,%d)", n, d);
+    tw_check_col(what, dout, n, d + 1, d, TEXT_TOL);
+}
+
+static void test_rtn_gate(void **state)
+{
+    need_gpu();
+    rtn_gate_case(37, 768, 740); /* BERT-base width: many columns per lane */
+    rtn_gate_case(9, 5, 750);    /* fewer columns than lanes */
+    rtn_gate_case(1, 768, 760);  /* one row */
+    rtn_gate_case(1, 5, 770);
+    rtn_gate_case(300, 33, 780); /* rows past one block's warps */
+}
+
 /* ---- optimisers ---- */
 
 static void sgd_case(const char *name, float momentum, float wd, int nesterov,
@@ -1287,6 +1339,7 @@ int main(void)
         cmocka_unit_test_teardown(test_gelu, test_teardown),
         cmocka_unit_test_teardown(test_softmax, test_teardown),
         cmocka_unit_test_teardown(test_dropout, test_teardown),
+        cmocka_unit_test_teardown(test_rtn_gate, test_teardown),
         cmocka_unit_test_teardown(test_sgd, test_teardown),
         cmocka_unit_test_teardown(test_adam, test_teardown),
     };

@@ -204,6 +204,8 @@ extern "C" eg_backend *eg_cuda_backend_create(int ordinal, const eg_device_optio
     be->softmax_fwd = cuda_softmax_fwd;
     be->softmax_bwd = cuda_softmax_bwd;
     be->dropout = cuda_dropout;
+    be->rtn_gate_fwd = cuda_rtn_gate_fwd;
+    be->rtn_gate_bwd = cuda_rtn_gate_bwd;
     be->relu_fwd = cuda_relu_fwd;
     be->relu_bwd = cuda_relu_bwd;
     be->sigmoid_fwd = cuda_sigmoid_fwd;

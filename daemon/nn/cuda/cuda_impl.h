@@ -181,7 +181,7 @@ int cuda_sqdist_bwd(eg_backend *be, int m, int n, int d, const float *a, int gro
                     const float *b, const float *dout, float *da, float *db, int acc);
 
 /* ---- cuda_text.cu: token encoders (batched GEMMs, embeddings,
- * LayerNorm, GELU, masked softmax, dropout) ---- */
+ * LayerNorm, GELU, masked softmax, dropout) and MetaXL's RTN gate ---- */
 int cuda_gemm_batched(eg_backend *be, const eg_gemm_batch *gb, int trans_a, int trans_b, int m,
                       int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
                       float beta, float *c, int ldc);
@@ -202,6 +202,8 @@ int cuda_softmax_bwd(eg_backend *be, int rows, int cols, const float *y, const f
                      float *dx);
 int cuda_dropout(eg_backend *be, size_t n, float p, uint64_t key, uint64_t stream, const float *x,
                  float *y);
+int cuda_rtn_gate_fwd(eg_backend *be, int n, int d, const float *h, const float *o, float *y);
+int cuda_rtn_gate_bwd(eg_backend *be, int n, int d, const float *o, const float *dy, float *dout);
 
 /* ---- cuda_act.cu ---- */
 int cuda_relu_fwd(eg_backend *be, size_t n, const float *x, float *y);

@@ -1,11 +1,12 @@
 /* The token-encoder operations on the CUDA backend, mirroring
  * nn/cpu/cpu_text.c: batched GEMMs over attention heads, embeddings,
- * LayerNorm, GELU, masked softmax and Philox dropout.
+ * LayerNorm, GELU, masked softmax, Philox dropout and the output gate
+ * of MetaXL's representation transformation network.
  *
  * Every output element is written by one thread, except embed_bwd's
  * scatter-add (atomics, see there). Row sums run in double in a fixed
  * order (cu_block_sum's tree for a LayerNorm row, a warp butterfly for a
- * softmax row), column sums in double in a fixed order too, and float
+ * softmax or gate row), column sums in double in a fixed order too, and float
  * arithmetic is spelled with rounding intrinsics, which nvcc never fuses,
  * so results are deterministic and match the CPU's up to the last bits of
  * erff and expf and the order of the double sums. Nothing here allocates
@@ -415,6 +416,74 @@ int cuda_dropout(eg_backend *be, size_t n, float p, uint64_t key, uint64_t strea
     float scale = 1.0f / (1.0f - p); /* on the host, as the CPU rounds it */
     dropout_kernel<<<cu_blocks((n + 3) / 4), CU_THREADS, 0, cuda_stream(be)>>>(n, p, scale, key,
                                                                               stream, x, y);
+    CU_CHECK_LAUNCH();
+    return 0;
+}
+
+/* ---- MetaXL's RTN output gate ---- */
+
+/* sigmoid as cpu_rtn_gate_fwd (and cuda_sigmoid_fwd) rounds it. */
+static __device__ __forceinline__ float gate_sigm(float x)
+{
+    return __fdiv_rn(1.0f, __fadd_rn(1.0f, expf(-x)));
+}
+
+/* y (n, d) = h + sigmoid(o_d) o_0..d-1 with o (n, d + 1), one thread per
+ * element of y; each thread computes its row's gate itself (the same bits
+ * in every thread of the row). Each element of h is read and that of y
+ * written by one thread, so y may alias h. */
+static __global__ void rtn_gate_fwd_kernel(size_t total, int d, const float *h, const float *o,
+                                           float *y)
+{
+    size_t stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < total; e += stride) {
+        size_t r = e / (size_t)d, j = e % (size_t)d;
+        const float *orow = o + r * (size_t)(d + 1); // (d + 1)
+        y[e] = __fadd_rn(h[e], __fmul_rn(gate_sigm(orow[d]), orow[j]));
+    }
+}
+
+/* One warp per row (warp-stride over rows): do_j = s dy_j for j < d and
+ * do_d = (float)((double)(s (1 - s)) sum_j dy_j o_j), s = sigmoid(o_d), as
+ * cpu_rtn_gate_bwd rounds it. The sum runs in double, lane-strided then a
+ * butterfly as in softmax_bwd_kernel: a fixed order, not the CPU's
+ * sequential one; each product of two floats is exact in double, so only
+ * the additions round. Lane 0 writes do_d. */
+static __global__ void rtn_gate_bwd_kernel(int n, int d, const float *o, const float *dy,
+                                           float *dout)
+{
+    unsigned lane = threadIdx.x & 31u;
+    size_t warp = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    size_t nwarps = ((size_t)gridDim.x * blockDim.x) >> 5;
+    for (size_t r = warp; r < (size_t)n; r += nwarps) {
+        const float *orow = o + r * (size_t)(d + 1); // (d + 1)
+        const float *g = dy + r * (size_t)d;         // (d)
+        float *out = dout + r * (size_t)(d + 1);     // (d + 1)
+        float s = gate_sigm(orow[d]);
+        double sum = 0;
+        for (int j = (int)lane; j < d; j += 32) {
+            out[j] = __fmul_rn(s, g[j]);
+            sum = __dadd_rn(sum, (double)g[j] * orow[j]);
+        }
+        for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(FULL_WARP, sum, off);
+        if (lane == 0) out[d] = (float)__dmul_rn((double)__fmul_rn(s, __fsub_rn(1.0f, s)), sum);
+    }
+}
+
+int cuda_rtn_gate_fwd(eg_backend *be, int n, int d, const float *h, const float *o, float *y)
+{
+    if (n <= 0 || d <= 0) return 0;
+    size_t total = (size_t)n * d;
+    rtn_gate_fwd_kernel<<<cu_blocks(total), CU_THREADS, 0, cuda_stream(be)>>>(total, d, h, o, y);
+    CU_CHECK_LAUNCH();
+    return 0;
+}
+
+int cuda_rtn_gate_bwd(eg_backend *be, int n, int d, const float *o, const float *dy, float *dout)
+{
+    if (n <= 0 || d <= 0) return 0;
+    rtn_gate_bwd_kernel<<<cu_blocks((size_t)n * 32), CU_THREADS, 0, cuda_stream(be)>>>(n, d, o,
+                                                                                      dy, dout);
     CU_CHECK_LAUNCH();
     return 0;
 }
