@@ -218,6 +218,15 @@ struct eg_backend {
     int (*dropout)(eg_backend *be, size_t n, float p, uint64_t key, uint64_t stream,
                    const float *x, float *y);
 
+    /* MetaXL's representation transformation network's output gate: with
+     * o (n, d + 1) per row, y (n, d) = h + sigmoid(o_d) o_0..d-1 (y may
+     * alias h). */
+    int (*rtn_gate_fwd)(eg_backend *be, int n, int d, const float *h, const float *o, float *y);
+    /* Its backward to o from dy (n, d): do_j = s dy_j for j < d and do_d =
+     * s (1 - s) sum_j dy_j o_j (the sum in double), s = sigmoid(o_d); do
+     * (n, d + 1) is overwritten. (The gradient to h is dy itself.) */
+    int (*rtn_gate_bwd)(eg_backend *be, int n, int d, const float *o, const float *dy, float *dout);
+
     /* ---- elementwise activations (y may alias x, dx may alias dy) ---- */
     int (*relu_fwd)(eg_backend *be, size_t n, const float *x, float *y);
     /* dx = dy * (y > 0), from the forward's output y. */

@@ -165,14 +165,21 @@ static int linear_bwd(eg_backend *be, int N, int in, int out, const float *x, co
     return 0;
 }
 
-/* y = dropout(x) for this pass's site, or x copied when the pass keeps
+/* y = dropout(x) at the site of pass, or x copied when the pass keeps
  * every unit (y == x: nothing to do). */
-static int drop(eg_encoder *e, float p, uint64_t site, size_t n, const float *x, float *y)
+static int drop_pass(eg_encoder *e, const eg_enc_pass *pass, float p, uint64_t site, size_t n,
+                     const float *x, float *y)
 {
     eg_backend *be = e->be;
-    if (e->pass.train && p > 0)
-        return be->dropout(be, n, p, e->pass.key, e->pass.call * SITES + site, x, y);
+    if (pass->train && p > 0)
+        return be->dropout(be, n, p, pass->key, pass->call * SITES + site, x, y);
     return x == y ? 0 : be->copy(be, y, x, n * sizeof(float));
+}
+
+/* The same for the last encoder forward's pass. */
+static int drop(eg_encoder *e, float p, uint64_t site, size_t n, const float *x, float *y)
+{
+    return drop_pass(e, &e->pass, p, site, n, x, y);
 }
 
 /* The attention shapes of the current batch. */
@@ -257,12 +264,16 @@ int eg_encoder_forward(eg_encoder *e, const float *theta, const eg_tokens *tok,
     return 0;
 }
 
-int eg_encoder_head_forward(eg_encoder *e, const float *theta, const float *h,
-                            const float **logits)
+int eg_encoder_head_forward(eg_encoder *e, const float *theta, const float *h, int n,
+                            const eg_enc_pass *pass, const float **logits)
 {
-    int N = e->tok.b * e->tok.t, d = e->cfg.d;
-    EG_TRY(drop(e, e->cfg.hidden_drop, SITE_HEAD, (size_t)N * d, h, e->head_in));
-    EG_TRY(linear_fwd(e->be, N, d, e->cfg.labels, e->head_in, theta + e->cls_w, theta + e->cls_b,
+    if (n < 1 || n > e->max_b * e->max_t)
+        return eg_errorf("encoder: head on %d tokens outside 1..%d", n, e->max_b * e->max_t);
+    int d = e->cfg.d;
+    e->head_n = n;
+    e->head_pass = *pass;
+    EG_TRY(drop_pass(e, pass, e->cfg.hidden_drop, SITE_HEAD, (size_t)n * d, h, e->head_in));
+    EG_TRY(linear_fwd(e->be, n, d, e->cfg.labels, e->head_in, theta + e->cls_w, theta + e->cls_b,
                       e->logits));
     *logits = e->logits;
     return 0;
@@ -271,10 +282,10 @@ int eg_encoder_head_forward(eg_encoder *e, const float *theta, const float *h,
 int eg_encoder_head_backward(eg_encoder *e, const float *theta, const float *dlogits,
                              float *dtheta, float *dh)
 {
-    int N = e->tok.b * e->tok.t, d = e->cfg.d;
-    EG_TRY(linear_bwd(e->be, N, d, e->cfg.labels, e->head_in, theta + e->cls_w, dlogits,
+    int n = e->head_n, d = e->cfg.d;
+    EG_TRY(linear_bwd(e->be, n, d, e->cfg.labels, e->head_in, theta + e->cls_w, dlogits,
                       dtheta + e->cls_w, dtheta + e->cls_b, dh));
-    if (dh) EG_TRY(drop(e, e->cfg.hidden_drop, SITE_HEAD, (size_t)N * d, dh, dh));
+    if (dh) EG_TRY(drop_pass(e, &e->head_pass, e->cfg.hidden_drop, SITE_HEAD, (size_t)n * d, dh, dh));
     return 0;
 }
 

@@ -91,9 +91,11 @@ typedef struct eg_encoder {
     float *g_qkv;               /* (N, 3 d) */
     float *g_tt;                /* (b, heads, t, t) */
     int32_t *zeros;             /* (N) token-type ids */
-    /* The last forward. */
+    /* The last forward, and the last head forward's tokens and pass. */
     eg_tokens tok;
     eg_enc_pass pass;
+    int head_n;
+    eg_enc_pass head_pass;
 } eg_encoder;
 
 /* Lays out the parameters of cfg and allocates activations for batches of
@@ -116,14 +118,15 @@ int eg_encoder_forward(eg_encoder *e, const float *theta, const eg_tokens *tok,
 /* (N, d) hidden states of the last forward. */
 float *eg_encoder_hidden(const eg_encoder *e);
 
-/* The head on h (N, d) of the last forward's shape, with the last
- * forward's pass: logits (N, labels) = drop(h) W^T + b, returned in
- * *logits (valid until the next head_forward). */
-int eg_encoder_head_forward(eg_encoder *e, const float *theta, const float *h,
-                            const float **logits);
+/* The head on h (n, d), n <= max_b x max_t tokens, with the dropout of
+ * pass: logits (n, labels) = drop(h) W^T + b, returned in *logits (valid
+ * until the next head_forward). h need not come from the last forward
+ * (MetaXL runs the head on transformed, cached hidden states). */
+int eg_encoder_head_forward(eg_encoder *e, const float *theta, const float *h, int n,
+                            const eg_enc_pass *pass, const float **logits);
 
-/* Backward of the last head_forward from dlogits (N, labels): the
- * classifier's gradient into dtheta (+=); dh (N, d) overwritten when not
+/* Backward of the last head_forward from dlogits (n, labels): the
+ * classifier's gradient into dtheta (+=); dh (n, d) overwritten when not
  * NULL. */
 int eg_encoder_head_backward(eg_encoder *e, const float *theta, const float *dlogits,
                              float *dtheta, float *dh);

@@ -47,7 +47,8 @@ static int step(bench *b, long i, double *ms)
     eg_enc_pass pass = {1, 7, (uint64_t)i};
     EG_TRY(be->fill(be, b->e.params.total, 0.0f, b->grad));
     EG_TRY(eg_encoder_forward(&b->e, b->theta, &b->tok, &pass));
-    EG_TRY(eg_encoder_head_forward(&b->e, b->theta, eg_encoder_hidden(&b->e), &logits));
+    EG_TRY(eg_encoder_head_forward(&b->e, b->theta, eg_encoder_hidden(&b->e),
+                                   b->tok.b * b->tok.t, &pass, &logits));
     EG_TRY(eg_token_loss_forward(&b->tl, logits, &loss));
     EG_TRY(eg_token_loss_backward(&b->tl, 1.0f));
     EG_TRY(eg_encoder_head_backward(&b->e, b->theta, b->tl.xe.dlogits, b->grad, b->e.g_a));

@@ -391,7 +391,8 @@ static double encoder_pass(eg_backend *be, const eg_encoder_cfg *cfg, const floa
     const float *logits;
     double loss;
     assert_int_equal(eg_encoder_forward(&e, theta, &tok, &pass), 0);
-    assert_int_equal(eg_encoder_head_forward(&e, theta, eg_encoder_hidden(&e), &logits), 0);
+    assert_int_equal(
+        eg_encoder_head_forward(&e, theta, eg_encoder_hidden(&e), b * t, &pass, &logits), 0);
     assert_int_equal(eg_token_loss_forward(&tl, logits, &loss), 0);
     assert_int_equal(eg_token_loss_backward(&tl, 1.0f), 0);
     assert_int_equal(eg_encoder_head_backward(&e, theta, tl.xe.dlogits, dtheta, e.g_a), 0);

@@ -238,7 +238,8 @@ static double enc_loss(void *p)
     const float *logits;
     double loss;
     if (eg_encoder_forward(&f->e, f->theta, &f->tok, &f->pass) != 0 ||
-        eg_encoder_head_forward(&f->e, f->theta, eg_encoder_hidden(&f->e), &logits) != 0 ||
+        eg_encoder_head_forward(&f->e, f->theta, eg_encoder_hidden(&f->e), 12, &f->pass,
+                                &logits) != 0 ||
         eg_token_loss_forward(&f->tl, logits, &loss) != 0)
         fail_msg("encoder: %s", eg_last_error());
     return loss;

@@ -35,6 +35,8 @@ int cpu_softmax_bwd(eg_backend *be, int rows, int cols, const float *y, const fl
                     float *dx);
 int cpu_dropout(eg_backend *be, size_t n, float p, uint64_t key, uint64_t stream, const float *x,
                 float *y);
+int cpu_rtn_gate_fwd(eg_backend *be, int n, int d, const float *h, const float *o, float *y);
+int cpu_rtn_gate_bwd(eg_backend *be, int n, int d, const float *o, const float *dy, float *dout);
 
 /* cpu_conv.c */
 int cpu_conv_fwd(eg_backend *be, const eg_conv_shape *cs, const float *x,

@@ -119,6 +119,8 @@ eg_backend *eg_cpu_backend_create(void)
         .softmax_fwd = cpu_softmax_fwd,
         .softmax_bwd = cpu_softmax_bwd,
         .dropout = cpu_dropout,
+        .rtn_gate_fwd = cpu_rtn_gate_fwd,
+        .rtn_gate_bwd = cpu_rtn_gate_bwd,
         .relu_fwd = cpu_relu_fwd,
         .relu_bwd = cpu_relu_bwd,
         .sigmoid_fwd = cpu_sigmoid_fwd,

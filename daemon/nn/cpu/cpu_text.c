@@ -1,5 +1,5 @@
 /* Token-encoder operations on the CPU: batched GEMMs, embeddings,
- * LayerNorm, GELU, masked softmax, Philox dropout. */
+ * LayerNorm, GELU, masked softmax, Philox dropout, MetaXL's RTN gate. */
 #include <cblas.h>
 #include <math.h>
 
@@ -179,5 +179,35 @@ int cpu_dropout(eg_backend *be, size_t n, float p, uint64_t key, uint64_t stream
 #pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
     for (size_t i = 0; i < n; i++)
         y[i] = eg_dropout_keep(p, key, stream, i) ? x[i] * scale : 0.0f;
+    return 0;
+}
+
+/* sigmoid as cpu_sigmoid_fwd computes it. */
+static float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+int cpu_rtn_gate_fwd(eg_backend *be, int n, int d, const float *h, const float *o, float *y)
+{
+    for (int r = 0; r < n; r++) {
+        const float *orow = o + (size_t)r * (d + 1); // (d + 1)
+        float s = sigm(orow[d]);
+        for (int j = 0; j < d; j++) y[(size_t)r * d + j] = h[(size_t)r * d + j] + s * orow[j];
+    }
+    return 0;
+}
+
+int cpu_rtn_gate_bwd(eg_backend *be, int n, int d, const float *o, const float *dy, float *dout)
+{
+    for (int r = 0; r < n; r++) {
+        const float *orow = o + (size_t)r * (d + 1); // (d + 1)
+        const float *g = dy + (size_t)r * d;         // (d)
+        float *out = dout + (size_t)r * (d + 1);     // (d + 1)
+        float s = sigm(orow[d]);
+        double sum = 0;
+        for (int j = 0; j < d; j++) {
+            out[j] = s * g[j];
+            sum += (double)g[j] * orow[j];
+        }
+        out[d] = (float)(s * (1.0f - s) * sum);
+    }
     return 0;
 }
