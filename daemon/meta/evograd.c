@@ -73,16 +73,19 @@ static void copy_weights(const double *losses, int k, double tau, double *w)
     for (int i = 0; i < k; i++) w[i] /= sum;
 }
 
-int eg_evograd_hypergrad(eg_meta *m, eg_task *t, long step)
+/* Steps 1-5 below with t->scoped set for a scoped task: the copies' losses
+ * and λ-gradients, the weights, θ* and g = ∇ℓ_V(θ*) (inside the scope). */
+static int copies_and_merge(eg_meta *m, eg_task *t, long step, size_t off, size_t n)
 {
     eg_backend *be = m->be;
     const int K = m->evo.k;
     const float sigma = m->evo.sigma;
-    const size_t P = t->P, H = t->H;
-
+    const size_t H = t->H;
+    /* Outside the scope every copy and θ* are θ. */
+    if (n < t->P) EG_TRY(be->copy(be, m->buf, t->theta, t->P * sizeof(float)));
     /* 1-2: the copies' training losses and their gradients in λ. */
     for (int k = 0; k < K; k++) {
-        EG_TRY(combine(m, P, step, k, 1, sigma, NULL, t->theta, m->buf)); /* θ + σ r_k */
+        EG_TRY(combine(m, n, step, k, 1, sigma, NULL, t->theta + off, m->buf + off)); /* θ + σ r_k */
         EG_TRY(t->ops->train_loss(t, m->buf, &m->losses[k], m->dl + (size_t)k * H));
         if (!isfinite(m->losses[k]))
             return eg_errorf("evograd: training loss of copy %d is %g at step %ld", k,
@@ -90,14 +93,31 @@ int eg_evograd_hypergrad(eg_meta *m, eg_task *t, long step)
     }
     /* 3-4: weights and the merged parameters θ* = θ + σ Σ w_k r_k. */
     copy_weights(m->losses, K, m->evo.tau, m->w);
-    EG_TRY(combine(m, P, step, 0, K, sigma, m->w, t->theta, m->buf));
+    EG_TRY(combine(m, n, step, 0, K, sigma, m->w, t->theta + off, m->buf + off));
 
     /* 5: g = ∂ℓ_V(θ*)/∂θ*, and the direct term into the hypergradient. */
     EG_TRY(be->fill(be, H, 0.0f, m->hyper));
-    EG_TRY(t->ops->val_grad(t, m->buf, &m->val_loss, t->grad, m->hyper));
+    return t->ops->val_grad(t, m->buf, &m->val_loss, t->grad, m->hyper);
+}
+
+int eg_evograd_hypergrad(eg_meta *m, eg_task *t, long step)
+{
+    eg_backend *be = m->be;
+    const int K = m->evo.k;
+    const float sigma = m->evo.sigma;
+    const size_t H = t->H;
+    /* The scope the copies perturb: [off, off + n) of θ. */
+    const size_t off = t->scope_n ? t->scope_off : 0, n = t->scope_n ? t->scope_n : t->P;
+    if (off + n > t->P)
+        return eg_errorf("evograd: perturbation scope [%zu, %zu) outside θ's %zu", off, off + n,
+                         t->P);
+    t->scoped = n < t->P;
+    int rc = copies_and_merge(m, t, step, off, n);
+    t->scoped = 0;
+    EG_TRY(rc);
 
     /* 6: ∂ℓ_V/∂ℓ_j = -(σ/τ) w_j (g.r_j - Σ_k w_k g.r_k). */
-    EG_TRY(noise_dots(m, P, step, K, t->grad, m->dot));
+    EG_TRY(noise_dots(m, n, step, K, t->grad + off, m->dot));
     double mean_dot = 0;
     for (int k = 0; k < K; k++) mean_dot += m->w[k] * m->dot[k];
     /* 7: the hypergradient Σ_j (∂ℓ_V/∂ℓ_j) ∂ℓ_j/∂λ. */

@@ -303,7 +303,9 @@ static int read_optim(const eg_spec_scope *top, const char *key, const eg_optim_
 
 static int read_evograd(const eg_spec_scope *top, eg_job *j)
 {
-    static const char *const keys[] = {"k", "sigma", "tau", "antithetic", "noise", NULL};
+    static const char *const keys[] = {"k", "sigma", "tau", "antithetic", "noise", "perturb",
+                                       NULL};
+    static const char *const only_all[] = {"all", NULL};
     eg_spec_scope s;
     EG_TRY(eg_spec_open(top, "evograd", keys, &s));
     eg_evograd_opts *e = &j->evograd;
@@ -314,6 +316,10 @@ static int read_evograd(const eg_spec_scope *top, eg_job *j)
     EG_TRY(eg_spec_bool(&s, "antithetic", &e->antithetic));
     EG_TRY(eg_spec_enum(&s, "noise", evo_noise_names, 0, COUNT(evo_noise_names), &noise));
     e->noise = (eg_noise)noise;
+    const char *const *scopes = j->task->perturb_scopes ? j->task->perturb_scopes : only_all;
+    int n_scopes = 0;
+    while (scopes[n_scopes]) n_scopes++;
+    EG_TRY(eg_spec_enum(&s, "perturb", scopes, 0, n_scopes, &e->perturb));
     if (e->antithetic && e->k % 2)
         return eg_spec_fail(s.path, "k", "antithetic pairs need an even number of copies, not %d", e->k);
     if (eg_evograd_check(e) != 0) return eg_spec_fail(s.path, NULL, "%s", eg_last_error());
@@ -481,13 +487,15 @@ json_t *eg_job_to_json(const eg_job *j)
     }
     /* "o" steals each reference, also when the pack fails. */
     json_t *o = json_pack(
-        "{s:s, s:s, s:o, s:o, s:o, s:o, s:{s:i, s:f, s:f, s:b, s:s}, s:i, s:I, s:i, s:I, "
+        "{s:s, s:s, s:o, s:o, s:o, s:o, s:{s:i, s:f, s:f, s:b, s:s, s:s}, s:i, s:I, s:i, s:I, "
         "s:s, s:b, s:I, s:i}",
         "task", j->task->name, "method", method_names[j->method], "model", model,
         "dataset", dataset, "optimizer", optim_to_json(&j->optimizer, j->auto_milestones),
         "meta_optimizer", optim_to_json(&j->meta_optimizer, 0), "evograd", "k", j->evograd.k,
         "sigma", eg_spec_shortest(j->evograd.sigma), "tau", eg_spec_shortest(j->evograd.tau), "antithetic",
-        j->evograd.antithetic, "noise", evo_noise_names[j->evograd.noise], "epochs", j->epochs,
+        j->evograd.antithetic, "noise", evo_noise_names[j->evograd.noise], "perturb",
+        j->task->perturb_scopes ? j->task->perturb_scopes[j->evograd.perturb] : "all", "epochs",
+        j->epochs,
         "steps", (json_int_t)j->steps, "batch_size", j->batch_size, "seed",
         (json_int_t)j->seed, "device", j->device, "tf32", j->tf32, "eval_every", (json_int_t)j->eval_every,
         "eval_limit", j->eval_limit);

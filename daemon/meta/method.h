@@ -18,6 +18,8 @@ typedef struct eg_evograd_opts {
     float tau;       /* softmax temperature */
     int antithetic;  /* copies in pairs r_2i = -r_2i-1 (needs even k) */
     eg_noise noise;  /* Rademacher (default) or Gaussian */
+    int perturb;     /* the copies' perturbation scope: an index into the
+                        task's perturb_scopes (meta/task_def.h); 0 = all of θ */
 } eg_evograd_opts;
 
 /* Parses "none", "evograd", "t1t2"; -1 for anything else. */

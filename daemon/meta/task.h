@@ -105,6 +105,18 @@ struct eg_task {
     long steps_per_epoch;
     int base_step_first; /* the base model steps before the meta-gradient
                             is taken (else after) */
+    /* EvoGrad's perturbation scope: its copies perturb θ[scope_off ..
+     * scope_off + scope_n) only (scope_n = 0: all of θ). While `scoped` is
+     * set (EvoGrad sets it around the copies' train_loss and θ*'s
+     * val_grad), every θ handed to the task equals t->theta outside the
+     * scope, so the task may reuse what it computed from the rest at
+     * t->theta in this step (MetaXL: the encoder's outputs), and val_grad
+     * need only fill dtheta inside the scope. */
+    size_t scope_off, scope_n;
+    int scoped;
+    /* λ's optimiser when the task schedules it itself (metaxl: warm-up
+     * and decay over the job's steps); NULL: the job's meta_optimizer. */
+    const struct eg_optim_config *meta_opt;
     void *impl;
 };
 

@@ -46,6 +46,10 @@ typedef struct eg_task_def {
     /* Resolves the data paths of the task's section through resolve; NULL
      * when the task reads only dataset.path. */
     int (*paths)(struct eg_job *j, eg_path_resolve_fn resolve, void *ctx);
+    /* The perturbation scopes EvoGrad's copies may take (evograd.perturb),
+     * NULL-terminated, "all" first; NULL when the task has only "all". The
+     * task maps the job's choice to eg_task.scope_off / scope_n. */
+    const char *const *perturb_scopes;
     /* Builds the job's task on a backend (tasks/tasks.h). */
     int (*create)(const struct eg_job *job, struct eg_backend *be, struct eg_task **out);
 } eg_task_def;

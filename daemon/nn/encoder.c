@@ -155,12 +155,15 @@ static int linear_fwd(eg_backend *be, int N, int in, int out, const float *x, co
     return be->bias_add(be, N, out, 1, y, b);
 }
 
-/* dW += dy^T x, db += sum dy; dx (N, in) = dy W when dx is not NULL. */
+/* dW += dy^T x, db += sum dy (skipped when dw is NULL); dx (N, in) = dy W
+ * when dx is not NULL. */
 static int linear_bwd(eg_backend *be, int N, int in, int out, const float *x, const float *w,
                       const float *dy, float *dw, float *db, float *dx)
 {
-    EG_TRY(be->gemm(be, 1, 0, out, in, N, 1.0f, dy, out, x, in, 1.0f, dw, in));
-    EG_TRY(be->bias_grad(be, N, out, 1, dy, db));
+    if (dw) {
+        EG_TRY(be->gemm(be, 1, 0, out, in, N, 1.0f, dy, out, x, in, 1.0f, dw, in));
+        EG_TRY(be->bias_grad(be, N, out, 1, dy, db));
+    }
     if (dx) EG_TRY(be->gemm(be, 0, 0, N, in, out, 1.0f, dy, out, w, in, 0.0f, dx, in));
     return 0;
 }
@@ -284,7 +287,7 @@ int eg_encoder_head_backward(eg_encoder *e, const float *theta, const float *dlo
 {
     int n = e->head_n, d = e->cfg.d;
     EG_TRY(linear_bwd(e->be, n, d, e->cfg.labels, e->head_in, theta + e->cls_w, dlogits,
-                      dtheta + e->cls_w, dtheta + e->cls_b, dh));
+                      dtheta ? dtheta + e->cls_w : NULL, dtheta ? dtheta + e->cls_b : NULL, dh));
     if (dh) EG_TRY(drop_pass(e, &e->head_pass, e->cfg.hidden_drop, SITE_HEAD, (size_t)n * d, dh, dh));
     return 0;
 }

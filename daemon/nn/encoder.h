@@ -126,8 +126,8 @@ int eg_encoder_head_forward(eg_encoder *e, const float *theta, const float *h, i
                             const eg_enc_pass *pass, const float **logits);
 
 /* Backward of the last head_forward from dlogits (n, labels): the
- * classifier's gradient into dtheta (+=); dh (n, d) overwritten when not
- * NULL. */
+ * classifier's gradient into dtheta (+=) when it is not NULL; dh (n, d)
+ * overwritten when not NULL. */
 int eg_encoder_head_backward(eg_encoder *e, const float *theta, const float *dlogits,
                              float *dtheta, float *dh);
 

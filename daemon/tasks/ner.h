@@ -27,4 +27,24 @@ typedef struct eg_ner_spec {
     char f1_mode[16];          /* "default" (seqeval's) or "strict" (IOB2) */
 } eg_ner_spec;
 
+/* The section's keys, for a task section that holds an eg_ner_spec. */
+#define EG_NER_KEYS                                                                        \
+    "data", "source", "target_train", "target_dev", "target_test", "source_size",            \
+        "target_size", "eval_size", "synth_seed", "synth_remap", "model", "checkpoint", "d", \
+        "layers", "heads", "ff", "dropout", "max_len", "warmup", "clip", "f1_mode"
+
+/* The section's defaults, over the job's (Adam with L2 5e-4, 20 epochs,
+ * batches of 12 sentences a language). */
+void eg_ner_spec_defaults(struct eg_job *j, eg_ner_spec *s);
+
+/* Reads the section's keys of scope s into n (after j's generic fields). */
+int eg_ner_spec_read(const eg_spec_scope *s, struct eg_job *j, eg_ner_spec *n);
+
+/* The section as a new JSON object. */
+struct json_t *eg_ner_spec_json(const eg_ner_spec *n);
+
+/* Resolves the files and the checkpoint folder through resolve, naming
+ * them "SECTION.KEY". */
+int eg_ner_spec_paths(eg_ner_spec *n, const char *section, eg_path_resolve_fn resolve, void *ctx);
+
 #endif

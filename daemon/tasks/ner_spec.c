@@ -1,7 +1,8 @@
 /* The job's "ner" section: defaults (synthetic languages, a small encoder
- * trained from scratch), reader, JSON and data paths, and the task's
- * registry entry. */
+ * trained from scratch), reader, JSON and data paths, shared with
+ * metaxl's section (tasks/ner.h), and the ner task's registry entry. */
 #include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "meta/spec.h"
@@ -17,10 +18,8 @@ static const char *const model_names[] = {"scratch", "xlmr"};
 static const char *const f1_names[] = {"default", "strict"};
 #define COUNT(a) ((int)(sizeof a / sizeof *a))
 
-static void ner_defaults(eg_job *j)
+void eg_ner_spec_defaults(eg_job *j, eg_ner_spec *s)
 {
-    eg_ner_spec *s = EG_JOB_SECTION(j, eg_ner_spec);
-    j->method = EG_METHOD_NONE;
     j->optimizer = eg_optim_adam_defaults();
     j->optimizer.weight_decay = 5e-4f;
     j->epochs = 20;
@@ -43,12 +42,8 @@ static void ner_defaults(eg_job *j)
     strcpy(s->f1_mode, "default");
 }
 
-static int ner_read(const eg_spec_scope *s, eg_job *j)
+int eg_ner_spec_read(const eg_spec_scope *s, eg_job *j, eg_ner_spec *n)
 {
-    eg_ner_spec *n = EG_JOB_SECTION(j, eg_ner_spec);
-    if (j->method != EG_METHOD_NONE)
-        return eg_spec_fail(NULL, "method", "task ner trains with method \"none\" (joint "
-                            "training of the source and target languages)");
     EG_TRY(eg_spec_enum_str(s, "data", data_names, 0, COUNT(data_names), n->data,
                             sizeof n->data));
     EG_TRY(eg_spec_str(s, "source", n->source, sizeof n->source));
@@ -101,9 +96,8 @@ static int ner_read(const eg_spec_scope *s, eg_job *j)
     return 0;
 }
 
-static json_t *ner_json(const eg_job *j)
+json_t *eg_ner_spec_json(const eg_ner_spec *n)
 {
-    const eg_ner_spec *n = EG_JOB_SECTION(j, const eg_ner_spec);
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:f, s:s, s:s, s:i, s:i, s:i, "
                      "s:i, s:f, s:i, s:f, s:f, s:s}",
                      "data", n->data, "source", n->source, "target_train", n->target_train,
@@ -115,23 +109,47 @@ static json_t *ner_json(const eg_job *j)
                      n->max_len, "warmup", n->warmup, "clip", n->clip, "f1_mode", n->f1_mode);
 }
 
-static int ner_paths(eg_job *j, eg_path_resolve_fn resolve, void *ctx)
+int eg_ner_spec_paths(eg_ner_spec *n, const char *section, eg_path_resolve_fn resolve, void *ctx)
 {
-    eg_ner_spec *n = EG_JOB_SECTION(j, eg_ner_spec);
-    struct { const char *field; char *path; } p[] = {
-        {"ner.source", n->source},           {"ner.target_train", n->target_train},
-        {"ner.target_dev", n->target_dev},   {"ner.target_test", n->target_test},
-        {"ner.checkpoint", n->checkpoint},
+    struct { const char *key; char *path; } p[] = {
+        {"source", n->source},         {"target_train", n->target_train},
+        {"target_dev", n->target_dev}, {"target_test", n->target_test},
+        {"checkpoint", n->checkpoint},
     };
-    for (size_t i = 0; i < sizeof p / sizeof *p; i++)
-        if (p[i].path[0]) EG_TRY(resolve(ctx, p[i].field, NULL, p[i].path, 512));
+    for (size_t i = 0; i < sizeof p / sizeof *p; i++) {
+        char field[64];
+        snprintf(field, sizeof field, "%s.%s", section, p[i].key);
+        if (p[i].path[0]) EG_TRY(resolve(ctx, field, NULL, p[i].path, sizeof n->source));
+    }
     return 0;
 }
 
-static const char *const ner_keys[] = {
-    "data", "source", "target_train", "target_dev", "target_test", "source_size", "target_size",
-    "eval_size", "synth_seed", "synth_remap", "model", "checkpoint", "d", "layers", "heads", "ff",
-    "dropout", "max_len", "warmup", "clip", "f1_mode", NULL};
+static void ner_defaults(eg_job *j)
+{
+    j->method = EG_METHOD_NONE;
+    eg_ner_spec_defaults(j, EG_JOB_SECTION(j, eg_ner_spec));
+}
+
+static int ner_read(const eg_spec_scope *s, eg_job *j)
+{
+    if (j->method != EG_METHOD_NONE)
+        return eg_spec_fail(NULL, "method", "task ner trains with method \"none\" (joint "
+                            "training of the source and target languages; task metaxl "
+                            "meta-learns)");
+    return eg_ner_spec_read(s, j, EG_JOB_SECTION(j, eg_ner_spec));
+}
+
+static json_t *ner_json(const eg_job *j)
+{
+    return eg_ner_spec_json(EG_JOB_SECTION(j, const eg_ner_spec));
+}
+
+static int ner_paths(eg_job *j, eg_path_resolve_fn resolve, void *ctx)
+{
+    return eg_ner_spec_paths(EG_JOB_SECTION(j, eg_ner_spec), "ner", resolve, ctx);
+}
+
+static const char *const ner_keys[] = {EG_NER_KEYS, NULL};
 
 const eg_task_def eg_ner_def = {
     .name = "ner",

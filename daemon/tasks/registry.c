@@ -4,7 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-extern const eg_task_def eg_toy1d_def, eg_rotation_def, eg_mwn_def, eg_lft_def, eg_ner_def;
+extern const eg_task_def eg_toy1d_def, eg_rotation_def, eg_mwn_def, eg_lft_def, eg_ner_def,
+    eg_metaxl_def;
 
 const eg_task_def *const eg_task_registry[] = {
     &eg_toy1d_def,
@@ -12,6 +13,7 @@ const eg_task_def *const eg_task_registry[] = {
     &eg_mwn_def,
     &eg_lft_def,
     &eg_ner_def,
+    &eg_metaxl_def,
     NULL,
 };
 

@@ -19,7 +19,7 @@ eg_loop_config eg_task_loop_config(const eg_job *job, const eg_task *t)
     return (eg_loop_config){
         .method = job->method,
         .evo = job->evograd,
-        .meta_opt = job->meta_optimizer,
+        .meta_opt = t->meta_opt ? *t->meta_opt : job->meta_optimizer,
         .steps = eg_task_total_steps(job, t),
         .eval_every = job->eval_every > 0 ? job->eval_every : t->steps_per_epoch,
         .seed = job->seed,
