@@ -101,7 +101,7 @@ TEST_UTIL := $(BUILD)/obj/tests/unit/testutil.o $(BUILD)/obj/tests/unit/naive_ev
              $(BUILD)/obj/tests/unit/pg_cluster.o \
              $(BUILD)/obj/tests/unit/synth_data.o $(BUILD)/obj/tests/unit/trace.o
 BENCH_BIN := $(BUILD)/bench_cpu $(BUILD)/bench_meta $(BUILD)/bench_api $(BUILD)/bench_store \
-             $(BUILD)/bench_lft $(BUILD)/bench_encoder \
+             $(BUILD)/bench_lft $(BUILD)/bench_encoder $(BUILD)/bench_metaxl \
              $(BUILD)/trace_run
 
 # The libFuzzer harnesses (FUZZ=1 builds only; tests/fuzz/run.sh runs them).
@@ -198,6 +198,9 @@ $(BUILD)/bench_lft: $(BUILD)/obj/tests/bench/bench_lft.o $(BUILD)/obj/tests/unit
 $(BUILD)/bench_encoder: $(BUILD)/obj/tests/bench/bench_encoder.o $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+$(BUILD)/bench_metaxl: $(BUILD)/obj/tests/bench/bench_metaxl.o $(LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
 $(BUILD)/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/fuzz_file.o $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
@@ -252,6 +255,7 @@ bench: deps all
 	$(BUILD)/bench_store
 	tests/bench/lft.sh $(BUILD)
 	tests/bench/encoder.sh $(BUILD)
+	tests/bench/metaxl.sh $(BUILD)
 
 deps:
 	@tests/deps.sh

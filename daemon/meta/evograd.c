@@ -73,31 +73,32 @@ static void copy_weights(const double *losses, int k, double tau, double *w)
     for (int i = 0; i < k; i++) w[i] /= sum;
 }
 
-/* Steps 1-5 below with t->scoped set for a scoped task: the copies' losses
- * and λ-gradients, the weights, θ* and g = ∇ℓ_V(θ*) (inside the scope). */
-static int copies_and_merge(eg_meta *m, eg_task *t, long step, size_t off, size_t n)
+/* Steps 1-5 below: the copies' losses and λ-gradients, the weights, θ*
+ * and g = ∇ℓ_V(θ*). Each θ_k and θ* is formed in `at` (P floats) from the
+ * scope's values `base` (n floats at off): m->buf and θ itself, or, for a
+ * scoped task, θ perturbed in place from the saved scope in m->buf. */
+static int copies_and_merge(eg_meta *m, eg_task *t, long step, size_t off, size_t n,
+                            const float *base, float *at)
 {
     eg_backend *be = m->be;
     const int K = m->evo.k;
     const float sigma = m->evo.sigma;
     const size_t H = t->H;
-    /* Outside the scope every copy and θ* are θ. */
-    if (n < t->P) EG_TRY(be->copy(be, m->buf, t->theta, t->P * sizeof(float)));
     /* 1-2: the copies' training losses and their gradients in λ. */
     for (int k = 0; k < K; k++) {
-        EG_TRY(combine(m, n, step, k, 1, sigma, NULL, t->theta + off, m->buf + off)); /* θ + σ r_k */
-        EG_TRY(t->ops->train_loss(t, m->buf, &m->losses[k], m->dl + (size_t)k * H));
+        EG_TRY(combine(m, n, step, k, 1, sigma, NULL, base, at + off)); /* θ + σ r_k */
+        EG_TRY(t->ops->train_loss(t, at, &m->losses[k], m->dl + (size_t)k * H));
         if (!isfinite(m->losses[k]))
             return eg_errorf("evograd: training loss of copy %d is %g at step %ld", k,
                              m->losses[k], step);
     }
     /* 3-4: weights and the merged parameters θ* = θ + σ Σ w_k r_k. */
     copy_weights(m->losses, K, m->evo.tau, m->w);
-    EG_TRY(combine(m, n, step, 0, K, sigma, m->w, t->theta + off, m->buf + off));
+    EG_TRY(combine(m, n, step, 0, K, sigma, m->w, base, at + off));
 
     /* 5: g = ∂ℓ_V(θ*)/∂θ*, and the direct term into the hypergradient. */
     EG_TRY(be->fill(be, H, 0.0f, m->hyper));
-    return t->ops->val_grad(t, m->buf, &m->val_loss, t->grad, m->hyper);
+    return t->ops->val_grad(t, at, &m->val_loss, t->grad, m->hyper);
 }
 
 int eg_evograd_hypergrad(eg_meta *m, eg_task *t, long step)
@@ -111,9 +112,19 @@ int eg_evograd_hypergrad(eg_meta *m, eg_task *t, long step)
     if (off + n > t->P)
         return eg_errorf("evograd: perturbation scope [%zu, %zu) outside θ's %zu", off, off + n,
                          t->P);
-    t->scoped = n < t->P;
-    int rc = copies_and_merge(m, t, step, off, n);
-    t->scoped = 0;
+    int rc;
+    if (n < t->P) {
+        /* Scoped: θ's scope is perturbed in place and restored. */
+        const size_t bytes = n * sizeof(float);
+        EG_TRY(be->copy(be, m->buf, t->theta + off, bytes));
+        t->scoped = 1;
+        rc = copies_and_merge(m, t, step, off, n, m->buf, t->theta);
+        t->scoped = 0;
+        int rc2 = be->copy(be, t->theta + off, m->buf, bytes);
+        rc = rc ? rc : rc2;
+    } else {
+        rc = copies_and_merge(m, t, step, 0, n, t->theta, m->buf);
+    }
     EG_TRY(rc);
 
     /* 6: ∂ℓ_V/∂ℓ_j = -(σ/τ) w_j (g.r_j - Σ_k w_k g.r_k). */

@@ -45,7 +45,10 @@ int eg_meta_init(eg_meta *m, eg_task *t, eg_method method,
         k = evo->k;
     }
     eg_backend *be = t->be;
-    m->buf = eg_alloc_floats(be, t->P);
+    /* A scoped EvoGrad perturbs θ's scope in place and keeps only the
+     * scope's original values. */
+    int scoped = method == EG_METHOD_EVOGRAD && t->scope_n && t->scope_n < t->P;
+    m->buf = eg_alloc_floats(be, scoped ? t->scope_n : t->P);
     m->dl = eg_alloc_floats(be, (size_t)k * t->H);
     m->hyper = eg_alloc_floats(be, t->H);
     m->losses = calloc(k, sizeof(double));

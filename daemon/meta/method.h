@@ -35,7 +35,9 @@ typedef struct eg_meta {
     eg_evograd_opts evo;
     uint64_t seed;
     eg_backend *be;
-    float *buf;      /* (P) θ_k, then θ*; T1−T2: θ', then θ ± εv */
+    float *buf;      /* (P) θ_k, then θ*; T1−T2: θ', then θ ± εv; a scoped
+                        EvoGrad (eg_task.scope_n < P): (scope_n) the scope's
+                        values of θ, which it perturbs in place */
     float *dl;       /* (k, H) ∂ℓ_k/∂λ; T1−T2: (2, H) */
     float *hyper;    /* (H) the hypergradient of the last step */
     double *losses;  /* (k) ℓ_k of the last step, host */
