@@ -5,7 +5,8 @@
 # ResNet-32, EvoGrad and T1-T2 steps, the LFT layers and ResNet-10 + FT
 # + RelationNet), the out-of-memory test, the GPU benchmarks (bench_meta;
 # the LFT episode, tests/bench/lft.sh; the token encoder's training step at
-# XLM-R-base size, tests/bench/encoder.sh) and PyTorch's figures for the same
+# XLM-R-base size, tests/bench/encoder.sh; the MetaXL step, tests/bench/metaxl.sh)
+# and PyTorch's figures for the same
 # workloads on the same card (when a python with CUDA PyTorch is there;
 # $PYTHON, default python3),
 # and writes their logs and a summary under $OUT
@@ -75,6 +76,15 @@ say "Token encoder training step, d 768, 12 layers, 12 heads, batch 12 x 128, be
 if LD_LIBRARY_PATH=$plain_ld "$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
     BENCH_DEVICE=cuda:0 PYTHON=$py TORCH_LD_LIBRARY_PATH=$plain_ld timeout 200 tests/bench/encoder.sh "$build" 2>&1 | tee "$out/bench_encoder.txt" | tee -a "$summary"
     [ "${PIPESTATUS[0]}" -eq 0 ] || { say "tests/bench/encoder.sh failed"; failed=$((failed + 1)); }
+else
+    say "no python with CUDA PyTorch here ($py): skipped"
+fi
+
+say ""
+say "MetaXL step, XLM-R-base-shaped random encoder, beside PyTorch's MetaXL and EvoGrad steps (tests/bench/metaxl.sh):"
+if LD_LIBRARY_PATH=$plain_ld "$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+    BENCH_DEVICE=cuda:0 PYTHON=$py TORCH_LD_LIBRARY_PATH=$plain_ld timeout 300 tests/bench/metaxl.sh "$build" 2>&1 | tee "$out/bench_metaxl.txt" | tee -a "$summary"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || { say "tests/bench/metaxl.sh failed"; failed=$((failed + 1)); }
 else
     say "no python with CUDA PyTorch here ($py): skipped"
 fi
