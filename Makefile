@@ -97,7 +97,7 @@ DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC  := $(wildcard tests/unit/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TEST_UTIL := $(BUILD)/obj/tests/unit/testutil.o $(BUILD)/obj/tests/unit/naive_evograd.o \
-             $(BUILD)/obj/tests/unit/evograd_fd.o \
+             $(BUILD)/obj/tests/unit/task_checks.o \
              $(BUILD)/obj/tests/unit/pg_cluster.o \
              $(BUILD)/obj/tests/unit/synth_data.o $(BUILD)/obj/tests/unit/trace.o
 BENCH_BIN := $(BUILD)/bench_cpu $(BUILD)/bench_meta $(BUILD)/bench_api $(BUILD)/bench_store \

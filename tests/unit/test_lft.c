@@ -20,7 +20,7 @@
 #include "meta/loop.h"
 #include "meta/method.h"
 #include "nn/philox.h"
-#include "evograd_fd.h"
+#include "task_checks.h"
 #include "synth_data.h"
 #include "tasks/lft.h"
 #include "tasks/tasks.h"
@@ -351,27 +351,7 @@ static void test_resume(void **state)
     job.steps = 6;
     char path[600];
     snprintf(path, sizeof path, "%s/lft.ckpt", tu_tmpdir());
-    eg_task *a = make_task(&job), *b = make_task(&job), *c = make_task(&job);
-    eg_loop_config cfg = eg_task_loop_config(&job, a);
-    eg_run ra, rb, rc;
-    eg_step_record r;
-    assert_int_equal(eg_run_init(&ra, a, &cfg), 0);
-    assert_int_equal(eg_run_init(&rb, b, &cfg), 0);
-    for (int i = 0; i < 6; i++) assert_int_equal(eg_run_step(&ra, &r), 0);
-    for (int i = 0; i < 3; i++) assert_int_equal(eg_run_step(&rb, &r), 0);
-    assert_int_equal(eg_run_save(&rb, path), 0);
-    assert_int_equal(eg_run_init(&rc, c, &cfg), 0);
-    assert_int_equal(eg_run_load(&rc, path), 0);
-    for (int i = 0; i < 3; i++) assert_int_equal(eg_run_step(&rc, &r), 0);
-    assert_memory_equal(a->theta, c->theta, a->P * sizeof(float));
-    assert_memory_equal(a->lambda, c->lambda, a->H * sizeof(float));
-    assert_true(memcmp(a->theta, b->theta, a->P * sizeof(float)) != 0);
-    eg_run_free(&ra);
-    eg_run_free(&rb);
-    eg_run_free(&rc);
-    eg_task_destroy(a);
-    eg_task_destroy(b);
-    eg_task_destroy(c);
+    tu_check_resume(&job, cpu, path);
 }
 
 int main(void)

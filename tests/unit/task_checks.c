@@ -1,12 +1,14 @@
-#include "evograd_fd.h"
+#include "task_checks.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "meta/loop.h"
 #include "meta/method.h"
 #include "nn/philox.h"
+#include "tasks/tasks.h"
 #include "testutil.h"
 
 /* θ + σ Σ_k c_k r_k in double on the task's perturbation scope (θ
@@ -102,3 +104,29 @@ void tu_check_evograd_fd(eg_task *t, const eg_job *job, const char *what, float 
     eg_meta_free(&m);
 }
 
+
+void tu_check_resume(const eg_job *job, eg_backend *be, const char *path)
+{
+    long steps = job->steps, half = steps / 2;
+    eg_task *t[3];
+    for (int i = 0; i < 3; i++)
+        if (eg_task_create(job, be, &t[i]) != 0) fail_msg("task: %s", eg_last_error());
+    eg_loop_config cfg = eg_task_loop_config(job, t[0]);
+    eg_run ra, rb, rc;
+    eg_step_record r;
+    assert_int_equal(eg_run_init(&ra, t[0], &cfg), 0);
+    assert_int_equal(eg_run_init(&rb, t[1], &cfg), 0);
+    for (long i = 0; i < steps; i++) assert_int_equal(eg_run_step(&ra, &r), 0);
+    for (long i = 0; i < half; i++) assert_int_equal(eg_run_step(&rb, &r), 0);
+    assert_int_equal(eg_run_save(&rb, path), 0);
+    assert_int_equal(eg_run_init(&rc, t[2], &cfg), 0);
+    assert_int_equal(eg_run_load(&rc, path), 0);
+    for (long i = half; i < steps; i++) assert_int_equal(eg_run_step(&rc, &r), 0);
+    assert_memory_equal(t[0]->theta, t[2]->theta, t[0]->P * sizeof(float));
+    if (t[0]->H) assert_memory_equal(t[0]->lambda, t[2]->lambda, t[0]->H * sizeof(float));
+    assert_true(memcmp(t[0]->theta, t[1]->theta, t[0]->P * sizeof(float)) != 0);
+    eg_run_free(&ra);
+    eg_run_free(&rb);
+    eg_run_free(&rc);
+    for (int i = 0; i < 3; i++) eg_task_destroy(t[i]);
+}
