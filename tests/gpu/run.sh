@@ -62,32 +62,23 @@ else
     say "no python with CUDA PyTorch here ($py): skipped"
 fi
 
-say ""
-say "LFT episode, ResNet-10/34 + RelationNet at 224 px, beside PyTorch's LFT and EvoGrad steps (tests/bench/lft.sh):"
-if LD_LIBRARY_PATH=$plain_ld "$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-    BENCH_DEVICE=cuda:0 PYTHON=$py TORCH_LD_LIBRARY_PATH=$plain_ld timeout 500 tests/bench/lft.sh "$build" 2>&1 | tee "$out/bench_lft.txt" | tee -a "$summary"
-    [ "${PIPESTATUS[0]}" -eq 0 ] || { say "tests/bench/lft.sh failed"; failed=$((failed + 1)); }
-else
-    say "no python with CUDA PyTorch here ($py): skipped"
-fi
-
-say ""
-say "Token encoder training step, d 768, 12 layers, 12 heads, batch 12 x 128, beside PyTorch (tests/bench/encoder.sh):"
-if LD_LIBRARY_PATH=$plain_ld "$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-    BENCH_DEVICE=cuda:0 PYTHON=$py TORCH_LD_LIBRARY_PATH=$plain_ld timeout 200 tests/bench/encoder.sh "$build" 2>&1 | tee "$out/bench_encoder.txt" | tee -a "$summary"
-    [ "${PIPESTATUS[0]}" -eq 0 ] || { say "tests/bench/encoder.sh failed"; failed=$((failed + 1)); }
-else
-    say "no python with CUDA PyTorch here ($py): skipped"
-fi
-
-say ""
-say "MetaXL step, XLM-R-base-shaped random encoder, beside PyTorch's MetaXL and EvoGrad steps (tests/bench/metaxl.sh):"
-if LD_LIBRARY_PATH=$plain_ld "$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-    BENCH_DEVICE=cuda:0 PYTHON=$py TORCH_LD_LIBRARY_PATH=$plain_ld timeout 300 tests/bench/metaxl.sh "$build" 2>&1 | tee "$out/bench_metaxl.txt" | tee -a "$summary"
-    [ "${PIPESTATUS[0]}" -eq 0 ] || { say "tests/bench/metaxl.sh failed"; failed=$((failed + 1)); }
-else
-    say "no python with CUDA PyTorch here ($py): skipped"
-fi
+# bench_beside_torch NAME TIMEOUT TITLE: runs tests/bench/NAME.sh on the GPU
+# beside PyTorch on cuda (when this python has it), into $out/bench_NAME.txt.
+bench_beside_torch() {
+    local name=$1 limit=$2
+    say ""
+    say "$3 (tests/bench/$name.sh):"
+    if LD_LIBRARY_PATH=$plain_ld "$py" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+        BENCH_DEVICE=cuda:0 PYTHON=$py TORCH_LD_LIBRARY_PATH=$plain_ld timeout "$limit" tests/bench/$name.sh "$build" 2>&1 |
+            tee "$out/bench_$name.txt" | tee -a "$summary"
+        [ "${PIPESTATUS[0]}" -eq 0 ] || { say "tests/bench/$name.sh failed"; failed=$((failed + 1)); }
+    else
+        say "no python with CUDA PyTorch here ($py): skipped"
+    fi
+}
+bench_beside_torch lft 500 "LFT episode, ResNet-10/34 + RelationNet at 224 px, beside PyTorch's LFT and EvoGrad steps"
+bench_beside_torch encoder 200 "Token encoder training step, d 768, 12 layers, 12 heads, batch 12 x 128, beside PyTorch"
+bench_beside_torch metaxl 300 "MetaXL step, XLM-R-base-shaped random encoder, beside PyTorch's MetaXL and EvoGrad steps"
 
 say ""
 say "$passed passed, $failed failed"
