@@ -8,6 +8,15 @@ roberta_ref.py make DIR DTYPE SEED LABELS [VOCAB MAX_POS]
     classifier of LABELS outputs; DTYPE is F32, F16 or BF16; VOCAB (40)
     and MAX_POS (20) size the embedding tables.
 
+roberta_ref.py text DIR MAX_LEN
+    Tokenises DIR/sentences.json ({"words": [[...]], "labels": [[...]]})
+    with DIR/sentencepiece.bpe.model as Hugging Face's NER example does
+    with XLM-R (each word alone; fairseq ids: SentencePiece id + 1, its
+    unknown 0 -> 3; <s> 0, </s> 2, pad 1; the first piece of a word gets
+    its label, the others -100; a word with no pieces dropped; pieces cut
+    at MAX_LEN - 2), checks that DIR/batch.json holds the same ids and
+    labels (exit 3 naming the first difference), then runs `ref`.
+
 roberta_ref.py spm DIR TEXT PIECES
     Trains a SentencePiece BPE model of PIECES pieces on the text file TEXT
     into DIR/sentencepiece.bpe.model, as XLM-R's checkpoints ship it.
@@ -219,10 +228,34 @@ def spm(d, text, pieces):
         character_coverage=1.0, minloglevel=2)
 
 
+def text(d, max_len):
+    import sentencepiece
+    sp = sentencepiece.SentencePieceProcessor(model_file=d + "/sentencepiece.bpe.model")
+    sents = json.load(open(d + "/sentences.json"))
+    batch = json.load(open(d + "/batch.json"))
+    for b, (words, tags) in enumerate(zip(sents["words"], sents["labels"])):
+        ids, labels = [], []
+        for w, tag in zip(words, tags):
+            pieces = [p + 1 if p else 3 for p in sp.encode(w)]
+            if pieces:
+                ids += pieces
+                labels += [tag] + [-100] * (len(pieces) - 1)
+        ids, labels = [0] + ids[:max_len - 2] + [2], [-100] + labels[:max_len - 2] + [-100]
+        ids += [1] * (max_len - len(ids))
+        labels += [-100] * (max_len - len(labels))
+        for name, want, got in (("ids", ids, batch["ids"][b]), ("labels", labels, batch["labels"][b])):
+            if want != got:
+                print("roberta_ref: sentence %d: %s %s, the engine's %s" % (b, name, want, got))
+                raise SystemExit(3)
+    ref(d)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "make":
         make(sys.argv[2], sys.argv[3], *map(int, sys.argv[4:]))
     elif sys.argv[1] == "spm":
         spm(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif sys.argv[1] == "text":
+        text(sys.argv[2], int(sys.argv[3]))
     else:
         ref(sys.argv[2])

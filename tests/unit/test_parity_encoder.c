@@ -3,7 +3,9 @@
  * model.safetensors in F32, F16 and BF16), loaded through the engine's
  * safetensors reader, run on a padded batch; logits, loss and the
  * gradient of every tensor against a float64 RoBERTa forward and backward
- * written in the script. Then broken checkpoints: a truncated file, a
+ * written in the script. Also from text: words tokenised with a
+ * SentencePiece model the script trains, by the engine and by the script,
+ * to the same ids and the same logits. Then broken checkpoints: a truncated file, a
  * config that disagrees with the tensors, a missing tensor. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,13 +15,14 @@
 
 #include "data/hf_config.h"
 #include "data/safetensors.h"
+#include "data/tokenizer.h"
 #include "nn/encoder_hf.h"
 #include "nn/token_loss.h"
 #include "testutil.h"
 
 #define LABELS 5
 #define B 3
-#define T 9
+#define T 16
 
 static char dir[512];
 
@@ -36,11 +39,13 @@ typedef struct batch {
     int32_t ids[B * T], pos[B * T], lens[B], labels[B * T];
 } batch;
 
-/* Three sequences of 9, 6 and 3 tokens: <s> words </s> padding; labels on
+static void write_batch(const batch *bt);
+
+/* Three sequences of 16, 9 and 3 tokens: <s> words </s> padding; labels on
  * most words. */
 static void make_batch(batch *bt, int vocab, int pad)
 {
-    int lens[B] = {9, 6, 3};
+    int lens[B] = {16, 9, 3};
     float r[B * T * 2];
     tu_fill_uniform(r, B * T * 2, 31, 0.0f, 1.0f);
     for (int b = 0; b < B; b++) {
@@ -55,6 +60,12 @@ static void make_batch(batch *bt, int vocab, int pad)
                                                         : EG_IGNORE_LABEL;
         }
     }
+    write_batch(bt);
+}
+
+/* dir/batch.json: the ids and labels, as the script reads them. */
+static void write_batch(const batch *bt)
+{
     char path[600];
     snprintf(path, sizeof path, "%s/batch.json", dir);
     FILE *f = fopen(path, "w");
@@ -76,8 +87,10 @@ static void make_batch(batch *bt, int vocab, int pad)
 }
 
 /* Loads the checkpoint of dir, runs forward and backward on the batch
- * and compares with the script's reference; returns the worst error. */
-static double check_against_torch(void)
+ * (given, or random when given is NULL) and compares with the script's
+ * reference (its mode: ref, or text, which also tokenises dir's
+ * sentences.json itself and checks the ids); returns the worst error. */
+static double check_against_torch(const char *mode, const batch *given)
 {
     eg_backend *be = tu_cpu();
     eg_hf_config hf;
@@ -96,7 +109,12 @@ static double check_against_torch(void)
     assert_int_equal(head, 1);
 
     batch bt;
-    make_batch(&bt, cfg.vocab, cfg.pad_id);
+    if (given) {
+        bt = *given;
+        write_batch(&bt);
+    } else {
+        make_batch(&bt, cfg.vocab, cfg.pad_id);
+    }
     eg_tokens tok = {B, T, bt.ids, bt.pos, bt.lens};
     eg_enc_pass pass = {0, 0, 0};
     eg_token_loss tl;
@@ -113,7 +131,7 @@ static double check_against_torch(void)
     assert_int_equal(eg_encoder_backward(&e, theta, e.g_a, dtheta), 0);
 
     char args[700];
-    snprintf(args, sizeof args, "ref %s", dir);
+    snprintf(args, sizeof args, "%s %s %d", mode, dir, T);
     assert_int_equal(tu_python("roberta_ref.py", args), 0);
     snprintf(path, sizeof path, "%s/ref.safetensors", dir);
     eg_st_file st;
@@ -150,7 +168,7 @@ static double check_against_torch(void)
 static void test_parity_f32(void **state)
 {
     make_checkpoint("F32", 1);
-    check_against_torch();
+    check_against_torch("ref", NULL);
 }
 
 /* Half-precision checkpoints read into float32 exactly: the reference
@@ -158,13 +176,82 @@ static void test_parity_f32(void **state)
 static void test_parity_f16(void **state)
 {
     make_checkpoint("F16", 2);
-    check_against_torch();
+    check_against_torch("ref", NULL);
 }
 
 static void test_parity_bf16(void **state)
 {
     make_checkpoint("BF16", 3);
-    check_against_torch();
+    check_against_torch("ref", NULL);
+}
+
+
+/* Text to logits: a SentencePiece model trained by the script, words
+ * tokenised by the engine (XLM-R's ids, first subwords labelled, a
+ * sentence cut to T tokens) and by the script the way Hugging Face's NER
+ * example does it, the same ids, then logits and gradients as above. */
+static void test_parity_tokenised(void **state)
+{
+    char args[1600], text[700];
+    snprintf(args, sizeof args, "make %s F32 5 %d 102 20", dir, LABELS);
+    int rc = tu_python("roberta_ref.py", args);
+    if (rc == 77) skip();
+    assert_int_equal(rc, 0);
+    snprintf(text, sizeof text, "%s/text.txt", dir);
+    FILE *f = fopen(text, "w");
+    for (int i = 0; i < 40; i++)
+        fprintf(f, "the quick brown fox jumps over lazy dogs in Zürich and São Paulo %d\n"
+                   "Anna Schmidt travelled from Berlin to the United Nations office\n", i);
+    fclose(f);
+    snprintf(args, sizeof args, "spm %s %s 100", dir, text);
+    assert_int_equal(tu_python("roberta_ref.py", args), 0);
+    eg_tokenizer *tok;
+    if (eg_tokenizer_open_spm(dir, &tok) != 0) fail_msg("%s", eg_last_error());
+    assert_int_equal(eg_tokenizer_vocab(tok), 102);
+    static const char *const sent[B][12] = {
+        {"Anna", "Schmidt", "travelled", "from", "Zürich", "to", "the", "United", "Nations",
+         "office", "quickly", NULL},
+        {"São", "Paulo", "dogs", "jump", NULL},
+        {"Berlin", "\xe2\x80\x8b", "foxes", NULL},
+    };
+    static const int32_t tags[B][12] = {{1, 2, 0, 0, 3, 0, 0, 4, 4, 0, 0},
+                                        {3, 3, 0, 0},
+                                        {3, 0, 0}};
+    batch bt;
+    char path[600];
+    snprintf(path, sizeof path, "%s/sentences.json", dir);
+    f = fopen(path, "w");
+    fprintf(f, "{\"words\": [");
+    for (int b = 0; b < B; b++) {
+        int n = 0;
+        while (sent[b][n]) n++;
+        int len;
+        assert_int_equal(eg_tokenizer_encode_sentence(tok, sent[b], NULL, tags[b], n, T,
+                                                      bt.ids + b * T, bt.labels + b * T, &len),
+                         0);
+        eg_tokenizer_pad(bt.ids + b * T, bt.labels + b * T, len, T);
+        eg_tokenizer_positions(bt.ids + b * T, T, EG_TOK_PAD, bt.pos + b * T);
+        bt.lens[b] = len;
+        fprintf(f, "%s[", b ? ", " : "");
+        for (int w = 0; w < n; w++) {
+            fputc(w ? ',' : ' ', f);
+            fputc('"', f);
+            fputs(sent[b][w], f); /* UTF-8 as it is; no quote or backslash in these words */
+            fputc('"', f);
+        }
+        fprintf(f, "]");
+    }
+    fprintf(f, "], \"labels\": [");
+    for (int b = 0; b < B; b++) {
+        fprintf(f, "%s[", b ? ", " : "");
+        for (int w = 0; sent[b][w]; w++) fprintf(f, "%s%d", w ? ", " : "", tags[b][w]);
+        fprintf(f, "]");
+    }
+    fprintf(f, "]}\n");
+    fclose(f);
+    eg_tokenizer_free(tok);
+    assert_true(bt.lens[0] == T); /* the first sentence is cut */
+    check_against_torch("text", &bt);
 }
 
 static void replace_in_file(const char *path, const char *from, const char *to)
@@ -259,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_parity_f32),
         cmocka_unit_test(test_parity_f16),
         cmocka_unit_test(test_parity_bf16),
+        cmocka_unit_test(test_parity_tokenised),
         cmocka_unit_test(test_broken_checkpoints),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
