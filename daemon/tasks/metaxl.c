@@ -124,28 +124,26 @@ static int train_loss(eg_task *t, const float *theta, double *loss, float *dlamb
     return 0;
 }
 
+/* The RTN on the encoder's hidden states, for eg_ner_base_pass. */
+static int rtn_map(void *ctx, const float *h, int n, const float **out)
+{
+    metaxl *M = ctx;
+    EG_TRY(eg_rtn_forward(&M->rtn, M->base.lambda, h, n, M->h_rtn));
+    *out = M->h_rtn;
+    return 0;
+}
+
 /* Forward and full backward of one batch at theta, the RTN on its hidden
  * states when rtn is set (h detached: the encoder's gradient is the
  * head's); dθ accumulates. */
 static int full_pass(metaxl *M, const float *theta, int which, int rtn, float *dtheta,
                      double *loss)
 {
-    eg_ner_base *b = &M->nb;
     eg_tokens tok;
     EG_TRY(load(M, which, &tok));
     eg_enc_pass pass = pass_of(M, which);
-    int n = tok.b * tok.t;
-    EG_TRY(eg_encoder_forward(&b->enc, theta, &tok, &pass));
-    const float *h = eg_encoder_hidden(&b->enc), *logits;
-    if (rtn) {
-        EG_TRY(eg_rtn_forward(&M->rtn, M->base.lambda, h, n, M->h_rtn));
-        h = M->h_rtn;
-    }
-    EG_TRY(eg_encoder_head_forward(&b->enc, theta, h, n, &pass, &logits));
-    EG_TRY(eg_token_loss_forward(&b->tl, logits, loss));
-    EG_TRY(eg_token_loss_backward(&b->tl, 1.0f));
-    EG_TRY(eg_encoder_head_backward(&b->enc, theta, b->tl.xe.dlogits, dtheta, b->enc.g_a));
-    return eg_encoder_backward(&b->enc, theta, b->enc.g_a, dtheta);
+    eg_ner_hidden_map map = {rtn_map, M};
+    return eg_ner_base_pass(&M->nb, theta, &tok, &pass, rtn ? &map : NULL, dtheta, 1.0f, loss);
 }
 
 static int train_grad(eg_task *t, const float *theta, double *loss, float *dtheta)
@@ -168,14 +166,11 @@ static int val_grad(eg_task *t, const float *theta, double *loss, float *dtheta,
     eg_ner_base *b = &M->nb;
     EG_TRY(t->be->fill(t->be, t->P, 0.0f, dtheta));
     if (!t->scoped) return full_pass(M, theta, PASS_T, 0, dtheta, loss);
+    /* Scoped: the forward and loss, then the head's backward only. */
     eg_tokens tok;
     EG_TRY(load(M, PASS_T, &tok));
     eg_enc_pass pass = pass_of(M, PASS_T);
-    const float *logits;
-    EG_TRY(eg_encoder_forward(&b->enc, theta, &tok, &pass));
-    EG_TRY(eg_encoder_head_forward(&b->enc, theta, eg_encoder_hidden(&b->enc), tok.b * tok.t,
-                                   &pass, &logits));
-    EG_TRY(eg_token_loss_forward(&b->tl, logits, loss));
+    EG_TRY(eg_ner_base_pass(b, theta, &tok, &pass, NULL, NULL, 0, loss));
     EG_TRY(eg_token_loss_backward(&b->tl, 1.0f));
     return eg_encoder_head_backward(&b->enc, theta, b->tl.xe.dlogits, dtheta, NULL);
 }
@@ -299,15 +294,10 @@ static int build(metaxl *M, float *host_theta)
                   be->upload(be, t->lambda, host_lambda, t->H * sizeof(float));
     free(host_lambda);
     if (rc) return -1;
-    EG_TRY(eg_ner_optim_init(&M->opt, &M->job.optimizer, &M->job, s, t, t->P));
+    eg_optim_config oc = eg_ner_schedule(&M->job.optimizer, &M->job, s, t);
+    EG_TRY(eg_optim_init(&M->opt, be, t->P, &oc));
     /* λ's Adam with the same warm-up and decay. */
-    M->meta_cfg = M->job.meta_optimizer;
-    long total = eg_task_total_steps(&M->job, t);
-    if (s->warmup > 0 || M->meta_cfg.n_milestones == 0) {
-        M->meta_cfg.n_milestones = 0;
-        M->meta_cfg.decay_steps = total;
-        M->meta_cfg.warmup_steps = (long)(s->warmup * (double)total);
-    }
+    M->meta_cfg = eg_ner_schedule(&M->job.meta_optimizer, &M->job, s, t);
     t->meta_opt = &M->meta_cfg;
     return eg_optim_check(&M->meta_cfg);
 }

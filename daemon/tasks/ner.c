@@ -43,7 +43,7 @@ static int base_step(eg_task *t, double *loss)
         double l;
         EG_TRY(eg_ner_base_batch(b, which == EG_NER_TARGET ? &b->tgt : &b->src, idx, b->B, &tok));
         eg_enc_pass pass = {1, N->job.seed, (uint64_t)N->step * 2 + (uint64_t)which};
-        EG_TRY(eg_ner_base_pass(b, t->theta, &tok, &pass, t->grad, 0.5f, &l));
+        EG_TRY(eg_ner_base_pass(b, t->theta, &tok, &pass, NULL, t->grad, 0.5f, &l));
         sum += l;
     }
     *loss = sum / 2;
@@ -136,9 +136,10 @@ int eg_ner_create(const eg_job *job, eg_backend *be, eg_task **out)
     if (!rc) {
         t->P = N->nb.enc.params.total;
         t->steps_per_epoch = (N->nb.src.n + N->nb.B - 1) / N->nb.B;
+        eg_optim_config oc = eg_ner_schedule(&N->job.optimizer, &N->job, s, t);
         if (!(t->theta = eg_alloc_floats(be, t->P)) || !(t->grad = eg_alloc_floats(be, t->P)) ||
             be->upload(be, t->theta, host, t->P * sizeof(float)) != 0 ||
-            eg_ner_optim_init(&N->opt, &N->job.optimizer, &N->job, s, t, t->P) != 0)
+            eg_optim_init(&N->opt, be, t->P, &oc) != 0)
             rc = -1;
     }
     free(host);

@@ -208,12 +208,15 @@ int eg_ner_base_batch(eg_ner_base *N, const corpus *c, const int *idx, int b, eg
  * by `scale`, accumulating into dtheta) of one batch; its mean loss over
  * labelled tokens into *loss. */
 int eg_ner_base_pass(eg_ner_base *N, const float *theta, const eg_tokens *tok,
-                     const eg_enc_pass *pass, float *dtheta, float scale, double *loss)
+                     const eg_enc_pass *pass, const eg_ner_hidden_map *map, float *dtheta,
+                     float scale, double *loss)
 {
-    const float *logits;
+    const float *logits, *h;
+    int n = tok->b * tok->t;
     EG_TRY(eg_encoder_forward(&N->enc, theta, tok, pass));
-    EG_TRY(eg_encoder_head_forward(&N->enc, theta, eg_encoder_hidden(&N->enc), tok->b * tok->t,
-                                   pass, &logits));
+    h = eg_encoder_hidden(&N->enc);
+    if (map) EG_TRY(map->fn(map->ctx, h, n, &h));
+    EG_TRY(eg_encoder_head_forward(&N->enc, theta, h, n, pass, &logits));
     EG_TRY(eg_token_loss_forward(&N->tl, logits, loss));
     if (!dtheta) return 0;
     EG_TRY(eg_token_loss_backward(&N->tl, scale));
@@ -240,7 +243,7 @@ static int score(eg_ner_base *N, const float *theta, const corpus *full, double 
         eg_tokens tok;
         double l;
         rc = eg_ner_base_batch(N, c, idx, b, &tok);
-        rc = rc ? rc : eg_ner_base_pass(N, theta, &tok, &pass, NULL, 0, &l);
+        rc = rc ? rc : eg_ner_base_pass(N, theta, &tok, &pass, NULL, NULL, 0, &l);
         rc = rc ? rc : eg_token_loss_predict(&N->tl, N->h_pred);
         if (rc) break;
         loss_sum += l * N->tl.labelled;
@@ -369,10 +372,8 @@ void eg_ner_base_free(eg_ner_base *N)
     memset(N, 0, sizeof *N);
 }
 
-/* The job's optimiser with the section's warm-up and linear decay over
- * the job's steps (unless the job names milestones and no warm-up). */
-int eg_ner_optim_init(eg_optim *o, const eg_optim_config *cfg, const eg_job *job,
-                      const eg_ner_spec *s, eg_task *t, size_t n)
+eg_optim_config eg_ner_schedule(const eg_optim_config *cfg, const eg_job *job,
+                                const eg_ner_spec *s, const eg_task *t)
 {
     eg_optim_config oc = *cfg;
     long total = eg_task_total_steps(job, t);
@@ -381,5 +382,5 @@ int eg_ner_optim_init(eg_optim *o, const eg_optim_config *cfg, const eg_job *job
         oc.decay_steps = total;
         oc.warmup_steps = (long)(s->warmup * (double)total);
     }
-    return eg_optim_init(o, t->be, n, &oc);
+    return oc;
 }

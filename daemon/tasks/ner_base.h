@@ -68,10 +68,20 @@ int eg_ner_base_stream(eg_ner_base *b, int which, long k);
 int eg_ner_base_batch(eg_ner_base *b, const eg_ner_corpus *c, const int *idx, int n,
                       eg_tokens *tok);
 
-/* Forward, head and loss of a loaded batch; when dtheta is not NULL the
- * backward too, the loss scaled by scale, dθ accumulated. */
+/* What the head reads instead of the encoder's hidden states h (n, d):
+ * fn sets *out (n, d); the backward treats it as h plus a term that does
+ * not depend on h (metaxl's RTN on detached h). */
+typedef struct eg_ner_hidden_map {
+    int (*fn)(void *ctx, const float *h, int n, const float **out);
+    void *ctx;
+} eg_ner_hidden_map;
+
+/* Forward, head (on the hidden states mapped by map, when it is not NULL)
+ * and loss of a loaded batch; when dtheta is not NULL the backward too,
+ * the loss scaled by scale, dθ accumulated. */
 int eg_ner_base_pass(eg_ner_base *b, const float *theta, const eg_tokens *tok,
-                     const eg_enc_pass *pass, float *dtheta, float scale, double *loss);
+                     const eg_enc_pass *pass, const eg_ner_hidden_map *map, float *dtheta,
+                     float scale, double *loss);
 
 /* dev_f1, test_f1 and test_loss of the model at theta; records the best
  * dev F1 (with its test F1 and step). */
@@ -80,11 +90,11 @@ int eg_ner_base_evaluate(eg_ner_base *b, const float *theta, long step, eg_eval 
 /* Sets the report's entries (labels, vocabulary, sentences, best) in o. */
 int eg_ner_base_report(const eg_ner_base *b, json_t *o);
 
-/* Optimiser cfg over n parameters with the section's warm-up and linear
- * decay over the job's steps (unless the job names milestones and no
- * warm-up). */
-int eg_ner_optim_init(eg_optim *o, const eg_optim_config *cfg, const eg_job *job,
-                      const eg_ner_spec *s, eg_task *t, size_t n);
+/* cfg with the section's warm-up and linear decay over the job's steps
+ * (unless the job names milestones and no warm-up): θ's optimiser, and
+ * metaxl's λ's. */
+eg_optim_config eg_ner_schedule(const eg_optim_config *cfg, const eg_job *job,
+                                const eg_ner_spec *s, const eg_task *t);
 
 void eg_ner_base_free(eg_ner_base *b);
 
