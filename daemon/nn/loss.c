@@ -13,7 +13,8 @@ int eg_xent_init(eg_xent *x, eg_backend *be, int max_batch, int classes)
     x->dlogits = eg_alloc_floats(be, n);
     x->host_loss = malloc((size_t)max_batch * sizeof(float));
     x->host_probs = malloc(n * sizeof(float));
-    if (!x->loss || !x->probs || !x->dlogits || !x->host_loss || !x->host_probs) {
+    x->host_pred = malloc((size_t)max_batch * sizeof(int32_t));
+    if (!x->loss || !x->probs || !x->dlogits || !x->host_loss || !x->host_probs || !x->host_pred) {
         eg_xent_free(x);
         return eg_errorf("cross-entropy: out of memory for batch %d", max_batch);
     }
@@ -43,19 +44,25 @@ int eg_xent_backward(eg_xent *x, const int32_t *labels, const float *weight,
                            x->dlogits);
 }
 
-int eg_xent_correct(eg_xent *x, const int32_t *host_labels, int batch)
+int eg_xent_predict(eg_xent *x, int batch, int32_t *pred)
 {
-    if (x->be->download(x->be, x->host_probs, x->probs,
-                        (size_t)batch * x->classes * sizeof(float)) != 0)
-        return -1;
-    int correct = 0;
+    EG_TRY(x->be->download(x->be, x->host_probs, x->probs,
+                           (size_t)batch * x->classes * sizeof(float)));
     for (int i = 0; i < batch; i++) {
         const float *p = x->host_probs + (size_t)i * x->classes; // (classes)
         int best = 0;
         for (int j = 1; j < x->classes; j++)
             if (p[j] > p[best]) best = j;
-        correct += best == host_labels[i];
+        pred[i] = best;
     }
+    return 0;
+}
+
+int eg_xent_correct(eg_xent *x, const int32_t *host_labels, int batch)
+{
+    EG_TRY(eg_xent_predict(x, batch, x->host_pred));
+    int correct = 0;
+    for (int i = 0; i < batch; i++) correct += x->host_pred[i] == host_labels[i];
     return correct;
 }
 
@@ -68,5 +75,6 @@ void eg_xent_free(eg_xent *x)
     }
     free(x->host_loss);
     free(x->host_probs);
+    free(x->host_pred);
     *x = (eg_xent){0};
 }

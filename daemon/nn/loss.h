@@ -13,6 +13,7 @@ typedef struct eg_xent {
     float *dlogits;   /* (max_batch, classes) gradient, device */
     float *host_loss; /* (max_batch) per-sample losses, host copy */
     float *host_probs;/* (max_batch, classes) host copy, for accuracy */
+    int32_t *host_pred; /* (max_batch) arg-max classes, for accuracy */
 } eg_xent;
 
 int eg_xent_init(eg_xent *x, eg_backend *be, int max_batch, int classes);
@@ -27,6 +28,10 @@ int eg_xent_forward(eg_xent *x, const float *logits, const int32_t *labels,
  * NULL); scale 1/batch gives the gradient of the mean loss. */
 int eg_xent_backward(eg_xent *x, const int32_t *labels, const float *weight,
                      float scale, int batch);
+
+/* The arg-max class of each of the first batch samples of the last
+ * forward into pred (batch, host). */
+int eg_xent_predict(eg_xent *x, int batch, int32_t *pred);
 
 /* Number of samples whose largest probability is at their host label
  * (uses the probabilities of the last forward). */

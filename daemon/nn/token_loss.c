@@ -63,17 +63,7 @@ int eg_token_loss_backward(eg_token_loss *t, float scale)
 
 int eg_token_loss_predict(eg_token_loss *t, int32_t *pred)
 {
-    eg_xent *x = &t->xe;
-    EG_TRY(x->be->download(x->be, x->host_probs, x->probs,
-                           (size_t)t->n * x->classes * sizeof(float)));
-    for (int i = 0; i < t->n; i++) {
-        const float *p = x->host_probs + (size_t)i * x->classes; // (classes)
-        int best = 0;
-        for (int j = 1; j < x->classes; j++)
-            if (p[j] > p[best]) best = j;
-        pred[i] = best;
-    }
-    return 0;
+    return eg_xent_predict(&t->xe, t->n, pred);
 }
 
 void eg_token_loss_free(eg_token_loss *t)
